@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from hftplatform import status
+
+# Application close code for "sign in first" (4000-4999 are free for applications).
+CLOSE_UNAUTHENTICATED = 4401
+
+
+class PlatformStatusConsumer(AsyncJsonWebsocketConsumer):
+    """Live platform status for signed-in users: a snapshot on connect, then every broadcast."""
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        await self.channel_layer.group_add(status.STATUS_GROUP, self.channel_name)
+        await self.accept()
+        snapshot = await sync_to_async(status.status_snapshot)()
+        await self.send_json({"type": "status", "status": snapshot})
+
+    async def disconnect(self, code: int) -> None:
+        await self.channel_layer.group_discard(status.STATUS_GROUP, self.channel_name)
+
+    async def status_update(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "status", "status": event["status"]})

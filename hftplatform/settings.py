@@ -46,7 +46,8 @@ TESTING = "pytest" in sys.modules or env_bool("HFT_TESTING")
 
 if PRODUCTION:
     missing = [
-        name for name in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "CSRF_TRUSTED_ORIGINS")
+        name
+        for name in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "CSRF_TRUSTED_ORIGINS")
         if not env(name)
     ]
     if missing:
@@ -57,7 +58,7 @@ if PRODUCTION:
         raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters in production")
 
 # A development key is fine only because development never serves the public: production demands its own.
-SECRET_KEY = env("SECRET_KEY") or "development-only-insecure-key-do-not-use-in-production-0123456789"  # noqa: S105
+SECRET_KEY = env("SECRET_KEY") or "development-only-insecure-key-do-not-use-in-production-0123456789"
 DEBUG = env_bool("DEBUG", default=not PRODUCTION and not TESTING)
 if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("DEBUG cannot be on in production")
@@ -244,7 +245,7 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "HFT Bot API",
-    "DESCRIPTION": "Klines, analyses, vaults and accounts. Errors: {\"error\": {\"code\", \"message\", \"fields\"}}.",
+    "DESCRIPTION": 'Klines, analyses, vaults and accounts. Errors: {"error": {"code", "message", "fields"}}.',
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],

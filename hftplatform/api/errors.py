@@ -76,7 +76,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
 def api_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     """404 for URLs no API view matched, in the same format."""
-    return JsonResponse(error_body("not_found", f"No API endpoint at {request.path}."), status=status.HTTP_404_NOT_FOUND)
+    body = error_body("not_found", f"No API endpoint at {request.path}.")
+    return JsonResponse(body, status=status.HTTP_404_NOT_FOUND)
 
 
 def api_server_error(request: HttpRequest) -> JsonResponse:

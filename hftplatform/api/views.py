@@ -13,7 +13,8 @@ class PlatformStatusApi(APIView):
     class OutputSerializer(serializers.Serializer):
         server_time = serializers.DateTimeField()
         worker = inline_serializer(
-            "WorkerHeartbeat", {"at": serializers.DateTimeField(), "hostname": serializers.CharField()},
+            "WorkerHeartbeat",
+            {"at": serializers.DateTimeField(), "hostname": serializers.CharField()},
             allow_null=True,
         )
         beat = inline_serializer(

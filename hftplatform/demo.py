@@ -1,0 +1,61 @@
+"""The demo: an operator and a depositor with verified emails, and the processes of a whole platform."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from allauth.account.models import EmailAddress
+from django.db import transaction
+
+from accounts.models import User
+
+OPERATOR_EMAIL = "operator@demo.hftbot.local"
+DEPOSITOR_EMAIL = "depositor@demo.hftbot.local"
+
+
+@dataclass(frozen=True)
+class DemoCredentials:
+    operator_email: str
+    operator_password: str
+    depositor_email: str
+    depositor_password: str
+
+
+def demo_credentials_load(*, path: Path) -> DemoCredentials:
+    """The demo passwords, made once per data directory (random, kept beside the data, never committed)."""
+    if path.exists():
+        return DemoCredentials(**json.loads(path.read_text()))
+    credentials = DemoCredentials(
+        operator_email=OPERATOR_EMAIL,
+        operator_password=secrets.token_urlsafe(12),
+        depositor_email=DEPOSITOR_EMAIL,
+        depositor_password=secrets.token_urlsafe(12),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(credentials.__dict__, indent=2))
+    path.chmod(0o600)
+    return credentials
+
+
+@transaction.atomic
+def demo_users_ensure(*, credentials: DemoCredentials) -> tuple[User, User]:
+    """Create (or reset the passwords of) the demo operator (superuser) and depositor; both emails verified."""
+    operator = _user_ensure(
+        email=credentials.operator_email, password=credentials.operator_password, is_staff=True, is_superuser=True
+    )
+    depositor = _user_ensure(
+        email=credentials.depositor_email, password=credentials.depositor_password, is_staff=False, is_superuser=False
+    )
+    return operator, depositor
+
+
+def _user_ensure(*, email: str, password: str, is_staff: bool, is_superuser: bool) -> User:
+    user, _ = User.objects.get_or_create(email=email, defaults={"is_staff": is_staff, "is_superuser": is_superuser})
+    user.is_staff, user.is_superuser, user.is_active = is_staff, is_superuser, True
+    user.set_password(password)
+    user.save()
+    EmailAddress.objects.update_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
+    return user

@@ -27,3 +27,8 @@ class RecordingScheduler(PersistentScheduler):
 
         status.beat_run_record(task_name=entry.task)
         return result
+
+
+def task_progress_report(task: Any, *, done: int, total: int, message: str = "") -> None:
+    """Publish a running task's progress; operators see it in the admin's task list (state PROGRESS)."""
+    task.update_state(state="PROGRESS", meta={"done": done, "total": total, "message": message})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -45,11 +46,7 @@ PRODUCTION = DJANGO_ENV == "production"
 TESTING = "pytest" in sys.modules or env_bool("HFT_TESTING")
 
 if PRODUCTION:
-    missing = [
-        name
-        for name in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "CSRF_TRUSTED_ORIGINS")
-        if not env(name)
-    ]
+    missing = [name for name in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL") if not env(name)]
     if missing:
         raise ImproperlyConfigured(
             "DJANGO_ENV=production refuses to start without: " + ", ".join(missing) + " (see .env.example)"
@@ -297,6 +294,9 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = not PRODUCTION
+if not PRODUCTION:
+    # Development serves static files from the finders; STATIC_ROOT exists only after collectstatic.
+    warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
 
 # -- security --------------------------------------------------------------------------------------------
 

@@ -14,22 +14,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from hftplatform.errors import ServiceError
 
-class ServiceError(Exception):
-    """A service refused an operation; the API turns it into a 4xx error in the common format.
-
-    Services raise it (or a subclass) with a stable ``code``; they never import DRF.
-    """
-
-    code = "invalid"
-    http_status = 400
-
-    def __init__(self, message: str, *, code: str | None = None, fields: dict[str, list[str]] | None = None):
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
-        self.fields = fields or {}
+__all__ = ["ServiceError", "api_not_found", "error_body", "exception_handler"]
 
 
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:

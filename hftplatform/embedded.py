@@ -126,6 +126,10 @@ class EmbeddedServices:
             fcntl.flock(fd, fcntl.LOCK_SH)
             self._users_fd = fd
             self._owner_pid = os.getpid()
+            # A forked child (a Celery pool process) would hold the lock on after its parent left and keep
+            # the last user from stopping the servers: the child lets go of its copy. The lock itself belongs
+            # to the open file, so the parent keeps it.
+            os.register_at_fork(after_in_child=self._forget_in_child)
             if register_exit:
                 atexit.register(self.release)
         started = False
@@ -138,10 +142,14 @@ class EmbeddedServices:
                 started = True
         return started
 
+    def _forget_in_child(self) -> None:
+        if self._users_fd is not None and self._owner_pid != os.getpid():
+            os.close(self._users_fd)
+            self._users_fd = None
+
     def release(self) -> bool:
         """Drop this process's user lock; the last user stops the servers. Returns True if it stopped them."""
         if self._users_fd is None or self._owner_pid != os.getpid():
-            # A forked child inherits the descriptor; only the process that took the lock may let it go.
             return False
         fd, self._users_fd = self._users_fd, None
         stopped = False

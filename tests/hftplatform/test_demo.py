@@ -1,0 +1,110 @@
+"""`manage.py demo` end to end, on the embedded default: serves the site, then Ctrl-C leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from hftplatform.embedded import EmbeddedServices
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.worker
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie (a daemon's exit may wait for a reaper in containers without an init)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _get(url: str) -> tuple[int, str, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - our own server on 127.0.0.1
+            return response.status, response.geturl(), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, url, ""
+
+
+def _wait_until_serving(url: str, demo: subprocess.Popen[str], deadline_seconds: float = 120) -> None:
+    deadline = time.monotonic() + deadline_seconds
+    while time.monotonic() < deadline:
+        if demo.poll() is not None:
+            raise AssertionError(f"the demo exited while starting:\n{demo.stdout.read() if demo.stdout else ''}")
+        try:
+            _get(url)
+            return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer")
+
+
+def test_demo_serves_the_platform_and_ctrl_c_stops_every_process(tmp_path: Path) -> None:
+    port = _free_port()
+    data_dir = tmp_path / "data"
+    env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL"}}
+    env |= {"HFT_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
+    demo = subprocess.Popen(
+        [sys.executable, "manage.py", "demo", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_serving(base + "/health/", demo)
+        children = psutil.Process(demo.pid).children(recursive=True)
+        services = EmbeddedServices(data_dir)
+        server_pids = [services.postgres_pid(), services.redis_pid()]
+
+        # The site, the schema and the admin's sign-in page answer.
+        assert _get(base + "/")[0] == 200
+        status, _, schema = _get(base + "/api/schema/")
+        assert status == 200
+        assert "openapi" in schema
+        status, final_url, page = _get(base + "/admin/")
+        assert status == 200
+        assert final_url.endswith("/accounts/login/?next=%2Fadmin%2F")
+        assert 'name="password"' in page
+
+        # Web, worker (with its pool) and beat are running, all children of the demo.
+        command_lines = [" ".join(child.cmdline()) for child in children]
+        assert any("daphne" in line for line in command_lines)
+        assert any("worker" in line for line in command_lines)
+        assert any(" beat" in line for line in command_lines)
+        assert all(pid and _alive(pid) for pid in server_pids)
+
+        credentials = json.loads((data_dir / "demo-credentials.json").read_text())
+        assert credentials["operator_email"] == "operator@demo.hftbot.local"
+    finally:
+        demo.send_signal(signal.SIGINT)
+        output, _ = demo.communicate(timeout=60)
+
+    assert demo.returncode == 0, output
+    assert "operator (admin):  operator@demo.hftbot.local" in output
+    assert credentials["operator_password"] in output
+    # Nothing is left: not the web, worker or beat processes, nor the embedded servers.
+    time.sleep(0.5)
+    leftovers = [child.pid for child in children if _alive(child.pid)]
+    assert leftovers == []
+    assert not any(pid and _alive(pid) for pid in server_pids), output

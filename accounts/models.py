@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
@@ -54,3 +55,67 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self) -> str:
         return self.display_name or self.email.split("@")[0]
+
+
+class Wallet(models.Model):
+    """An Ethereum address the user proved they control by signing an EIP-4361 message."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="wallets")
+    # EIP-55 checksummed, so one address has exactly one spelling and the unique constraint is exact.
+    address = models.CharField(max_length=42)
+    chain_id = models.PositiveBigIntegerField(help_text="The EIP-155 chain ID named in the signed message.")
+    label = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["address"], name="accounts_wallet_address_unique"),
+            models.CheckConstraint(
+                condition=models.Q(address__regex=r"^0x[0-9a-fA-F]{40}$"), name="accounts_wallet_address_hex"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.address} ({self.user})"
+
+
+class WalletNonce(models.Model):
+    """A single-use challenge: the nonce a wallet must sign to be linked to ``user``."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="wallet_nonces")
+    nonce = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.nonce
+
+    def is_expired(self, now: datetime) -> bool:
+        return now >= self.expires_at
+
+
+class ApiToken(models.Model):
+    """A bearer token for REST clients. Only the SHA-256 of the token is stored; ``prefix`` is public."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, db_index=True, help_text="The token's first characters.")
+    key_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256 (hex) of the whole token.")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

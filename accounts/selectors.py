@@ -1,0 +1,45 @@
+"""Reads for accounts: a user's wallets and tokens, token lookup by key, MFA status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from allauth.mfa.models import Authenticator
+from django.db.models import QuerySet
+
+from accounts import tokens
+from accounts.models import ApiToken, User, Wallet
+
+
+def wallet_list(*, user: User) -> QuerySet[Wallet]:
+    return Wallet.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+def api_token_list(*, user: User) -> QuerySet[ApiToken]:
+    return ApiToken.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+def api_token_find_active(*, token: str) -> ApiToken | None:
+    """The unrevoked token whose plaintext is ``token``, with its user; None for anything else."""
+    if not tokens.is_well_formed(token):
+        return None
+    return (
+        ApiToken.objects.select_related("user").filter(key_hash=tokens.key_hash(token), revoked_at__isnull=True).first()
+    )
+
+
+@dataclass(frozen=True)
+class MfaStatus:
+    totp_active: bool
+    recovery_codes_active: bool
+    recovery_codes_unused: int
+
+
+def user_mfa_status(*, user: User) -> MfaStatus:
+    authenticators = {a.type: a for a in Authenticator.objects.filter(user=user)}
+    recovery = authenticators.get(Authenticator.Type.RECOVERY_CODES)
+    return MfaStatus(
+        totp_active=Authenticator.Type.TOTP in authenticators,
+        recovery_codes_active=recovery is not None,
+        recovery_codes_unused=len(recovery.wrap().get_unused_codes()) if recovery is not None else 0,
+    )

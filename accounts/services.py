@@ -1,0 +1,224 @@
+"""Every write to accounts: linked wallets (proven by EIP-4361 signatures) and API tokens.
+
+Each refusal is a ``ServiceError`` with a stable ``code`` and leaves the database as it was: in particular a
+failed wallet link never consumes its nonce, so the user can fix the problem and retry with the same message.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts import siwe, tokens
+from accounts.models import ApiToken, User, Wallet, WalletNonce
+from hftplatform.errors import ServiceError
+
+LINK_STATEMENT = "Link this wallet to your HFT Bot account."
+# A token's last_used_at is a hint for people, not an audit log: one write a minute is enough.
+TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+class NotFound(ServiceError):
+    code = "not_found"
+    http_status = 404
+
+
+class SiweMessageInvalid(ServiceError):
+    code = "siwe_message_invalid"
+
+
+class SiweDomainMismatch(ServiceError):
+    code = "siwe_domain_mismatch"
+
+
+class SiweMessageExpired(ServiceError):
+    code = "siwe_message_expired"
+
+
+class SiweMessageNotYetValid(ServiceError):
+    code = "siwe_message_not_yet_valid"
+
+
+class WalletAddressInvalid(ServiceError):
+    code = "wallet_address_invalid"
+
+
+class WalletChainUnsupported(ServiceError):
+    code = "wallet_chain_unsupported"
+
+
+class WalletSignatureInvalid(ServiceError):
+    code = "wallet_signature_invalid"
+
+
+class WalletSignatureMismatch(ServiceError):
+    code = "wallet_signature_mismatch"
+
+
+class WalletNonceUnknown(ServiceError):
+    code = "wallet_nonce_unknown"
+
+
+class WalletNonceUsed(ServiceError):
+    code = "wallet_nonce_used"
+
+
+class WalletNonceExpired(ServiceError):
+    code = "wallet_nonce_expired"
+
+
+class WalletAlreadyLinked(ServiceError):
+    code = "wallet_already_linked"
+    http_status = 409
+
+
+class ApiTokenNameInvalid(ServiceError):
+    code = "api_token_name_invalid"
+
+
+def _expected_domain(request_domain: str) -> str:
+    return settings.SIWE_DOMAIN or request_domain
+
+
+def _check_chain(chain_id: int, field: str) -> None:
+    if chain_id not in settings.SIWE_CHAIN_IDS:
+        supported = ", ".join(str(chain) for chain in settings.SIWE_CHAIN_IDS)
+        message = f"Chain {chain_id} is not supported; use one of: {supported}."
+        raise WalletChainUnsupported(message, fields={field: [message]})
+
+
+# -- wallets ------------------------------------------------------------------------------------------------
+
+
+def wallet_nonce_create(*, user: User, address: str, chain_id: int, domain: str, uri: str) -> tuple[WalletNonce, str]:
+    """Issue a single-use nonce and the EIP-4361 message ``address`` must sign to be linked to ``user``.
+
+    ``domain`` and ``uri`` describe the site the request came to; ``settings.SIWE_DOMAIN``, when set, wins
+    over ``domain``. The message expires with the nonce, ``settings.SIWE_NONCE_TTL`` from now.
+    """
+    try:
+        address = siwe.checksum_address(address)
+    except siwe.SiweAddressInvalid as exc:
+        raise WalletAddressInvalid(str(exc), fields={"address": [str(exc)]}) from None
+    _check_chain(chain_id, "chain_id")
+    # Whole seconds, so the message's timestamps and the row's agree exactly.
+    now = timezone.now().replace(microsecond=0)
+    expires_at = now + settings.SIWE_NONCE_TTL
+    nonce = secrets.token_hex(16)
+    try:
+        message = siwe.SiweMessage(
+            domain=_expected_domain(domain),
+            address=address,
+            statement=LINK_STATEMENT,
+            uri=uri,
+            chain_id=chain_id,
+            nonce=nonce,
+            issued_at=siwe.format_datetime(now),
+            expiration_time=siwe.format_datetime(expires_at),
+        )
+    except siwe.SiweMessageInvalid as exc:
+        raise SiweMessageInvalid(f"Cannot build a sign-in message for this site: {exc}") from None
+    with transaction.atomic():
+        row = WalletNonce.objects.create(user=user, nonce=nonce, created_at=now, expires_at=expires_at)
+    return row, message.text()
+
+
+def wallet_link(*, user: User, message: str, signature: str, domain: str, label: str = "") -> Wallet:
+    """Link the address that signed ``message`` (an EIP-4361 message from ``wallet_nonce_create``) to ``user``.
+
+    ``domain`` is the host the request came to (``settings.SIWE_DOMAIN`` wins when set); the message must name
+    it. The nonce must be this user's, unused and unexpired; it is consumed in the same transaction that
+    inserts the wallet, and only then.
+    """
+    try:
+        parsed = siwe.parse(message)
+    except siwe.SiweMessageInvalid as exc:
+        raise SiweMessageInvalid(str(exc), fields={"message": [str(exc)]}) from None
+    expected = _expected_domain(domain)
+    if parsed.domain != expected:
+        text = f"The message is for {parsed.domain}, not for {expected}."
+        raise SiweDomainMismatch(text, fields={"message": [text]})
+    _check_chain(parsed.chain_id, "message")
+    try:
+        signer = siwe.recover_signer(message, signature)
+    except siwe.SiweSignatureInvalid as exc:
+        raise WalletSignatureInvalid(str(exc), fields={"signature": [str(exc)]}) from None
+    if signer != parsed.address:
+        text = f"The signature was made by {signer}, not by {parsed.address}."
+        raise WalletSignatureMismatch(text, fields={"signature": [text]})
+    now = timezone.now()
+    try:
+        parsed.check_time(now)
+    except siwe.SiweMessageExpired as exc:
+        raise SiweMessageExpired(str(exc), fields={"message": [str(exc)]}) from None
+    except siwe.SiweMessageNotYetValid as exc:
+        raise SiweMessageNotYetValid(str(exc), fields={"message": [str(exc)]}) from None
+
+    with transaction.atomic():
+        # The lock makes two concurrent links with one nonce serialise: the second sees used_at set.
+        nonce = WalletNonce.objects.select_for_update().filter(user=user, nonce=parsed.nonce).first()
+        if nonce is None:
+            raise WalletNonceUnknown("This nonce was not issued to you: request a new message.")
+        if nonce.used_at is not None:
+            raise WalletNonceUsed("This message was already used: request a new one.")
+        if nonce.is_expired(now):
+            raise WalletNonceExpired("This message's nonce has expired: request a new one.")
+        try:
+            with transaction.atomic():
+                wallet = Wallet.objects.create(
+                    user=user, address=parsed.address, chain_id=parsed.chain_id, label=label.strip(), created_at=now
+                )
+        except IntegrityError:
+            mine = Wallet.objects.filter(user=user, address=parsed.address).exists()
+            owner = "your account" if mine else "another account"
+            raise WalletAlreadyLinked(f"{parsed.address} is already linked to {owner}.") from None
+        nonce.used_at = now
+        nonce.save(update_fields=["used_at"])
+    return wallet
+
+
+def wallet_unlink(*, user: User, wallet_id: int) -> None:
+    """Remove one of ``user``'s wallets; another user's wallet is reported as not found."""
+    with transaction.atomic():
+        deleted, _ = Wallet.objects.filter(user=user, pk=wallet_id).delete()
+    if not deleted:
+        raise NotFound("No such wallet.")
+
+
+# -- API tokens ---------------------------------------------------------------------------------------------
+
+
+def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
+    """Create a token; the plaintext is returned here and only here (the row keeps its SHA-256)."""
+    name = name.strip()
+    max_length = ApiToken._meta.get_field("name").max_length
+    if not name or (max_length is not None and len(name) > max_length):
+        text = f"A token needs a name of 1 to {max_length} characters."
+        raise ApiTokenNameInvalid(text, fields={"name": [text]})
+    new = tokens.generate()
+    with transaction.atomic():
+        token = ApiToken.objects.create(user=user, name=name, prefix=new.prefix, key_hash=new.key_hash)
+    return token, new.plaintext
+
+
+def api_token_revoke(*, user: User, token_id: int) -> ApiToken:
+    """Revoke one of ``user``'s tokens; revoking a revoked token changes nothing and succeeds."""
+    with transaction.atomic():
+        token = ApiToken.objects.select_for_update().filter(user=user, pk=token_id).first()
+        if token is None:
+            raise NotFound("No such API token.")
+        if token.revoked_at is None:
+            token.revoked_at = timezone.now()
+            token.save(update_fields=["revoked_at"])
+    return token
+
+
+def api_token_touch(*, token_id: int, now: datetime) -> bool:
+    """Record that a token was used, at most once per ``TOKEN_TOUCH_INTERVAL``; True when a row was written."""
+    stale = Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - TOKEN_TOUCH_INTERVAL)
+    return ApiToken.objects.filter(stale, pk=token_id).update(last_used_at=now) == 1

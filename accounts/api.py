@@ -1,0 +1,234 @@
+"""REST API for the signed-in user: profile, linked wallets, API tokens. Each view validates, calls one
+service or selector, and serialises; errors come out as ``{"error": {"code", "message", "fields"}}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.views import APIView
+
+from accounts import selectors, services
+from accounts.models import User
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The common error body (see hftplatform.api.errors)."""
+
+    class Meta:
+        ref_name = "Error"
+
+    class ErrorDetailSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ErrorDetail"
+
+        code = serializers.CharField()
+        message = serializers.CharField()
+        fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+    error = ErrorDetailSerializer()
+
+
+def _errors(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+NOT_FOUND = _errors("`not_found`: no such object among yours.")
+
+
+class _PaginatedListMixin:
+    """Cursor pagination (newest first) for a plain APIView's GET."""
+
+    pagination_class = api_settings.DEFAULT_PAGINATION_CLASS
+
+    def paginated(
+        self, request: Request, queryset: QuerySet[Any], serializer: type[serializers.Serializer]
+    ) -> Response:
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(queryset, request, view=self)  # type: ignore[arg-type]
+        return paginator.get_paginated_response(serializer(page, many=True).data)
+
+
+class MeApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "Me"
+
+        id = serializers.IntegerField()
+        email = serializers.EmailField()
+        display_name = serializers.CharField()
+        date_joined = serializers.DateTimeField()
+        mfa_enabled = serializers.BooleanField()
+
+    @extend_schema(operation_id="me_retrieve", responses=OutputSerializer, tags=["accounts"])
+    def get(self, request: Request) -> Response:
+        user: User = request.user  # type: ignore[assignment]
+        mfa = selectors.user_mfa_status(user=user)
+        data = {
+            "id": user.pk,
+            "email": user.email,
+            "display_name": user.display_name,
+            "date_joined": user.date_joined,
+            "mfa_enabled": mfa.totp_active,
+        }
+        return Response(self.OutputSerializer(data).data)
+
+
+class WalletOutputSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "Wallet"
+
+    id = serializers.IntegerField()
+    address = serializers.CharField(help_text="EIP-55 checksummed.")
+    chain_id = serializers.IntegerField()
+    label = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class WalletsApi(_PaginatedListMixin, APIView):
+    """GET: the user's linked wallets. POST: link a wallet with a signed message from /wallets/nonce/."""
+
+    class LinkInputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "WalletLinkInput"
+
+        message = serializers.CharField(trim_whitespace=False, help_text="The EIP-4361 message, exactly as signed.")
+        signature = serializers.CharField(help_text="The personal_sign signature: 0x and 130 hex digits.")
+        label = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+    @extend_schema(operation_id="wallets_list", responses=WalletOutputSerializer(many=True), tags=["accounts"])
+    def get(self, request: Request) -> Response:
+        return self.paginated(request, selectors.wallet_list(user=request.user), WalletOutputSerializer)  # type: ignore[arg-type]
+
+    @extend_schema(
+        operation_id="wallets_link",
+        request=LinkInputSerializer,
+        responses={
+            201: WalletOutputSerializer,
+            400: _errors(
+                "`invalid`, `siwe_message_invalid`, `siwe_domain_mismatch`, `siwe_message_expired`, "
+                "`siwe_message_not_yet_valid`, `wallet_chain_unsupported`, `wallet_signature_invalid`, "
+                "`wallet_signature_mismatch`, `wallet_nonce_unknown`, `wallet_nonce_used`, `wallet_nonce_expired`"
+            ),
+            409: _errors("`wallet_already_linked`: the address is linked to an account already."),
+        },
+        tags=["accounts"],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.LinkInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        wallet = services.wallet_link(
+            user=request.user,  # type: ignore[arg-type]
+            domain=request.get_host(),
+            **serializer.validated_data,
+        )
+        return Response(WalletOutputSerializer(wallet).data, status=status.HTTP_201_CREATED)
+
+
+class WalletNonceApi(APIView):
+    """Issue the EIP-4361 message that ``address`` must sign (personal_sign) to be linked."""
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "WalletNonceInput"
+
+        address = serializers.CharField(help_text="0x and 40 hex digits (any case; mixed case must be EIP-55).")
+        chain_id = serializers.IntegerField(min_value=0)
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "WalletNonce"
+
+        nonce = serializers.CharField()
+        message = serializers.CharField(help_text="Sign exactly this text.")
+        expires_at = serializers.DateTimeField()
+
+    @extend_schema(
+        operation_id="wallets_nonce_create",
+        request=InputSerializer,
+        responses={
+            201: OutputSerializer,
+            400: _errors("`invalid`, `wallet_address_invalid`, `wallet_chain_unsupported`"),
+        },
+        tags=["accounts"],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        nonce, message = services.wallet_nonce_create(
+            user=request.user,  # type: ignore[arg-type]
+            domain=request.get_host(),
+            uri=request.build_absolute_uri("/"),
+            **serializer.validated_data,
+        )
+        data = {"nonce": nonce.nonce, "message": message, "expires_at": nonce.expires_at}
+        return Response(self.OutputSerializer(data).data, status=status.HTTP_201_CREATED)
+
+
+class WalletDetailApi(APIView):
+    @extend_schema(operation_id="wallets_unlink", responses={204: None, 404: NOT_FOUND}, tags=["accounts"])
+    def delete(self, request: Request, wallet_id: int) -> Response:
+        services.wallet_unlink(user=request.user, wallet_id=wallet_id)  # type: ignore[arg-type]
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ApiTokenOutputSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "ApiToken"
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    prefix = serializers.CharField(help_text="The token's public first characters.")
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+
+
+class ApiTokensApi(_PaginatedListMixin, APIView):
+    """GET: the user's API tokens (never the secret). POST: create one; the response shows it once."""
+
+    class CreateInputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ApiTokenCreateInput"
+
+        name = serializers.CharField(max_length=100)
+
+    class CreateOutputSerializer(ApiTokenOutputSerializer):
+        class Meta:
+            ref_name = "ApiTokenCreated"
+
+        token = serializers.CharField(help_text="The token itself: shown this once, store it now.")
+
+    @extend_schema(operation_id="tokens_list", responses=ApiTokenOutputSerializer(many=True), tags=["accounts"])
+    def get(self, request: Request) -> Response:
+        return self.paginated(request, selectors.api_token_list(user=request.user), ApiTokenOutputSerializer)  # type: ignore[arg-type]
+
+    @extend_schema(
+        operation_id="tokens_create",
+        request=CreateInputSerializer,
+        responses={201: CreateOutputSerializer, 400: _errors("`invalid`, `api_token_name_invalid`")},
+        tags=["accounts"],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.CreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        token, plaintext = services.api_token_create(user=request.user, **serializer.validated_data)  # type: ignore[arg-type]
+        data = {**ApiTokenOutputSerializer(token).data, "token": plaintext}
+        return Response(self.CreateOutputSerializer(data).data, status=status.HTTP_201_CREATED)
+
+
+class ApiTokenDetailApi(APIView):
+    @extend_schema(
+        operation_id="tokens_revoke",
+        description="Revoke a token. Revoking an already revoked token succeeds and changes nothing.",
+        responses={204: None, 404: NOT_FOUND},
+        tags=["accounts"],
+    )
+    def delete(self, request: Request, token_id: int) -> Response:
+        services.api_token_revoke(user=request.user, token_id=token_id)  # type: ignore[arg-type]
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,8 +1,143 @@
+"""The account page: MFA status, linked wallets, API tokens. Each POST calls one service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts import selectors, services
+from accounts.forms import ApiTokenCreateForm, WalletLinkForm, WalletNonceForm
+from accounts.models import User
+from hftplatform.api.errors import ServiceError
+
+
+def _user(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)  # login_required guarantees it
+    return user
+
+
+def _page(request: HttpRequest, status: int = 200, **context: Any) -> HttpResponse:
+    user = _user(request)
+    context.setdefault("nonce_form", WalletNonceForm())
+    context.setdefault("token_form", ApiTokenCreateForm())
+    return render(
+        request,
+        "accounts/settings.html",
+        {
+            "mfa": selectors.user_mfa_status(user=user),
+            "wallets": selectors.wallet_list(user=user),
+            "tokens": selectors.api_token_list(user=user),
+            **context,
+        },
+        status=status,
+    )
+
+
+def _redirect() -> HttpResponseRedirect:
+    return HttpResponseRedirect(reverse("account_settings"))
+
+
+def _form_errors(request: HttpRequest, form: Any) -> None:
+    for field, errors in form.errors.items():
+        label = "" if field == "__all__" else (form.fields[field].label or field.replace("_", " ").capitalize())
+        for error in errors:
+            messages.error(request, f"{label}: {error}" if label else error)
 
 
 @login_required
+@require_GET
 def account_settings(request: HttpRequest) -> HttpResponse:
-    return render(request, "accounts/settings.html")
+    return _page(request)
+
+
+@login_required
+@require_POST
+def wallet_nonce(request: HttpRequest) -> HttpResponse:
+    """Manual linking, step 1: issue the message to sign with any wallet."""
+    form = WalletNonceForm(request.POST)
+    if not form.is_valid():
+        _form_errors(request, form)
+        return _page(request, status=400, nonce_form=form)
+    try:
+        _, message = services.wallet_nonce_create(
+            user=_user(request),
+            address=form.cleaned_data["address"],
+            chain_id=form.cleaned_data["chain_id"],
+            domain=request.get_host(),
+            uri=request.build_absolute_uri("/"),
+        )
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return _page(request, status=400, nonce_form=form)
+    return _page(request, nonce_form=form, link_form=WalletLinkForm(initial={"message": message}))
+
+
+@login_required
+@require_POST
+def wallet_link(request: HttpRequest) -> HttpResponse:
+    """Manual linking, step 2: the signed message comes back."""
+    form = WalletLinkForm(request.POST)
+    if not form.is_valid():
+        _form_errors(request, form)
+        return _page(request, status=400, link_form=form)
+    try:
+        wallet = services.wallet_link(
+            user=_user(request),
+            message=form.cleaned_data["message"],
+            signature=form.cleaned_data["signature"].strip(),
+            label=form.cleaned_data["label"],
+            domain=request.get_host(),
+        )
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        # A failed attempt leaves the nonce unused: keep the message so the user can fix the signature.
+        return _page(request, status=400, link_form=form)
+    messages.success(request, f"Wallet {wallet.address} linked.")
+    return _redirect()
+
+
+@login_required
+@require_POST
+def wallet_unlink(request: HttpRequest, wallet_id: int) -> HttpResponse:
+    try:
+        services.wallet_unlink(user=_user(request), wallet_id=wallet_id)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Wallet unlinked.")
+    return _redirect()
+
+
+@login_required
+@require_POST
+def api_token_create(request: HttpRequest) -> HttpResponse:
+    form = ApiTokenCreateForm(request.POST)
+    if not form.is_valid():
+        _form_errors(request, form)
+        return _page(request, status=400, token_form=form)
+    try:
+        token, plaintext = services.api_token_create(user=_user(request), name=form.cleaned_data["name"])
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return _page(request, status=400, token_form=form)
+    # Rendered, not redirected: the plaintext must not be stored anywhere (not even the session) to survive.
+    return _page(request, new_token=token, new_token_plaintext=plaintext)
+
+
+@login_required
+@require_POST
+def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    try:
+        token = services.api_token_revoke(user=_user(request), token_id=token_id)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Token “{token.name}” revoked.")
+    return _redirect()

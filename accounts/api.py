@@ -50,7 +50,7 @@ class _PaginatedListMixin:
         self, request: Request, queryset: QuerySet[Any], serializer: type[serializers.Serializer]
     ) -> Response:
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(queryset, request, view=self)  # type: ignore[arg-type]
+        page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(serializer(page, many=True).data)
 
 
@@ -67,7 +67,7 @@ class MeApi(APIView):
 
     @extend_schema(operation_id="me_retrieve", responses=OutputSerializer, tags=["accounts"])
     def get(self, request: Request) -> Response:
-        user: User = request.user  # type: ignore[assignment]
+        user: User = request.user
         mfa = selectors.user_mfa_status(user=user)
         data = {
             "id": user.pk,
@@ -103,7 +103,7 @@ class WalletsApi(_PaginatedListMixin, APIView):
 
     @extend_schema(operation_id="wallets_list", responses=WalletOutputSerializer(many=True), tags=["accounts"])
     def get(self, request: Request) -> Response:
-        return self.paginated(request, selectors.wallet_list(user=request.user), WalletOutputSerializer)  # type: ignore[arg-type]
+        return self.paginated(request, selectors.wallet_list(user=request.user), WalletOutputSerializer)
 
     @extend_schema(
         operation_id="wallets_link",
@@ -123,7 +123,7 @@ class WalletsApi(_PaginatedListMixin, APIView):
         serializer = self.LinkInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         wallet = services.wallet_link(
-            user=request.user,  # type: ignore[arg-type]
+            user=request.user,
             domain=request.get_host(),
             **serializer.validated_data,
         )
@@ -161,7 +161,7 @@ class WalletNonceApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         nonce, message = services.wallet_nonce_create(
-            user=request.user,  # type: ignore[arg-type]
+            user=request.user,
             domain=request.get_host(),
             uri=request.build_absolute_uri("/"),
             **serializer.validated_data,
@@ -173,7 +173,7 @@ class WalletNonceApi(APIView):
 class WalletDetailApi(APIView):
     @extend_schema(operation_id="wallets_unlink", responses={204: None, 404: NOT_FOUND}, tags=["accounts"])
     def delete(self, request: Request, wallet_id: int) -> Response:
-        services.wallet_unlink(user=request.user, wallet_id=wallet_id)  # type: ignore[arg-type]
+        services.wallet_unlink(user=request.user, wallet_id=wallet_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -206,7 +206,7 @@ class ApiTokensApi(_PaginatedListMixin, APIView):
 
     @extend_schema(operation_id="tokens_list", responses=ApiTokenOutputSerializer(many=True), tags=["accounts"])
     def get(self, request: Request) -> Response:
-        return self.paginated(request, selectors.api_token_list(user=request.user), ApiTokenOutputSerializer)  # type: ignore[arg-type]
+        return self.paginated(request, selectors.api_token_list(user=request.user), ApiTokenOutputSerializer)
 
     @extend_schema(
         operation_id="tokens_create",
@@ -217,7 +217,7 @@ class ApiTokensApi(_PaginatedListMixin, APIView):
     def post(self, request: Request) -> Response:
         serializer = self.CreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        token, plaintext = services.api_token_create(user=request.user, **serializer.validated_data)  # type: ignore[arg-type]
+        token, plaintext = services.api_token_create(user=request.user, **serializer.validated_data)
         data = {**ApiTokenOutputSerializer(token).data, "token": plaintext}
         return Response(self.CreateOutputSerializer(data).data, status=status.HTTP_201_CREATED)
 
@@ -230,5 +230,5 @@ class ApiTokenDetailApi(APIView):
         tags=["accounts"],
     )
     def delete(self, request: Request, token_id: int) -> Response:
-        services.api_token_revoke(user=request.user, token_id=token_id)  # type: ignore[arg-type]
+        services.api_token_revoke(user=request.user, token_id=token_id)
         return Response(status=status.HTTP_204_NO_CONTENT)

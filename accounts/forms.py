@@ -24,7 +24,9 @@ class WalletNonceForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["chain_id"].choices = [(chain, chain_name(chain)) for chain in settings.SIWE_CHAIN_IDS]
+        chain_field = self.fields["chain_id"]
+        assert isinstance(chain_field, forms.TypedChoiceField)
+        chain_field.choices = [(chain, chain_name(chain)) for chain in settings.SIWE_CHAIN_IDS]
 
 
 class WalletLinkForm(forms.Form):

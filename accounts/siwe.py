@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
-from eth_utils import is_checksum_address, to_checksum_address
+from eth_utils.address import is_checksum_address, to_checksum_address
 
 HEADER_SUFFIX = " wants you to sign in with your Ethereum account:"
 VERSION = "1"

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts import selectors, services
 from accounts.forms import ApiTokenCreateForm, WalletLinkForm, WalletNonceForm
 from accounts.models import User
-from hftplatform.api.errors import ServiceError
+from hftplatform.errors import ServiceError
 
 
 def _user(request: HttpRequest) -> User:

@@ -14,7 +14,7 @@ from eth_account.signers.local import LocalAccount
 
 from accounts import services, siwe
 from accounts.models import User, Wallet, WalletNonce
-from hftplatform.api.errors import ServiceError
+from hftplatform.errors import ServiceError
 from tests.accounts.conftest import REQUEST_HOST, REQUEST_URI, sign
 from tests.factories import UserFactory
 

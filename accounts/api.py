@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,28 +15,7 @@ from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.models import User
-
-
-class ErrorSerializer(serializers.Serializer):
-    """The common error body (see hftplatform.api.errors)."""
-
-    class Meta:
-        ref_name = "Error"
-
-    class ErrorDetailSerializer(serializers.Serializer):
-        class Meta:
-            ref_name = "ErrorDetail"
-
-        code = serializers.CharField()
-        message = serializers.CharField()
-        fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
-
-    error = ErrorDetailSerializer()
-
-
-def _errors(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorSerializer, description=description)
-
+from hftplatform.api.schema import error_response as _errors
 
 NOT_FOUND = _errors("`not_found`: no such object among yours.")
 

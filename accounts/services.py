@@ -222,3 +222,14 @@ def api_token_touch(*, token_id: int, now: datetime) -> bool:
     """Record that a token was used, at most once per ``TOKEN_TOUCH_INTERVAL``; True when a row was written."""
     stale = Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - TOKEN_TOUCH_INTERVAL)
     return ApiToken.objects.filter(stale, pk=token_id).update(last_used_at=now) == 1
+
+
+# Used nonces are kept a day for the audit trail of a link; unused ones go once they expire.
+NONCE_RETENTION = timedelta(days=1)
+
+
+def wallet_nonces_purge(*, now: datetime) -> int:
+    """Delete nonces that expired unused, and used ones older than a day. Returns how many went."""
+    stale = Q(used_at__isnull=True, expires_at__lt=now) | Q(used_at__lt=now - NONCE_RETENTION)
+    deleted, _ = WalletNonce.objects.filter(stale).delete()
+    return deleted

@@ -17,6 +17,9 @@ class PlatformStatusConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
+            # Accept first: a handshake refused outright reaches the browser as code 1006, never 4401, and the
+            # page would reconnect forever instead of asking the user to sign in again.
+            await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         await self.channel_layer.group_add(status.STATUS_GROUP, self.channel_name)

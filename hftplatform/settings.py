@@ -96,7 +96,12 @@ else:
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [CHANNEL_REDIS_URL], "prefix": env("CHANNEL_PREFIX", "hftbot")},
+        "CONFIG": {
+            # channels_redis waits for messages with a 5 s server-side BZPOPMIN; the client's own socket timeout
+            # (redis-py's default is 5 s too) must be longer, or an idle consumer's wait dies with a timeout.
+            "hosts": [{"address": CHANNEL_REDIS_URL, "socket_timeout": 15}],
+            "prefix": env("CHANNEL_PREFIX", "hftbot"),
+        },
     }
 }
 CACHES = {

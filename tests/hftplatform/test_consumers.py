@@ -16,7 +16,6 @@ from channels.testing import WebsocketCommunicator
 from channels_redis.core import RedisChannelLayer
 from django.conf import settings
 from django.test import Client
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from hftplatform import status
 from hftplatform.asgi import application
@@ -128,12 +127,6 @@ def test_signed_in_user_from_a_foreign_origin_is_refused(redis_namespace, sessio
     assert accepted == (True, None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RedisTimeoutError,
-    reason="settings.CHANNEL_LAYERS: redis-py 8's default 5 s socket timeout equals channels_redis's 5 s BZPOPMIN "
-    "wait, so an idle consumer dies; needs a host dict with a longer socket_timeout (reported)",
-)
 def test_idle_dashboard_stays_connected_and_gets_the_next_broadcast(
     redis_namespace, frozen_now, session_cookie
 ) -> None:

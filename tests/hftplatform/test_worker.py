@@ -22,7 +22,6 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.cache import cache
 from django_celery_results.models import TaskResult
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from hftplatform import status, tasks
 from hftplatform.celery import app as celery_app
@@ -116,13 +115,7 @@ def test_worker_broadcasts_the_platform_status_to_dashboards(worker: RunningWork
             # When the periodic broadcast task runs on the worker
             tasks.platform_status_broadcast.apply_async(queue=worker.queue)
             async with asyncio.timeout(TASK_DEADLINE_SECONDS):
-                while True:
-                    try:
-                        return await channel_layer.receive(channel)
-                    except RedisTimeoutError:
-                        # This listener is the test's, not the subject: it waits again when the Redis client
-                        # gives up first (the idle-consumer bug, xfailed in test_consumers).
-                        continue
+                return await channel_layer.receive(channel)
         finally:
             await channel_layer.group_discard(status.STATUS_GROUP, channel)
 

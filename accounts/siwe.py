@@ -33,10 +33,6 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
-from eth_utils.address import is_checksum_address, to_checksum_address
-
 HEADER_SUFFIX = " wants you to sign in with your Ethereum account:"
 VERSION = "1"
 # Far above any real message; bounds the work a hostile one can cause.
@@ -122,6 +118,10 @@ def checksum_address(value: str) -> str:
     """The EIP-55 form of ``value``: 0x and 40 hex digits, in one case, or mixed-case with a valid checksum."""
     if not isinstance(value, str) or not ADDRESS_RE.fullmatch(value):
         raise SiweAddressInvalid("An address is 0x followed by 40 hexadecimal digits.")
+    # Imported here: eth-utils and eth-account take about a second to import, and every process (web, worker,
+    # beat, each manage.py command) loads this module with the app registry whether it links a wallet or not.
+    from eth_utils.address import is_checksum_address, to_checksum_address
+
     digits = value[2:]
     mixed_case = digits != digits.lower() and digits != digits.upper()
     if mixed_case and not is_checksum_address(value):
@@ -439,6 +439,10 @@ def recover_signer(text: str, signature: str) -> str:
     """The EIP-55 address whose key made ``signature`` (65 bytes, hex) over ``text`` with EIP-191 personal_sign."""
     if not isinstance(signature, str) or not SIGNATURE_RE.fullmatch(signature):
         raise SiweSignatureInvalid("A signature is 0x followed by 130 hexadecimal digits (65 bytes).")
+    from eth_account import Account  # imported here: see checksum_address
+    from eth_account.messages import encode_defunct
+    from eth_utils.address import to_checksum_address
+
     raw = bytearray(bytes.fromhex(signature[2:]))
     # Some wallets (hardware ones especially) report v as 0/1 rather than 27/28.
     if raw[64] in (0, 1):

@@ -115,7 +115,6 @@ CACHES = {
 # -- applications ------------------------------------------------------------------------------------------
 
 INSTALLED_APPS = [
-    "daphne",
     "hftplatform.apps.HftPlatformAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",

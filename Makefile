@@ -4,6 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
+# The pure cores and services, checked with mypy --strict (see [tool.mypy] in pyproject.toml).
+TYPED := hftplatform/embedded.py hftplatform/errors.py hftplatform/status.py hftplatform/demo.py \
+	accounts/siwe.py accounts/tokens.py accounts/services.py accounts/selectors.py
 
 .PHONY: install demo test test-fast lint format bench lock clean-data
 
@@ -30,6 +33,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/mypy $(TYPED)
 
 format: install
 	$(BIN)/ruff format .

@@ -15,7 +15,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-class RecordingScheduler(PersistentScheduler):
+class RecordingScheduler(PersistentScheduler):  # type: ignore[misc]  # celery ships no type hints
     """The default file-backed scheduler that also notes, in Redis, when beat last sent a task.
 
     The dashboard's status stream shows that time, so an operator sees a stopped beat at once.

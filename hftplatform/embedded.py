@@ -36,6 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
 DATABASE_NAME = "hftbot"
 DATABASE_USER = "hftbot"
 # The port only names the socket file (.s.PGSQL.<port>); the server listens on no TCP address.
@@ -90,7 +94,7 @@ class EmbeddedServices:
     def postgres_socket(self) -> Path:
         return self.socket_dir / f".s.PGSQL.{POSTGRES_PORT}"
 
-    def database_settings(self) -> dict[str, object]:
+    def database_settings(self) -> dict[str, Any]:
         """A Django ``DATABASES['default']`` for the embedded server (socket directory as HOST)."""
         return {
             "ENGINE": "django.db.backends.postgresql",
@@ -185,9 +189,8 @@ class EmbeddedServices:
     def redis_running(self) -> bool:
         if not self.redis_socket.exists():
             return False
-        import redis
-
-        client = redis.Redis(unix_socket_path=str(self.redis_socket), socket_timeout=2, retry=None)
+        # One try: a dead server must read as "not running" now, not after redis-py's retries with backoff.
+        client = redis.Redis(unix_socket_path=str(self.redis_socket), socket_timeout=2, retry=Retry(NoBackoff(), 0))
         try:
             return bool(client.ping())
         except (redis.ConnectionError, redis.TimeoutError, OSError):

@@ -12,6 +12,7 @@ import sys
 import warnings
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from celery.schedules import schedule
@@ -76,13 +77,14 @@ if not DATABASE_URL or not REDIS_URL:
     EMBEDDED_SERVICES = embedded.services()
 
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    DATABASES: dict[str, dict[str, Any]] = {
+        "default": dict(dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True))
+    }
     if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
         raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL, the only database engine supported")
 else:
     assert EMBEDDED_SERVICES is not None
     DATABASES = {"default": {**EMBEDDED_SERVICES.database_settings(), "CONN_MAX_AGE": 60}}
-DATABASES["default"].setdefault("TEST", {})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 if REDIS_URL:

@@ -4,8 +4,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from hftplatform import status
-
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
@@ -15,7 +13,8 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard.html", {"status": status.status_snapshot()})
+    # The status arrives over the websocket as soon as the page connects (a snapshot, then every broadcast).
+    return render(request, "dashboard.html")
 
 
 @require_GET

@@ -13,12 +13,17 @@
     badge.textContent = text;
   }
 
+  // "2026-11-24T04:38:29.846869+00:00" -> "2026-11-24 04:38:29 UTC"; the server sends UTC only.
+  function utc(iso) {
+    return iso.slice(0, 19).replace("T", " ") + " UTC";
+  }
+
   function describe(entry, key) {
-    return entry ? entry[key] + " at " + entry.at : null;
+    return entry ? entry[key] + " at " + utc(entry.at) : null;
   }
 
   function render(status) {
-    document.getElementById("status-server-time").textContent = status.server_time;
+    document.getElementById("status-server-time").textContent = utc(status.server_time);
     document.getElementById("status-worker").textContent = describe(status.worker, "hostname") || "no heartbeat yet";
     document.getElementById("status-beat").textContent = describe(status.beat, "task") || "no beat run yet";
     received += 1;

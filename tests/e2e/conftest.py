@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e import live_processes
+from tests import live_processes
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -43,12 +43,6 @@ class LiveAsgiServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
-
-
-@pytest.fixture
-def redis_namespace(settings: Any) -> Iterator[live_processes.RedisNamespace]:
-    with live_processes.redis_namespace_isolate(settings) as namespace:
-        yield namespace
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from allauth.account.models import EmailAddress
 from playwright.sync_api import expect
 
 from hftplatform import status
-from tests.e2e import live_processes
+from tests import live_processes
 
 pytestmark = pytest.mark.browser
 

@@ -6,8 +6,6 @@ middleware reads the database from a worker thread, hence ``transactional_db``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -20,26 +18,12 @@ from django.test import Client
 from hftplatform import status
 from hftplatform.asgi import application
 from hftplatform.consumers import CLOSE_UNAUTHENTICATED
-from tests.e2e import live_processes
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-FROZEN_NOW = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
 FROZEN_ISO = "2026-03-04T05:06:07.890123+00:00"
 SITE_ORIGIN = "http://testserver"
-
-
-@pytest.fixture
-def redis_namespace(settings: Any) -> Iterator[live_processes.RedisNamespace]:
-    with live_processes.redis_namespace_isolate(settings) as namespace:
-        yield namespace
-
-
-@pytest.fixture
-def frozen_now(monkeypatch: pytest.MonkeyPatch) -> datetime:
-    monkeypatch.setattr(status, "_now", lambda: FROZEN_NOW)
-    return FROZEN_NOW
 
 
 @pytest.fixture

@@ -18,22 +18,10 @@ from django.core.cache import cache
 from hftplatform import status
 from hftplatform.celery import RecordingScheduler
 from hftplatform.celery import app as celery_app
-from tests.e2e import live_processes
+from tests import live_processes
+from tests.hftplatform.conftest import FROZEN_NOW
 
-FROZEN_NOW = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
 BROADCAST_TASK = "hftplatform.tasks.platform_status_broadcast"
-
-
-@pytest.fixture
-def redis_namespace(settings: Any) -> Iterator[live_processes.RedisNamespace]:
-    with live_processes.redis_namespace_isolate(settings) as namespace:
-        yield namespace
-
-
-@pytest.fixture
-def frozen_now(monkeypatch: pytest.MonkeyPatch) -> datetime:
-    monkeypatch.setattr(status, "_now", lambda: FROZEN_NOW)
-    return FROZEN_NOW
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from django_celery_results.models import TaskResult
 
 from hftplatform import status, tasks
 from hftplatform.celery import app as celery_app
-from tests.e2e import live_processes
+from tests import live_processes
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -38,12 +38,6 @@ class RunningWorker:
     queue: str
     hostname: str
     log_path: Path
-
-
-@pytest.fixture
-def redis_namespace(settings: Any) -> Iterator[live_processes.RedisNamespace]:
-    with live_processes.redis_namespace_isolate(settings) as namespace:
-        yield namespace
 
 
 def worker_ready(process: subprocess.Popen[bytes], log_path: Path, node: str) -> bool:

@@ -3,7 +3,6 @@ links itself through the real API from the account page."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +14,10 @@ from eth_account.messages import encode_defunct
 
 from accounts import siwe
 from accounts.models import Wallet, WalletNonce
+from tests.conftest import CHROMIUM_ARGS
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = Path("/usr/bin/chromium")
 
 # What a wallet extension injects, answering from the test: the account (lower-case, as MetaMask reports
 # it), Base's chain id, and personal_sign through a function the test exposes.
@@ -35,16 +33,7 @@ window.ethereum = {
 """
 
 
-@pytest.fixture
-def chromium_path() -> Path:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI") or os.environ.get("HFT_REQUIRE_BROWSER"):
-            pytest.fail(f"{CHROMIUM} is required")
-        pytest.skip(f"{CHROMIUM} is not installed")
-    return CHROMIUM
-
-
-def test_browser_wallet_links_through_the_api(live_server: Any, chromium_path: Path, monkeypatch: Any) -> None:
+def test_browser_wallet_links_through_the_api(live_server: Any, chromium_executable: Path, monkeypatch: Any) -> None:
     from playwright.sync_api import sync_playwright
 
     user = UserFactory()
@@ -62,7 +51,7 @@ def test_browser_wallet_links_through_the_api(live_server: Any, chromium_path: P
     # Playwright's sync API keeps an event loop in this thread; the ORM calls below happen while it waits.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(chromium_path), args=["--no-sandbox", "--disable-gpu"])
+        browser = playwright.chromium.launch(executable_path=str(chromium_executable), args=CHROMIUM_ARGS)
         try:
             context = browser.new_context()
             context.add_cookies(
@@ -89,7 +78,7 @@ def test_browser_wallet_links_through_the_api(live_server: Any, chromium_path: P
 
 
 def test_without_a_browser_wallet_the_button_stays_disabled(
-    live_server: Any, chromium_path: Path, monkeypatch: Any
+    live_server: Any, chromium_executable: Path, monkeypatch: Any
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -98,7 +87,7 @@ def test_without_a_browser_wallet_the_button_stays_disabled(
     session_cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(chromium_path), args=["--no-sandbox", "--disable-gpu"])
+        browser = playwright.chromium.launch(executable_path=str(chromium_executable), args=CHROMIUM_ARGS)
         try:
             context = browser.new_context()
             context.add_cookies(

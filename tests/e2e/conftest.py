@@ -8,30 +8,16 @@ environment as a deployment is. It prints mail to its stdout (the console backen
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests import live_processes
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",  # root cannot use Chromium's sandbox
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 LISTENING = re.compile(rb"Listening on TCP address 127\.0\.0\.1:(\d+)")
 SERVER_START_SECONDS = 30.0
 
@@ -65,36 +51,3 @@ def live_asgi_server(
         yield LiveAsgiServer(url=f"http://127.0.0.1:{bound}", log_path=log_path)
     finally:
         live_processes.process_stop(server)
-
-
-def chromium_required() -> bool:
-    return bool(os.environ.get("CI") or os.environ.get("HFT_REQUIRE_BROWSER"))
-
-
-@pytest.fixture
-def chromium_executable() -> Path:
-    """The browser binary; a missing one skips, unless CI or HFT_REQUIRE_BROWSER says the tests must run."""
-    if shutil.which(str(CHROMIUM)) is None:
-        if chromium_required():
-            pytest.fail(f"{CHROMIUM} is missing and CI/HFT_REQUIRE_BROWSER demands the browser tests")
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); set HFT_REQUIRE_BROWSER=1 to fail instead")
-    return CHROMIUM
-
-
-@pytest.fixture
-def chromium(chromium_executable: Path, transactional_db: None) -> Iterator[Any]:
-    """A headless Chromium browser (Playwright's sync API over the Debian ``chromium`` package).
-
-    Playwright keeps an event loop on the test's thread while it runs, and Django refuses database work there:
-    the database is set up before the browser starts and flushed after it stops.
-    """
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(chromium_executable), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()

@@ -18,7 +18,14 @@ $(STAMP): requirements-dev.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements-dev.lock
 	touch $(STAMP)
 
-install: $(STAMP)
+# The compiled matching engine, rebuilt when its source changes.
+ENGINE_STAMP := $(VENV)/.built-engine
+$(ENGINE_STAMP): $(STAMP) orderbook/matching/_engine.pyx setup.py
+	$(BIN)/python setup.py -q build_ext --inplace
+	rm -rf build
+	touch $(ENGINE_STAMP)
+
+install: $(STAMP) $(ENGINE_STAMP)
 
 demo: install
 	$(BIN)/python manage.py demo

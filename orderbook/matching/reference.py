@@ -37,15 +37,8 @@ class RestingOrder:
     size: int
 
 
-@dataclass(frozen=True, slots=True)
-class BookLevel:
-    side: int
-    price: int
-    orders: tuple[tuple[int, str, int], ...]  # (order id, trader, size), in time priority
-
-    @property
-    def size(self) -> int:
-        return sum(order[2] for order in self.orders)
+# (side, price, ((order id, trader, size), ...)): one price level of the book, orders in time priority.
+BookLevel = tuple[int, int, tuple[tuple[int, str, int], ...]]
 
 
 def order_check(side: int, price: int, size: int) -> None:
@@ -115,12 +108,8 @@ class ReferenceEngine:
 
     def book(self) -> list[BookLevel]:
         """Resting orders: bids from the highest price down, then asks from the lowest up."""
-        bids = [
-            BookLevel(BUY, price, tuple((o.order_id, o.trader, o.size) for o in self.levels[BUY][price]))
-            for price in sorted(self.levels[BUY], reverse=True)
+        return [
+            (side, price, tuple((order.order_id, order.trader, order.size) for order in self.levels[side][price]))
+            for side, prices in ((BUY, sorted(self.levels[BUY], reverse=True)), (SELL, sorted(self.levels[SELL])))
+            for price in prices
         ]
-        asks = [
-            BookLevel(SELL, price, tuple((o.order_id, o.trader, o.size) for o in self.levels[SELL][price]))
-            for price in sorted(self.levels[SELL])
-        ]
-        return bids + asks

@@ -6,7 +6,8 @@ UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 # The pure cores and services, checked with mypy --strict (see [tool.mypy] in pyproject.toml).
 TYPED := hftplatform/embedded.py hftplatform/errors.py hftplatform/status.py hftplatform/demo.py \
-	accounts/siwe.py accounts/tokens.py accounts/services.py accounts/selectors.py
+	accounts/siwe.py accounts/tokens.py accounts/services.py accounts/selectors.py \
+	orderbook/matching/reference.py orderbook/matching/feed.py orderbook/matching/_engine.pyi
 
 .PHONY: install demo test test-fast lint format bench lock clean-data
 

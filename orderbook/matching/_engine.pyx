@@ -14,7 +14,9 @@ from libc.string cimport memset
 
 from array import array
 
-from orderbook.matching.reference import OrderRejected
+from orderbook.matching.reference import OrderRejected, order_check
+
+cdef int64_t MAX_SIZE = 9223372036854775807  # 2**63 - 1, as reference.MAX_SIZE
 
 cdef enum:
     NPRICES = 65536
@@ -152,12 +154,9 @@ cdef class MatchingEngine:
         cdef int32_t order_id = self.next_id
         cdef int32_t level, resting, at
         cdef int64_t available, fill
-        if side != BUY and side != SELL:
-            raise OrderRejected(f"side must be 0 (buy) or 1 (sell), got {side}")
-        if price < 1 or price >= NPRICES:
-            raise OrderRejected(f"price must be an integer tick in 1..65535, got {price}")
-        if size < 1:
-            raise OrderRejected(f"size must be at least 1, got {size}")
+        # Callers have validated side, price and size (limit: order_check; replay: the whole batch first).
+        if order_id == 2147483647:
+            raise OverflowError("order ids would pass 2**31 - 1")
         if order_id >= self.order_capacity:
             self._grow_orders(self.order_capacity * 2)
         self.next_id += 1
@@ -219,7 +218,7 @@ cdef class MatchingEngine:
         self.message_count += 1
         return order_id
 
-    cdef inline void _cancel(self, int64_t order_id):
+    cdef inline void _cancel(self, int64_t order_id) noexcept:
         # Unknown, filled, cancelled and not-yet-issued ids are no-ops; an issued id's size drops to zero.
         if 0 < order_id < self.next_id:
             self.order_size[order_id] = 0
@@ -234,15 +233,26 @@ cdef class MatchingEngine:
             self.trader_names.append(trader)
         return code
 
-    def limit(self, str trader, int side, int price, long long size) -> int:
-        """Submit a limit order; returns its id (1, 2, 3…). Fills are buffered: see ``take_executions``."""
+    def limit(self, str trader, object side, object price, object size) -> int:
+        """Submit a limit order; returns its id (1, 2, 3…). Fills are buffered: see ``take_executions``.
+
+        Arguments are checked as Python integers before any conversion to C, so an oversized or fractional
+        value is an ``OrderRejected`` that takes no id and registers no trader.
+        """
+        if not (type(side) is int and type(price) is int and type(size) is int
+                and (side == BUY or side == SELL) and 1 <= price < NPRICES and 1 <= size <= MAX_SIZE):
+            order_check(side, price, size)  # raises with the reason
         cdef object code = self.trader_codes.get(trader)
         if code is None:
             code = self.trader_code(trader)
         return self._limit(code, side, price, size)
 
-    def cancel(self, long long order_id) -> None:
-        self._cancel(order_id)
+    def cancel(self, object order_id) -> None:
+        """Cancel an issued, still resting order; any other id (unknown, filled, future, huge) does nothing."""
+        if type(order_id) is int and 0 < order_id < self.next_id:
+            self._cancel(order_id)
+        else:
+            self.message_count += 1
 
     def replay(self, const int8_t[:] kinds, const int32_t[:] traders, const int8_t[:] sides,
                const int32_t[:] prices, const int64_t[:] sizes_or_ids):
@@ -252,18 +262,25 @@ cdef class MatchingEngine:
         if not (traders.shape[0] == sides.shape[0] == prices.shape[0] == sizes_or_ids.shape[0] == n):
             raise ValueError("every column of the feed must have the same length")
         cdef Py_ssize_t known = len(self.trader_names)
+        # The whole batch is checked before any of it is applied: a bad message changes nothing.
         for i in range(n):
-            if kinds[i] == KIND_LIMIT and not 0 <= traders[i] < known:
-                raise ValueError(f"message {i}: trader code {traders[i]} was not issued by trader_code()")
+            if kinds[i] == KIND_LIMIT:
+                if not 0 <= traders[i] < known:
+                    raise ValueError(f"message {i}: trader code {traders[i]} was not issued by trader_code()")
+                if not ((sides[i] == BUY or sides[i] == SELL) and 1 <= prices[i] < NPRICES and sizes_or_ids[i] >= 1):
+                    order_check(sides[i], prices[i], sizes_or_ids[i])
+                    raise OrderRejected(f"message {i}: invalid order")  # unreachable: order_check raised
+            elif kinds[i] != KIND_CANCEL:
+                raise ValueError(f"message {i}: kind must be 0 (limit) or 1 (cancel), got {kinds[i]}")
+        if self.next_id + n >= 2**31:
+            raise OverflowError("order ids would pass 2**31 - 1")
         ids = array("i", bytes(4 * n))
         cdef int32_t[:] out = ids
         for i in range(n):
             if kinds[i] == KIND_LIMIT:
                 out[i] = self._limit(traders[i], sides[i], prices[i], sizes_or_ids[i])
-            elif kinds[i] == KIND_CANCEL:
-                self._cancel(sizes_or_ids[i])
             else:
-                raise ValueError(f"message {i}: kind must be 0 (limit) or 1 (cancel), got {kinds[i]}")
+                self._cancel(sizes_or_ids[i])
         return ids
 
     @property
@@ -319,6 +336,8 @@ cdef class MatchingEngine:
         names = self.trader_names
         for price in range(NPRICES - 1, 0, -1):
             order_id = self.head[price]
+            if order_id == 0:
+                continue
             orders = []
             while order_id != 0:
                 if self.order_size[order_id] > 0:

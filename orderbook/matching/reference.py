@@ -20,6 +20,8 @@ BUY = 0
 SELL = 1
 MIN_PRICE = 1
 MAX_PRICE = 65535
+# Sizes are 64-bit in the compiled engine; both engines refuse larger ones.
+MAX_SIZE = 2**63 - 1
 PRICE_RULES = ("maker", "aggressor")
 
 # (trader, side, price, size): one side of a fill.
@@ -27,7 +29,8 @@ Execution = tuple[str, int, int, int]
 
 
 class OrderRejected(ValueError):
-    """An order outside the engine's domain: bad side, a price outside 1..65535, or a size below 1."""
+    """An order outside the engine's domain: a side other than 0/1, a price outside 1..65535, a size outside
+    1..2**63-1, or any of them not an integer. A rejected order takes no id and changes nothing."""
 
 
 @dataclass(slots=True)
@@ -41,13 +44,17 @@ class RestingOrder:
 BookLevel = tuple[int, int, tuple[tuple[int, str, int], ...]]
 
 
-def order_check(side: int, price: int, size: int) -> None:
+def order_check(side: object, price: object, size: object) -> None:
+    for name, value in (("side", side), ("price", price), ("size", size)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise OrderRejected(f"{name} must be an integer, got {value!r}")
+    assert isinstance(side, int) and isinstance(price, int) and isinstance(size, int)
     if side not in (BUY, SELL):
         raise OrderRejected(f"side must be 0 (buy) or 1 (sell), got {side}")
     if not MIN_PRICE <= price <= MAX_PRICE:
         raise OrderRejected(f"price must be an integer tick in {MIN_PRICE}..{MAX_PRICE}, got {price}")
-    if size < 1:
-        raise OrderRejected(f"size must be at least 1, got {size}")
+    if not 1 <= size <= MAX_SIZE:
+        raise OrderRejected(f"size must be in 1..{MAX_SIZE}, got {size}")
 
 
 class ReferenceEngine:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from orderbook.matching._engine import MatchingEngine
-from orderbook.matching.reference import BUY, SELL, OrderRejected
+from orderbook.matching.reference import BUY, MAX_SIZE, SELL, OrderRejected
 
 
 def test_best_price_first_then_earliest_order_at_that_price(engine_class: Any) -> None:
@@ -275,17 +275,15 @@ def test_replay_refuses_columns_it_cannot_trust() -> None:
     assert engine.book() == []
 
 
-# Divergences from the spec found while writing these tests, kept as strict xfails: a fix shows up as XPASS.
+# Cases where the compiled engine once diverged from the reference (values beyond C integer ranges, fractions).
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason="compiled limit() converts to C int before validating")
 @pytest.mark.parametrize(("side", "price"), [(BUY, 2**31), (2**31, 100)])
 def test_compiled_rejects_integers_too_large_for_c_as_order_rejected(side: int, price: int) -> None:
     with pytest.raises(OrderRejected):
         MatchingEngine().limit("a", side, price, 1)
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason="compiled cancel() takes a C long long")
 def test_compiled_cancel_of_an_id_beyond_int64_does_nothing() -> None:
     engine = MatchingEngine()
     engine.limit("a", BUY, 100, 1)
@@ -293,7 +291,6 @@ def test_compiled_cancel_of_an_id_beyond_int64_does_nothing() -> None:
     assert engine.book() == [(BUY, 100, ((1, "a", 1),))]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="compiled limit() registers the trader before validating")
 def test_compiled_rejected_order_does_not_register_its_trader() -> None:
     engine = MatchingEngine()
     with pytest.raises(OrderRejected):
@@ -301,12 +298,25 @@ def test_compiled_rejected_order_does_not_register_its_trader() -> None:
     assert engine.traders == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="neither engine checks for integers: the reference rests a price of 100.5, the compiled truncates it to 100",
-)
 def test_non_integer_price_is_rejected(engine_class: Any) -> None:
     engine = engine_class()
     with pytest.raises(OrderRejected):
         engine.limit("a", SELL, 100.5, 3)
+
+
+@pytest.mark.parametrize("size", [0, MAX_SIZE + 1, 2.7, True])
+def test_sizes_outside_1_to_int64_or_not_integers_are_rejected_by_both(engine_class: Any, size: Any) -> None:
+    engine = engine_class()
+    with pytest.raises(OrderRejected):
+        engine.limit("a", BUY, 100, size)
+    assert engine.limit("a", BUY, 100, MAX_SIZE) == 1
+
+
+def test_a_batch_with_one_bad_message_changes_nothing() -> None:
+    engine = MatchingEngine()
+    engine.trader_code("a")
+    with pytest.raises(OrderRejected):
+        engine.replay(*_columns((0, 0, BUY, 100, 5), (0, 0, SELL, 0, 1)))
+    assert engine.messages == 0
+    assert engine.book() == []
+    assert list(engine.replay(*_columns((0, 0, BUY, 100, 5)))) == [1]

@@ -19,14 +19,14 @@ $(STAMP): requirements-dev.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements-dev.lock
 	touch $(STAMP)
 
-# The compiled matching engine, rebuilt when its source changes.
-ENGINE_STAMP := $(VENV)/.built-engine
-$(ENGINE_STAMP): $(STAMP) orderbook/matching/_engine.pyx setup.py
+# The compiled matching engine, rebuilt when its source changes (the venv's Python is $(PYTHON)'s version).
+ENGINE := orderbook/matching/_engine$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+$(ENGINE): $(STAMP) orderbook/matching/_engine.pyx setup.py
 	$(BIN)/python setup.py -q build_ext --inplace
 	rm -rf build
-	touch $(ENGINE_STAMP)
+	touch $(ENGINE)
 
-install: $(STAMP) $(ENGINE_STAMP)
+install: $(STAMP) $(ENGINE)
 
 demo: install
 	$(BIN)/python manage.py demo

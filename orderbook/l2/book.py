@@ -3,13 +3,18 @@
 Venues send decimal strings; they are parsed once into ``Decimal`` (which keeps their exact value) and a size
 of zero removes the level, as every venue's L2 protocol means it. The book never guesses: a crossed book is
 reported by :meth:`L2Book.is_crossed` so a mirror can resync instead of publishing it.
+
+A venue's sync core answers every message with an :class:`Action` (what the caller must do next) and counts what
+happened in :class:`SyncCounters`, so the connectors that drive the cores share one loop.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 from sortedcontainers import SortedDict
 
@@ -89,9 +94,74 @@ class L2Book:
             while len(levels) > depth:
                 levels.popitem(-1)
 
+    def size(self, side: Side, price: str | Decimal) -> Decimal | None:
+        """The aggregate size resting at ``price``, or None if the side has no level there."""
+        price_value = decimal_parse(price, what="price")
+        level: Level | None = self._sides[side].get(-price_value if side == Side.BID else price_value)
+        return None if level is None else level[1]
+
     def depth(self, side: Side) -> int:
         return len(self._sides[side])
 
     def is_crossed(self) -> bool:
         bid, ask = self.best_bid(), self.best_ask()
         return bid is not None and ask is not None and bid[0] >= ask[0]
+
+
+class ActionKind(StrEnum):
+    APPLIED = "applied"  # the book changed and is in sync: publishable
+    IGNORED = "ignored"  # not a book message for this market
+    RESYNC = "resync"  # the book was dropped: get a new snapshot and publish nothing meanwhile
+    NEED_SNAPSHOT = "need_snapshot"  # fetch a snapshot (REST) or resubscribe for one (websocket snapshots)
+    BUFFERED = "buffered"  # kept until a snapshot arrives; nothing publishable yet
+    DROPPED_STALE = "dropped_stale"  # already covered by the book (stale or duplicate): dropped, book unchanged
+
+
+class ResyncReason(StrEnum):
+    """Why a book was dropped (RESYNC) or a snapshot refused (NEED_SNAPSHOT)."""
+
+    CHECKSUM_MISMATCH = "checksum_mismatch"
+    SEQUENCE_GAP = "sequence_gap"
+    SNAPSHOT_TOO_OLD = "snapshot_too_old"  # the stream has already moved past what the snapshot can bridge
+    OUT_OF_ORDER = "out_of_order"  # an update older than one already applied
+    UNKNOWN_LEVEL = "unknown_level"  # a full-depth feed removed a level the book does not hold: a missed update
+    CROSSED_BOOK = "crossed_book"
+    BAD_NUMBER = "bad_number"
+    MALFORMED = "malformed"
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    kind: ActionKind
+    reason: ResyncReason | None = None
+    detail: str = ""
+
+    @classmethod
+    def resync(cls, reason: ResyncReason, detail: str) -> Action:
+        return cls(ActionKind.RESYNC, reason, detail)
+
+    @classmethod
+    def need_snapshot(cls, reason: ResyncReason | None, detail: str) -> Action:
+        return cls(ActionKind.NEED_SNAPSHOT, reason, detail)
+
+    @classmethod
+    def ignored(cls, detail: str) -> Action:
+        return cls(ActionKind.IGNORED, None, detail)
+
+
+APPLIED = Action(ActionKind.APPLIED)
+BUFFERED = Action(ActionKind.BUFFERED)
+DROPPED_STALE = Action(ActionKind.DROPPED_STALE)
+
+
+@dataclass(slots=True)
+class SyncCounters:
+    """One market's counts since its sync core was created: updates by fate, snapshots taken and refused, resyncs."""
+
+    applied: int = 0
+    buffered: int = 0
+    dropped_stale: int = 0
+    ignored: int = 0
+    snapshots_applied: int = 0
+    snapshots_rejected: int = 0
+    resyncs: Counter[ResyncReason] = field(default_factory=Counter)

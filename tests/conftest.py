@@ -86,3 +86,17 @@ def chromium(chromium_executable: Path, transactional_db: None) -> Iterator[Any]
             yield browser
         finally:
             browser.close()
+
+
+SHARED_FIXTURES = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures"
+
+
+def shared_fixture_dir(*parts: str) -> Path:
+    """A folder of the real recorded data in ``../shared/fixtures`` (beside the repository in CI, absent from a
+    user's clone): missing skips the test, unless ``CI`` is set, where it fails."""
+    folder = SHARED_FIXTURES.joinpath(*parts)
+    if not folder.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"{folder} is missing and CI demands the tests that replay it")
+        pytest.skip(f"{folder} is missing (the shared fixtures live beside the repository, not in it)")
+    return folder

@@ -9,7 +9,7 @@ TYPED := hftplatform/embedded.py hftplatform/errors.py hftplatform/status.py hft
 	accounts/siwe.py accounts/tokens.py accounts/services.py accounts/selectors.py \
 	orderbook/matching/reference.py orderbook/matching/feed.py orderbook/matching/_engine.pyi \
 	orderbook/l2/book.py orderbook/l2/captures.py orderbook/l2/binance.py orderbook/l2/coinbase.py \
-	orderbook/l2/checksum.py orderbook/l2/okx.py orderbook/l2/kraken.py orderbook/l2/bybit.py
+	orderbook/l2/checksum.py orderbook/l2/okx.py orderbook/l2/kraken.py orderbook/l2/bybit.py orderbook/l2/consolidated.py
 
 .PHONY: install demo test test-fast lint format bench lock clean-data
 

@@ -18,6 +18,14 @@ from orderbook.matching.reference import OrderRejected, order_check
 
 cdef int64_t MAX_SIZE = 9223372036854775807  # 2**63 - 1, as reference.MAX_SIZE
 
+cdef void* _resized(void* block, size_t size) except NULL:
+    """``block`` reallocated to ``size`` bytes; on failure the old block stays valid (and owned by the engine)."""
+    cdef void* grown = PyMem_Realloc(block, size)
+    if grown == NULL:
+        raise MemoryError()
+    return grown
+
+
 cdef enum:
     NPRICES = 65536
     BUY = 0
@@ -88,48 +96,19 @@ cdef class MatchingEngine:
         PyMem_Free(self.ex_size)
 
     cdef int _grow_orders(self, Py_ssize_t capacity) except -1:
-        cdef void* p
-        p = PyMem_Realloc(self.order_size, capacity * sizeof(int64_t))
-        if p == NULL:
-            raise MemoryError()
-        self.order_size = <int64_t*> p
-        p = PyMem_Realloc(self.order_next, capacity * sizeof(int32_t))
-        if p == NULL:
-            raise MemoryError()
-        self.order_next = <int32_t*> p
-        p = PyMem_Realloc(self.order_trader, capacity * sizeof(int32_t))
-        if p == NULL:
-            raise MemoryError()
-        self.order_trader = <int32_t*> p
-        p = PyMem_Realloc(self.order_side, capacity * sizeof(int8_t))
-        if p == NULL:
-            raise MemoryError()
-        self.order_side = <int8_t*> p
+        self.order_size = <int64_t*> _resized(self.order_size, capacity * sizeof(int64_t))
+        self.order_next = <int32_t*> _resized(self.order_next, capacity * sizeof(int32_t))
+        self.order_trader = <int32_t*> _resized(self.order_trader, capacity * sizeof(int32_t))
+        self.order_side = <int8_t*> _resized(self.order_side, capacity * sizeof(int8_t))
         self.order_capacity = capacity
         return 0
 
     cdef int _grow_executions(self, Py_ssize_t capacity) except -1:
-        cdef void* p
-        p = PyMem_Realloc(self.ex_msg, capacity * sizeof(int64_t))
-        if p == NULL:
-            raise MemoryError()
-        self.ex_msg = <int64_t*> p
-        p = PyMem_Realloc(self.ex_trader, capacity * sizeof(int32_t))
-        if p == NULL:
-            raise MemoryError()
-        self.ex_trader = <int32_t*> p
-        p = PyMem_Realloc(self.ex_side, capacity * sizeof(int8_t))
-        if p == NULL:
-            raise MemoryError()
-        self.ex_side = <int8_t*> p
-        p = PyMem_Realloc(self.ex_price, capacity * sizeof(int32_t))
-        if p == NULL:
-            raise MemoryError()
-        self.ex_price = <int32_t*> p
-        p = PyMem_Realloc(self.ex_size, capacity * sizeof(int64_t))
-        if p == NULL:
-            raise MemoryError()
-        self.ex_size = <int64_t*> p
+        self.ex_msg = <int64_t*> _resized(self.ex_msg, capacity * sizeof(int64_t))
+        self.ex_trader = <int32_t*> _resized(self.ex_trader, capacity * sizeof(int32_t))
+        self.ex_side = <int8_t*> _resized(self.ex_side, capacity * sizeof(int8_t))
+        self.ex_price = <int32_t*> _resized(self.ex_price, capacity * sizeof(int32_t))
+        self.ex_size = <int64_t*> _resized(self.ex_size, capacity * sizeof(int64_t))
         self.ex_capacity = capacity
         return 0
 

@@ -9,7 +9,7 @@ TYPED := hftplatform/embedded.py hftplatform/errors.py hftplatform/status.py hft
 	accounts/siwe.py accounts/tokens.py accounts/services.py accounts/selectors.py \
 	orderbook/matching/reference.py orderbook/matching/feed.py orderbook/matching/_engine.pyi \
 	orderbook/l2/book.py orderbook/l2/captures.py orderbook/l2/binance.py orderbook/l2/coinbase.py \
-	orderbook/l2/checksum.py orderbook/l2/okx.py orderbook/l2/kraken.py orderbook/l2/bybit.py orderbook/l2/consolidated.py
+	orderbook/l2/checksum.py orderbook/l2/okx.py orderbook/l2/kraken.py orderbook/l2/bybit.py orderbook/l2/consolidated.py orderbook/l2/_fastbook.pyi
 
 .PHONY: install demo test test-fast lint format bench lock clean-data
 
@@ -28,7 +28,14 @@ $(ENGINE): $(STAMP) orderbook/matching/_engine.pyx setup.py
 	rm -rf build
 	touch $(ENGINE)
 
-install: $(STAMP) $(ENGINE)
+# The compiled exact tick book (orderbook.l2._fastbook), built the same way.
+FASTBOOK := orderbook/l2/_fastbook$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+$(FASTBOOK): $(STAMP) orderbook/l2/_fastbook.pyx setup.py
+	$(BIN)/python setup.py -q build_ext --inplace
+	rm -rf build
+	touch $(FASTBOOK)
+
+install: $(STAMP) $(ENGINE) $(FASTBOOK)
 
 demo: install
 	$(BIN)/python manage.py demo

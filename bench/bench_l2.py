@@ -15,6 +15,8 @@ import random
 import statistics
 import time
 from array import array
+from collections.abc import Callable
+from typing import Any
 
 from sortedcontainers import SortedDict
 
@@ -71,22 +73,28 @@ def _run_sorted_dict(seed: list[tuple[int, str, str]], events: list[tuple[int, s
     return time.perf_counter() - start, reads
 
 
+def _timed(
+    apply: Callable[[Any, Any, Any], object], best: Callable[[Any], object], sides: tuple[Any, Any], events: list[Any]
+) -> tuple[float, list[float]]:
+    """Apply every event through ``apply``, reading both sides' best through ``best`` every READ_EVERY events."""
+    bid, ask = sides
+    reads = []
+    start = time.perf_counter()
+    for index, (side, price, size) in enumerate(events):
+        apply(sides[side], price, size)
+        if index % READ_EVERY == 0:
+            read_start = time.perf_counter()
+            best(bid)
+            best(ask)
+            reads.append(time.perf_counter() - read_start)
+    return time.perf_counter() - start, reads
+
+
 def _run_l2book(seed: list[tuple[int, str, str]], events: list[tuple[int, str, str]]) -> tuple[float, list[float]]:
     book = L2Book()
     for side, price, size in seed:
         book.apply(Side(side), price, size)
-    bid, ask = Side.BID, Side.ASK
-    sides = (bid, ask)
-    reads = []
-    start = time.perf_counter()
-    for index, (side, price, size) in enumerate(events):
-        book.apply(sides[side], price, size)
-        if index % READ_EVERY == 0:
-            read_start = time.perf_counter()
-            book.best(bid)
-            book.best(ask)
-            reads.append(time.perf_counter() - read_start)
-    return time.perf_counter() - start, reads
+    return _timed(book.apply, book.best, (Side.BID, Side.ASK), events)
 
 
 def _fastbook(seed: list[tuple[int, str, str]]) -> FastBook:
@@ -108,34 +116,14 @@ def _run_fastbook_strings(
     seed: list[tuple[int, str, str]], events: list[tuple[int, str, str]]
 ) -> tuple[float, list[float]]:
     book = _fastbook(seed)
-    apply, best = book.apply, book.best_ticks
-    reads = []
-    start = time.perf_counter()
-    for index, (side, price, size) in enumerate(events):
-        apply(side, price, size)
-        if index % READ_EVERY == 0:
-            read_start = time.perf_counter()
-            best(0)
-            best(1)
-            reads.append(time.perf_counter() - read_start)
-    return time.perf_counter() - start, reads
+    return _timed(book.apply, book.best_ticks, (0, 1), events)
 
 
 def _run_fastbook_ticks(
     seed: list[tuple[int, str, str]], events: list[tuple[int, str, str]]
 ) -> tuple[float, list[float]]:
     book, ticks = _fastbook(seed), _ticks(events)
-    apply, best = book.apply_ticks, book.best_ticks
-    reads = []
-    start = time.perf_counter()
-    for index, (side, price, size) in enumerate(ticks):
-        apply(side, price, size)
-        if index % READ_EVERY == 0:
-            read_start = time.perf_counter()
-            best(0)
-            best(1)
-            reads.append(time.perf_counter() - read_start)
-    return time.perf_counter() - start, reads
+    return _timed(book.apply_ticks, book.best_ticks, (0, 1), ticks)
 
 
 def _run_fastbook_batch(

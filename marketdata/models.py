@@ -1,1 +1,174 @@
+"""Market data state: instruments, klines (a partitioned table loaded with COPY), coverage, archives, download jobs.
 
+Prices, sizes and volumes are PostgreSQL ``NUMERIC`` without precision or scale, so the venue's decimal text keeps
+its scale: ``'0.01000000'`` goes in and comes out as ``'0.01000000'``. Candle times are integer milliseconds UTC.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django import forms
+from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from marketdata.core.venues import MarketType, Venue
+
+
+class ExactDecimalField(models.Field):  # type: ignore[type-arg]
+    """``NUMERIC`` with no typmod: Django's ``DecimalField`` always writes ``numeric(p, s)``, which rescales the
+    venue's text ('0.01' would come back as '0.01000000'); an unconstrained column keeps the scale as written."""
+
+    description = "Exact decimal (PostgreSQL NUMERIC without precision or scale)"
+
+    def db_type(self, connection: BaseDatabaseWrapper) -> str:
+        return "numeric"
+
+    def to_python(self, value: Any) -> Decimal | None:
+        if value is None or isinstance(value, Decimal):
+            return value
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ValidationError(f"{value!r} is not a decimal number") from None
+        if not number.is_finite():
+            raise ValidationError(f"{value!r} is not a finite decimal number")
+        return number
+
+    def get_prep_value(self, value: Any) -> Decimal | None:
+        return self.to_python(super().get_prep_value(value))
+
+    def formfield(self, **kwargs: Any) -> forms.Field | None:
+        return super().formfield(**{"form_class": forms.DecimalField, **kwargs})
+
+
+class Instrument(models.Model):
+    """A market on one venue: unified symbol (``BTC/USDT``, ``BTC/USDT:USDT``) and the venue's own symbol."""
+
+    exchange = models.CharField(max_length=16, choices=[(v.value, v.value.title()) for v in Venue])
+    market_type = models.CharField(max_length=8, choices=[(m.value, m.value) for m in MarketType])
+    symbol = models.CharField(max_length=64, help_text="Unified symbol as ccxt writes it: BTC/USDT, BTC/USDT:USDT.")
+    venue_symbol = models.CharField(max_length=64, help_text="The venue's own symbol: BTCUSDT, BTC-USD.")
+    base = models.CharField(max_length=32)
+    quote = models.CharField(max_length=32)
+    settle = models.CharField(max_length=32, null=True, blank=True)  # noqa: DJ001  (None: spot, no settle asset)
+    tick_size = ExactDecimalField(help_text="Price step, the venue's exact text.")
+    lot_size = ExactDecimalField(help_text="Quantity step, the venue's exact text.")
+    listed_at = models.DateTimeField(null=True, blank=True, help_text="UTC; empty where the venue does not say.")
+    active = models.BooleanField(default=True)
+    tracked = models.BooleanField(default=False, help_text="Beat keeps its klines current up to the last close.")
+    tracked_intervals = ArrayField(models.CharField(max_length=4), default=list, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["exchange", "symbol"], name="instrument_exchange_symbol_unique"),
+            models.UniqueConstraint(
+                fields=["exchange", "market_type", "venue_symbol"], name="instrument_exchange_venue_symbol_unique"
+            ),
+        ]
+        ordering = ["exchange", "symbol"]
+
+    def __str__(self) -> str:
+        return f"{self.exchange} {self.symbol}"
+
+
+class Kline(models.Model):
+    """One candle. The table is created by SQL in migration 0001 (hash-partitioned on the instrument, primary key
+    (instrument, interval, open_time)) and written only by ``marketdata.services`` with COPY; this unmanaged model
+    is for admin and API reads."""
+
+    pk = models.CompositePrimaryKey("instrument", "interval", "open_time")
+    instrument = models.ForeignKey(Instrument, on_delete=models.DO_NOTHING, db_constraint=False)
+    interval = models.CharField(max_length=4)
+    open_time = models.BigIntegerField(help_text="Milliseconds since the epoch, UTC.")
+    open = ExactDecimalField()
+    high = ExactDecimalField()
+    low = ExactDecimalField()
+    close = ExactDecimalField()
+    volume = ExactDecimalField(help_text="Base-asset volume.")
+    closed = models.BooleanField(help_text="False: the still-open candle, replaced when it closes.")
+
+    class Meta:
+        managed = False
+        db_table = "marketdata_kline"
+        ordering = ["instrument_id", "interval", "open_time"]
+
+    def __str__(self) -> str:
+        return f"{self.instrument_id} {self.interval} {self.open_time}"
+
+
+class KlineCoverage(models.Model):
+    """A half-open range ``[start_ms, end_ms)`` in which the venue was asked and answered. Ranges of one
+    (instrument, interval) never overlap or touch: ``marketdata.services`` merges them on insert. A candle missing
+    inside a covered range is one the venue does not have; outside, one not fetched yet."""
+
+    instrument = models.ForeignKey(Instrument, on_delete=models.CASCADE, related_name="coverage")
+    interval = models.CharField(max_length=4)
+    start_ms = models.BigIntegerField()
+    end_ms = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(start_ms__lt=models.F("end_ms")), name="coverage_nonempty"),
+        ]
+        indexes = [models.Index(fields=["instrument", "interval", "start_ms"], name="coverage_lookup")]
+        ordering = ["instrument_id", "interval", "start_ms"]
+        verbose_name_plural = "kline coverage"
+
+    def __str__(self) -> str:
+        return f"{self.instrument_id} {self.interval} [{self.start_ms}, {self.end_ms})"
+
+
+class KlineArchive(models.Model):
+    """A Binance bulk archive (monthly ``YYYY-MM`` or daily ``YYYY-MM-DD``) that was imported, with the sha256 it
+    had; a later different checksum for the same period means the venue replaced the file."""
+
+    instrument = models.ForeignKey(Instrument, on_delete=models.CASCADE, related_name="archives")
+    interval = models.CharField(max_length=4)
+    period = models.CharField(max_length=10)
+    url = models.URLField(max_length=500)
+    sha256 = models.CharField(max_length=64)
+    rows = models.PositiveIntegerField()
+    imported_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["instrument", "interval", "period"], name="archive_period_unique"),
+        ]
+        ordering = ["instrument_id", "interval", "period"]
+
+    def __str__(self) -> str:
+        return f"{self.instrument_id} {self.interval} {self.period}"
+
+
+class KlineDownloadJob(models.Model):
+    """One CLI or beat download run, with its progress for the admin and the API."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    parameters = models.JSONField(default=dict)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.RUNNING)
+    progress_done = models.PositiveBigIntegerField(default=0)
+    progress_total = models.PositiveBigIntegerField(default=0)
+    rows_written = models.PositiveBigIntegerField(default=0)
+    rows_present = models.PositiveBigIntegerField(default=0)
+    requests = models.PositiveBigIntegerField(default=0)
+    retries = models.PositiveBigIntegerField(default=0)
+    gaps_left = models.PositiveBigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"download job {self.pk} ({self.status})"

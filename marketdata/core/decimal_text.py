@@ -1,0 +1,50 @@
+"""Decimal text as the platform stores it: plain digits, never an exponent, never a binary float in between.
+
+Venues that send JSON numbers (Coinbase Exchange) can write ``1e-05``; PostgreSQL NUMERIC and the CSV export want
+``0.00001``. Sums of the venue's decimals are exact (an :class:`decimal.Inexact` result raises instead of rounding).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from decimal import Context, Decimal, Inexact, InvalidOperation
+
+# Wide enough for any sum of exchange quantities; Inexact is trapped so an overflowing sum raises, never rounds.
+EXACT = Context(prec=200, traps=[Inexact, InvalidOperation])
+# Decimal() itself also takes " 1", "1_000", "NaN" and "Infinity"; a venue's number is none of those.
+_NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+class DecimalTextError(ValueError):
+    """Text that is not a finite decimal number."""
+
+
+def decimal_parse(text: str) -> Decimal:
+    """``text`` as a finite :class:`Decimal`; raises :class:`DecimalTextError` otherwise."""
+    if not isinstance(text, str) or _NUMBER.fullmatch(text) is None:
+        raise DecimalTextError(f"not a decimal number: {text!r}")
+    return Decimal(text)
+
+
+def decimal_text(value: Decimal) -> str:
+    """Plain positional text of ``value`` with its scale kept: ``Decimal("1E-5")`` → ``"0.00001"``,
+    ``Decimal("4.00")`` → ``"4.00"``."""
+    return format(value, "f")
+
+
+def decimal_text_plain(text: str) -> str:
+    """The same number as plain text: exponent forms (``1e-05``, ``1.5E+3``) are rewritten, anything else is kept
+    verbatim, so a venue's ``"0.01000000"`` stays ``"0.01000000"``."""
+    value = decimal_parse(text)
+    if "e" in text or "E" in text:
+        return decimal_text(value)
+    return text
+
+
+def decimal_sum(values: Iterable[Decimal]) -> Decimal:
+    """The exact sum (``Decimal("0")`` for none); raises :class:`decimal.Inexact` rather than round."""
+    total = Decimal(0)
+    for value in values:
+        total = EXACT.add(total, value)
+    return total

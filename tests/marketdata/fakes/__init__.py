@@ -1,0 +1,11 @@
+"""Local fake exchange servers for tests and benchmarks (127.0.0.1 only): Binance spot + USD-M, Bybit v5,
+Coinbase Exchange and Binance's kline archive host, all serving one deterministic candle truth."""
+
+from tests.marketdata.fakes.archive import FakeBinanceArchive
+from tests.marketdata.fakes.binance import FakeBinance
+from tests.marketdata.fakes.bybit import FakeBybit
+from tests.marketdata.fakes.coinbase import FakeCoinbase
+from tests.marketdata.fakes.server import FakeServer, RequestRecord
+from tests.marketdata.fakes.truth import Market
+
+__all__ = ["FakeBinance", "FakeBinanceArchive", "FakeBybit", "FakeCoinbase", "FakeServer", "Market", "RequestRecord"]

@@ -1,0 +1,514 @@
+"""Every write of market data: instruments, klines (COPY, not the ORM), coverage, archives, download jobs.
+
+Klines are keyed by (instrument, interval, open time in integer milliseconds UTC); prices and volumes are the
+venue's decimal text, stored in NUMERIC columns without typmod so they read back unchanged. Each service runs in
+one transaction: rows and the coverage that vouches for them commit together, so a process killed at any moment
+leaves nothing half-recorded and a re-run resumes from coverage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import posixpath
+import re
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import psycopg
+from django.db import DataError, IntegrityError, ProgrammingError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from marketdata.core.archives import ArchiveError, archive_checksum_parse, archive_csv_layout, archive_period_range
+from marketdata.core.candles import Candle, CandleError
+from marketdata.core.gaps import ranges_merge
+from marketdata.core.intervals import Interval, interval_get
+from marketdata.core.rest import InstrumentInfo
+from marketdata.models import Instrument, KlineArchive, KlineCoverage, KlineDownloadJob
+
+# Plain decimal text only: PostgreSQL would accept '1E-8', ' 1' or '.5' but print them back differently, and a tab
+# or newline would break the COPY stream.
+_PLAIN_DECIMAL = re.compile(r"\d+(?:\.\d+)?\Z")
+COPY_CHUNK = 1 << 20  # bytes per write to the COPY stream
+KLINE_COLUMNS = "instrument_id, interval, open_time, open, high, low, close, volume, closed"
+
+
+class InstrumentNotFound(LookupError):
+    """No instrument with that id (klines have no foreign key, so the service checks)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreResult:
+    written: int  # rows inserted, or open rows replaced
+    present: int  # closed rows already stored, left unchanged
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveResult:
+    status: Literal["new", "changed", "unchanged"]
+    rows: int  # candles in the archive
+    written: int
+    present: int
+    sha256: str
+
+
+def _instrument_lock(instrument_id: int) -> None:
+    """Lock the instrument row first, always: one lock order for every kline writer, and an existence check."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM marketdata_instrument WHERE id = %s FOR NO KEY UPDATE", [instrument_id])
+        if cursor.fetchone() is None:
+            raise InstrumentNotFound(f"no instrument with id {instrument_id}")
+
+
+def _candles_check(interval: Interval, candles: Sequence[Candle]) -> list[Candle]:
+    rows = sorted(candles, key=lambda c: c.open_time)
+    previous: int | None = None
+    for candle in rows:
+        if candle.open_time == previous:
+            raise CandleError(f"two candles open at {candle.open_time}")
+        previous = candle.open_time
+        if not interval.is_aligned(candle.open_time):
+            raise CandleError(f"candle at {candle.open_time} is not on the {interval.code} grid")
+        for text in (candle.open, candle.high, candle.low, candle.close, candle.volume):
+            if not isinstance(text, str) or not _PLAIN_DECIMAL.match(text):
+                raise CandleError(f"candle at {candle.open_time}: {text!r} is not plain decimal text")
+        candle.validate()
+    return rows
+
+
+def _copy_text(instrument_id: int, interval: str, candles: Sequence[Candle]) -> Iterator[bytes]:
+    prefix = f"{instrument_id}\t{interval}\t"
+    buffer: list[str] = []
+    for c in candles:
+        buffer.append(
+            f"{prefix}{c.open_time}\t{c.open}\t{c.high}\t{c.low}\t{c.close}\t{c.volume}\t{'t' if c.closed else 'f'}\n"
+        )
+        if len(buffer) >= 10_000:
+            yield "".join(buffer).encode()
+            buffer.clear()
+    if buffer:
+        yield "".join(buffer).encode()
+
+
+def _copy_in(sql: str, chunks: Iterator[bytes] | Sequence[bytes]) -> None:
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for chunk in chunks:
+            copy.write(chunk)
+
+
+def _range_has_rows(instrument_id: int, interval: str, start_ms: int, end_ms: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM marketdata_kline"
+            " WHERE instrument_id = %s AND interval = %s AND open_time >= %s AND open_time < %s)",
+            [instrument_id, interval, start_ms, end_ms],
+        )
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def _staging_ready() -> None:
+    with connection.cursor() as cursor:
+        # Session-lifetime table (a persistent connection reuses it); emptied at every commit and before use.
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS marketdata_kline_staging (LIKE marketdata_kline) ON COMMIT DELETE ROWS"
+        )
+        cursor.execute("TRUNCATE marketdata_kline_staging")
+
+
+# A closed stored candle wins (present, untouched); an open stored candle is replaced by the incoming one.
+_MERGE_SQL = f"""
+    INSERT INTO marketdata_kline ({KLINE_COLUMNS}) SELECT {KLINE_COLUMNS} FROM marketdata_kline_staging
+    ON CONFLICT (instrument_id, interval, open_time) DO UPDATE SET
+        open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
+        volume = EXCLUDED.volume, closed = EXCLUDED.closed
+    WHERE NOT marketdata_kline.closed
+"""  # noqa: S608  (constants only)
+
+
+def klines_store(
+    *, instrument_id: int, interval: str, candles: Sequence[Candle], covered: tuple[int, int] | None
+) -> StoreResult:
+    """Store candles (open times in ms on the interval's grid, exact decimal text) and, in the same transaction,
+    add ``covered`` — the half-open window in ms the venue was asked for and answered — to the coverage.
+
+    A new candle is written; a stored closed candle is left as it is ("present"); a stored open candle is replaced
+    by the incoming one, so the still-open candle is never duplicated. Bad candles raise
+    :class:`~marketdata.core.candles.CandleError` before anything is written.
+    """
+    iv = interval_get(interval)
+    rows = _candles_check(iv, candles)
+    if covered is not None and covered[0] >= covered[1]:
+        raise ValueError(f"empty coverage window {covered}")
+    with transaction.atomic():
+        _instrument_lock(instrument_id)
+        written = 0
+        if rows:
+            first, last = rows[0].open_time, rows[-1].open_time
+            fast = not _range_has_rows(instrument_id, iv.code, first, last + 1)
+            if fast:
+                # Nothing stored in the range: COPY straight into the table. Another writer may have slipped in
+                # since the check; its rows then collide on the key and the slow path below merges instead.
+                try:
+                    with transaction.atomic():
+                        _copy_in(
+                            f"COPY marketdata_kline ({KLINE_COLUMNS}) FROM STDIN",
+                            _copy_text(instrument_id, iv.code, rows),
+                        )
+                    written = len(rows)
+                except (IntegrityError, psycopg.IntegrityError):
+                    fast = False
+            if not fast:
+                _staging_ready()
+                _copy_in(
+                    f"COPY marketdata_kline_staging ({KLINE_COLUMNS}) FROM STDIN",
+                    _copy_text(instrument_id, iv.code, rows),
+                )
+                with connection.cursor() as cursor:
+                    cursor.execute(_MERGE_SQL)
+                    written = cursor.rowcount
+        if covered is not None:
+            _coverage_add(instrument_id, iv.code, covered[0], covered[1])
+    return StoreResult(written=written, present=len(rows) - written)
+
+
+def _coverage_add(instrument_id: int, interval: str, start_ms: int, end_ms: int) -> None:
+    """Merge ``[start_ms, end_ms)`` with every range it overlaps or touches (caller holds the instrument lock)."""
+    touching = list(
+        KlineCoverage.objects.filter(
+            instrument_id=instrument_id, interval=interval, start_ms__lte=end_ms, end_ms__gte=start_ms
+        ).values_list("id", "start_ms", "end_ms")
+    )
+    merged = ranges_merge([(start_ms, end_ms), *((s, e) for _, s, e in touching)])
+    assert len(merged) == 1
+    if len(touching) == 1 and (touching[0][1], touching[0][2]) == merged[0]:
+        return
+    KlineCoverage.objects.filter(id__in=[row[0] for row in touching]).delete()
+    KlineCoverage.objects.create(
+        instrument_id=instrument_id, interval=interval, start_ms=merged[0][0], end_ms=merged[0][1]
+    )
+
+
+def coverage_add(*, instrument_id: int, interval: str, start_ms: int, end_ms: int) -> None:
+    """Record that the venue was asked for ``[start_ms, end_ms)`` (ms) and answered, merged with what is known."""
+    interval_get(interval)
+    if start_ms >= end_ms:
+        raise ValueError(f"empty coverage window [{start_ms}, {end_ms})")
+    with transaction.atomic():
+        _instrument_lock(instrument_id)
+        _coverage_add(instrument_id, interval, start_ms, end_ms)
+
+
+def klines_delete(*, instrument_id: int, interval: str, start_ms: int, end_ms: int) -> int:
+    """Delete the candles opening in ``[start_ms, end_ms)`` and that window's coverage; returns rows deleted."""
+    interval_get(interval)
+    with transaction.atomic():
+        _instrument_lock(instrument_id)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM marketdata_kline"
+                " WHERE instrument_id = %s AND interval = %s AND open_time >= %s AND open_time < %s",
+                [instrument_id, interval, start_ms, end_ms],
+            )
+            deleted: int = cursor.rowcount
+        _coverage_remove(instrument_id, interval, start_ms, end_ms)
+    return deleted
+
+
+def _coverage_remove(instrument_id: int, interval: str, start_ms: int, end_ms: int) -> None:
+    overlapping = list(
+        KlineCoverage.objects.filter(
+            instrument_id=instrument_id, interval=interval, start_ms__lt=end_ms, end_ms__gt=start_ms
+        )
+    )
+    for row in overlapping:
+        keep = [(row.start_ms, min(row.end_ms, start_ms)), (max(row.start_ms, end_ms), row.end_ms)]
+        row.delete()
+        for lo, hi in keep:
+            if lo < hi:
+                KlineCoverage.objects.create(instrument_id=instrument_id, interval=interval, start_ms=lo, end_ms=hi)
+
+
+# -- instruments ----------------------------------------------------------------------------------------------
+
+
+def instrument_upsert_many(*, infos: Sequence[InstrumentInfo]) -> int:
+    """Insert or update instruments from a venue's market list, keyed by (exchange, unified symbol); returns how
+    many were upserted. ``tracked`` and its intervals belong to the operator and are left alone."""
+    instruments = []
+    for info in infos:
+        if info.listed_at is not None and timezone.is_naive(info.listed_at):
+            raise ValueError(f"{info.symbol}: listed_at must be timezone-aware (UTC)")
+        for text in (info.tick_size, info.lot_size):
+            if not _PLAIN_DECIMAL.match(text):
+                raise ValueError(f"{info.symbol}: {text!r} is not plain decimal text")
+        instruments.append(
+            Instrument(
+                exchange=info.venue.value,
+                market_type=info.market_type.value,
+                symbol=info.symbol,
+                venue_symbol=info.venue_symbol,
+                base=info.base,
+                quote=info.quote,
+                settle=info.settle,
+                tick_size=info.tick_size,
+                lot_size=info.lot_size,
+                listed_at=info.listed_at,
+                active=info.active,
+            )
+        )
+    with transaction.atomic():
+        Instrument.objects.bulk_create(
+            instruments,
+            update_conflicts=True,
+            unique_fields=["exchange", "symbol"],
+            update_fields=[
+                "market_type",
+                "venue_symbol",
+                "base",
+                "quote",
+                "settle",
+                "tick_size",
+                "lot_size",
+                "listed_at",
+                "active",
+                "updated",
+            ],
+        )
+    return len(instruments)
+
+
+def instrument_set_tracked(*, instrument_id: int, tracked: bool, intervals: Sequence[str] = ()) -> None:
+    """Mark a market as kept current by beat for ``intervals`` (platform codes), or stop tracking it."""
+    codes = [interval_get(code).code for code in dict.fromkeys(intervals)]
+    if tracked and not codes:
+        raise ValueError("a tracked instrument needs at least one interval")
+    with transaction.atomic():
+        updated = Instrument.objects.filter(pk=instrument_id).update(
+            tracked=tracked, tracked_intervals=codes if tracked else [], updated=timezone.now()
+        )
+    if not updated:
+        raise InstrumentNotFound(f"no instrument with id {instrument_id}")
+
+
+# -- Binance bulk archives ------------------------------------------------------------------------------------
+
+_ARCHIVE_STAGING_SQL = """
+    CREATE TEMP TABLE marketdata_archive_staging (
+        open_time bigint, open numeric, high numeric, low numeric, close numeric, volume numeric,
+        close_time text, quote_volume text, trades text, taker_base text, taker_quote text, ignore text
+    ) ON COMMIT DROP
+"""
+
+
+def _archive_csv(zip_bytes: bytes, expected_name: str) -> bytes:
+    try:
+        with zipfile.ZipFile(io.BytesIO(zip_bytes)) as archive:
+            names = [name for name in archive.namelist() if not name.endswith("/")]
+            if len(names) != 1 or not names[0].endswith(".csv"):
+                raise ArchiveError(f"{expected_name}: expected one CSV in the zip, found {names}")
+            return archive.read(names[0])  # checks the member's CRC-32 too
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as error:
+        raise ArchiveError(f"{expected_name}: corrupt zip: {error}") from None
+
+
+def _grid_violation_sql(iv: Interval) -> str:
+    if iv.length_ms is None:
+        return "t <> (extract(epoch FROM date_trunc('month', to_timestamp(t / 1000) AT TIME ZONE 'UTC')) * 1000)"
+    return f"(t - {iv.anchor_ms}) %% {iv.length_ms} <> 0"  # %% : a literal % under parameter binding
+
+
+def archive_import(
+    *, instrument_id: int, interval: str, period: str, url: str, zip_bytes: bytes, checksum_text: str
+) -> ArchiveResult:
+    """Import one Binance kline archive (``period`` ``YYYY-MM`` or ``YYYY-MM-DD``) after checking its sha256
+    against the ``.CHECKSUM`` text; the period becomes covered.
+
+    The same checksum as last time: nothing to do (``unchanged``). A different one: the venue replaced the file,
+    so the period's stored candles are deleted and the archive's loaded instead (``changed``). A checksum
+    mismatch, a corrupt zip or a bad row raises :class:`ArchiveError` and writes nothing.
+
+    The CSV goes to PostgreSQL as it is (COPY into a temporary table, then one INSERT … SELECT): parsing a
+    million rows in Python would cost several times the whole import. The checks of ``archive_parse`` run in SQL
+    on the staged rows instead: twelve columns and decimal numbers (COPY's own parsing), whole-millisecond open
+    times (microsecond files converted), inside the period, on the interval's grid, unique, and
+    low ≤ open, close ≤ high with no negative low or volume.
+    """
+    iv = interval_get(interval)
+    period_start, period_end = archive_period_range(period)
+    expected, name = archive_checksum_parse(checksum_text)
+    url_name = posixpath.basename(urlsplit(url).path)
+    if url_name != name:
+        raise ArchiveError(f"the .CHECKSUM names {name!r}, not the archive {url_name!r}")
+    actual = hashlib.sha256(zip_bytes).hexdigest()
+    if actual != expected:
+        raise ArchiveError(f"{name}: sha256 {actual} does not match its .CHECKSUM {expected}")
+    csv_bytes = _archive_csv(zip_bytes, name)
+    layout = archive_csv_layout(csv_bytes)
+
+    with transaction.atomic():
+        _instrument_lock(instrument_id)
+        prior = (
+            KlineArchive.objects.select_for_update()
+            .filter(instrument_id=instrument_id, interval=iv.code, period=period)
+            .first()
+        )
+        if prior is not None and prior.sha256 == actual:
+            return ArchiveResult(status="unchanged", rows=prior.rows, written=0, present=prior.rows, sha256=actual)
+        try:
+            written, total = _archive_load(
+                instrument_id, iv, period, name, csv_bytes, layout.header, layout.microseconds, prior is not None
+            )
+        except (DataError, psycopg.DataError) as error:
+            raise ArchiveError(f"{name}: {error}") from None
+        except ProgrammingError as error:
+            if isinstance(error.__cause__, psycopg.errors.CardinalityViolation):
+                raise ArchiveError(f"{name}: an open time appears twice") from None
+            raise
+        _coverage_add(instrument_id, iv.code, period_start, period_end)
+        KlineArchive.objects.update_or_create(
+            instrument_id=instrument_id,
+            interval=iv.code,
+            period=period,
+            defaults={"url": url, "sha256": actual, "rows": total, "imported_at": timezone.now()},
+        )
+    return ArchiveResult(
+        status="changed" if prior is not None else "new",
+        rows=total,
+        written=written,
+        present=total - written,
+        sha256=actual,
+    )
+
+
+def _archive_load(
+    instrument_id: int,
+    iv: Interval,
+    period: str,
+    name: str,
+    csv_bytes: bytes,
+    header: bool,
+    microseconds: bool,
+    replace: bool,
+) -> tuple[int, int]:
+    """Stage the CSV with COPY, check it in SQL, move it into the kline table; (rows written, rows in the file)."""
+    period_start, period_end = archive_period_range(period)
+    with connection.cursor() as cursor:
+        if replace:
+            cursor.execute(
+                "DELETE FROM marketdata_kline"
+                " WHERE instrument_id = %s AND interval = %s AND open_time >= %s AND open_time < %s",
+                [instrument_id, iv.code, period_start, period_end],
+            )
+        cursor.execute(_ARCHIVE_STAGING_SQL)
+        header_option = ", HEADER true" if header else ""
+        view = memoryview(csv_bytes)
+        _copy_in(
+            f"COPY marketdata_archive_staging FROM STDIN WITH (FORMAT csv{header_option})",
+            [view[i : i + COPY_CHUNK] for i in range(0, len(view), COPY_CHUNK)],  # type: ignore[misc]
+        )
+        if microseconds:
+            cursor.execute(
+                "SELECT count(*) FROM marketdata_archive_staging WHERE open_time < %s OR open_time %% 1000 <> 0",
+                [10**15],
+            )
+            if _first(cursor):
+                raise ArchiveError(f"{name}: microsecond open times that are not whole milliseconds")
+            cursor.execute("UPDATE marketdata_archive_staging SET open_time = open_time / 1000")
+        cursor.execute(  # constants and the interval's own integers only
+            f"""
+            SELECT count(*),
+                count(*) FILTER (WHERE t < %s OR t >= %s),
+                count(*) FILTER (WHERE {_grid_violation_sql(iv)}),
+                count(*) FILTER (WHERE NOT (low <= least(open, close) AND greatest(open, close) <= high
+                                           AND low >= 0 AND volume >= 0)),
+                count(*) FILTER (WHERE t IS NULL OR open IS NULL OR high IS NULL OR low IS NULL
+                                 OR close IS NULL OR volume IS NULL)
+            FROM (SELECT open_time AS t, * FROM marketdata_archive_staging) AS s
+            """,  # noqa: S608
+            [period_start, period_end],
+        )
+        total, outside, misaligned, disordered, empty = _row(cursor)
+        problems = [
+            f"{count} {what}"
+            for count, what in (
+                (outside, f"rows outside {period}"),
+                (misaligned, f"rows off the {iv.code} grid"),
+                (disordered, "rows with open/close outside [low, high] or a negative low/volume"),
+                (empty, "rows with an empty field"),
+            )
+            if count
+        ]
+        if problems:
+            raise ArchiveError(f"{name}: " + "; ".join(problems))
+        # A repeated open time in the file makes ON CONFLICT touch a row twice, which PostgreSQL refuses.
+        cursor.execute(
+            f"""
+            INSERT INTO marketdata_kline ({KLINE_COLUMNS})
+            SELECT %s, %s, open_time, open, high, low, close, volume, true FROM marketdata_archive_staging
+            ON CONFLICT (instrument_id, interval, open_time) DO UPDATE SET
+                open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
+                volume = EXCLUDED.volume, closed = true
+            WHERE NOT marketdata_kline.closed
+            """,  # noqa: S608  (constants only)
+            [instrument_id, iv.code],
+        )
+        written = cursor.rowcount
+    return written, total
+
+
+def _row(cursor: Any) -> tuple[int, ...]:
+    row = cursor.fetchone()
+    assert row is not None
+    return tuple(int(x) for x in row)
+
+
+def _first(cursor: Any) -> int:
+    return _row(cursor)[0]
+
+
+# -- download jobs (the downloader reports through these) -------------------------------------------------------
+
+
+def download_job_start(*, parameters: dict[str, Any], total: int = 0) -> KlineDownloadJob:
+    """A running job; ``total`` is the work planned (the downloader's unit: candles or requests)."""
+    with transaction.atomic():
+        return KlineDownloadJob.objects.create(parameters=parameters, progress_total=total, started_at=timezone.now())
+
+
+def download_job_progress(
+    *,
+    job_id: int,
+    done: int = 0,
+    total: int | None = None,
+    rows_written: int = 0,
+    rows_present: int = 0,
+    requests: int = 0,
+    retries: int = 0,
+) -> None:
+    """Add increments (F() updates, safe from concurrent workers); ``total`` replaces the planned work."""
+    changes: dict[str, Any] = {
+        "progress_done": F("progress_done") + done,
+        "rows_written": F("rows_written") + rows_written,
+        "rows_present": F("rows_present") + rows_present,
+        "requests": F("requests") + requests,
+        "retries": F("retries") + retries,
+    }
+    if total is not None:
+        changes["progress_total"] = total
+    with transaction.atomic():
+        KlineDownloadJob.objects.filter(pk=job_id).update(**changes)
+
+
+def download_job_finish(*, job_id: int, gaps_left: int, error: str = "", finished_at: datetime | None = None) -> None:
+    """Close the job: ``done``, or ``failed`` with the error text when one is given."""
+    status = KlineDownloadJob.Status.FAILED if error else KlineDownloadJob.Status.DONE
+    with transaction.atomic():
+        KlineDownloadJob.objects.filter(pk=job_id).update(
+            status=status, gaps_left=gaps_left, error=error, finished_at=finished_at or timezone.now()
+        )

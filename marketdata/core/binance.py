@@ -19,6 +19,7 @@ from marketdata.core.venue_payloads import (
     int_field,
     json_load,
     ms_to_datetime,
+    ohlcv_fields,
 )
 from marketdata.core.venues import MarketType, Venue, unified_symbol
 
@@ -95,7 +96,7 @@ def klines_parse(payload: bytes, *, interval: Interval, now_ms: int) -> list[Can
         open_time = row[0]
         if not isinstance(open_time, int) or isinstance(open_time, bool):
             raise PayloadError(f"{VENUE}: kline row {index} open time is not an integer: {row!r}")
-        o, h, lo, c, v = (decimal_field(VENUE, row[i], f"kline row {index} field {i}") for i in range(1, 6))
+        o, h, lo, c, v = ohlcv_fields(VENUE, row[1:6], f"kline row {index}")
         candles.append(Candle(open_time, o, h, lo, c, v, closed=candle_closed(interval, open_time, now_ms)))
     return candles_check(VENUE, candles, interval)
 

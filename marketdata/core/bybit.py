@@ -21,6 +21,7 @@ from marketdata.core.venue_payloads import (
     int_field,
     json_load,
     ms_to_datetime,
+    ohlcv_fields,
 )
 from marketdata.core.venues import MarketType, Venue, unified_symbol
 
@@ -91,7 +92,7 @@ def klines_parse(payload: bytes, *, interval: Interval, now_ms: int) -> list[Can
         if not isinstance(row[0], str):
             raise PayloadError(f"{VENUE}: kline row {index} start time is not a string: {row!r}")
         open_time = int_field(VENUE, row[0], f"kline row {index} start time")
-        o, h, lo, c, v = (decimal_field(VENUE, row[i], f"kline row {index} field {i}") for i in range(1, 6))
+        o, h, lo, c, v = ohlcv_fields(VENUE, row[1:6], f"kline row {index}")
         candles.append(Candle(open_time, o, h, lo, c, v, closed=candle_closed(interval, open_time, now_ms)))
     return candles_check(VENUE, candles, interval)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from marketdata.core.candles import Candle
-from marketdata.core.decimal_text import DecimalTextError, decimal_text_plain
+from marketdata.core.decimal_text import decimal_text_plain
 from marketdata.core.intervals import SECOND_MS, Interval, interval_get, venue_interval_code
 from marketdata.core.rest import InstrumentInfo, PayloadError, RestRequest, VenueError
 from marketdata.core.venue_payloads import (
@@ -84,10 +84,8 @@ def _time_ms(value: Any, index: int) -> int:
 def _price(value: Any, index: int, field: int) -> str:
     if not isinstance(value, _Number):
         raise PayloadError(f"{VENUE}: candle row {index} field {field} is not a JSON number: {value!r}")
-    try:
-        return decimal_text_plain(value)
-    except DecimalTextError:
-        raise PayloadError(f"{VENUE}: candle row {index} field {field} is not a decimal: {value!r}") from None
+    # The JSON grammar already made it a valid number; str() drops the _Number marker type.
+    return decimal_text_plain(str(value))
 
 
 def klines_parse(payload: bytes, *, interval: Interval, now_ms: int) -> list[Candle]:

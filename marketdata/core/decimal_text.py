@@ -20,9 +20,14 @@ class DecimalTextError(ValueError):
     """Text that is not a finite decimal number."""
 
 
+def is_decimal_text(text: object) -> bool:
+    """True for a plain or exponent decimal number written as text (no sign but ``-``, no spaces, finite)."""
+    return isinstance(text, str) and _NUMBER.fullmatch(text) is not None
+
+
 def decimal_parse(text: str) -> Decimal:
     """``text`` as a finite :class:`Decimal`; raises :class:`DecimalTextError` otherwise."""
-    if not isinstance(text, str) or _NUMBER.fullmatch(text) is None:
+    if not is_decimal_text(text):
         raise DecimalTextError(f"not a decimal number: {text!r}")
     return Decimal(text)
 

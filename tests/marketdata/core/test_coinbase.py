@@ -245,3 +245,9 @@ def test_non_json_error_body() -> None:
     error = coinbase.error_parse(429, b"Too Many Requests\n")
 
     assert (error.status, error.message) == (429, "non-Coinbase error body: Too Many Requests")
+
+
+def test_parsed_fields_are_plain_str() -> None:
+    (candle,) = coinbase.klines_parse(b"[[1546300800,1,2,1.5,1.5,7]]", interval=M1, now_ms=NOW)
+
+    assert {type(getattr(candle, name)) for name in ("open", "high", "low", "close", "volume")} == {str}

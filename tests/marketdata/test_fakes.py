@@ -166,8 +166,10 @@ def test_binance_futures_weight_depends_on_limit_and_spot_1s_is_spot_only() -> N
 
 
 def test_binance_429_with_retry_after_then_418_ban_when_the_client_keeps_going() -> None:
-    # a window of 60 s so that the 429's back-off cannot lapse during the test
-    with FakeBinance([binance_spot(), binance_perp()], clock=lambda: NOW, spot_weight_limit=6, ban_s=1) as fake:
+    # a one-day window: the 429's back-off cannot lapse (nor the window turn) during the test
+    with FakeBinance(
+        [binance_spot(), binance_perp()], clock=lambda: NOW, spot_weight_limit=6, weight_window_s=86_400, ban_s=1
+    ) as fake:
         url = f"{fake.url}/api/v3/klines?symbol=BTCUSDT&interval=1m&limit=1"
         answers = [get(url) for _ in range(7)]
         futures = get(f"{fake.url}/fapi/v1/klines?symbol=BTCUSDT&interval=1m&limit=1")
@@ -532,3 +534,14 @@ def test_truncated_and_cut_bodies_fail_the_read(kind: str) -> None:
 def test_unknown_fault_kind_is_refused() -> None:
     with FakeBinance([], clock=lambda: NOW) as fake, pytest.raises(ValueError, match="unknown fault"):
         fake.faults.add("slow")
+
+
+def test_truth_path_wraps_without_a_break_in_the_chain() -> None:
+    from tests.marketdata.fakes.truth import PATH_LENGTH
+
+    market = binance_spot()
+    wrap = M1.anchor_ms + (T0 // MINUTE_MS // PATH_LENGTH + 1) * PATH_LENGTH * MINUTE_MS
+    candles = market.candles(M1, wrap - 2 * MINUTE_MS, wrap + 2 * MINUTE_MS, wrap + 10 * MINUTE_MS)
+
+    assert Market.path_index(M1, candles[2].open_time) == 0
+    assert [c.open for c in candles[1:]] == [c.close for c in candles[:-1]]

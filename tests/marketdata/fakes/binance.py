@@ -13,7 +13,6 @@ Shrink the limits for tests: ``FakeBinance(markets, spot_weight_limit=10, weight
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 from aiohttp import web
@@ -189,9 +188,11 @@ class FakeBinance(FakeServer):
         rows = []
         for c in candles:
             close_time, quote, trades, taker_base, taker_quote = binance_kline_extras(market, interval, c)
-            row = [c.open_time, c.open, c.high, c.low, c.close, c.volume]
-            rows.append([*row, close_time, quote, trades, taker_base, taker_quote, "0"])
-        return json.dumps(rows, separators=(",", ":")).encode(), 0
+            rows.append(
+                f'[{c.open_time},"{c.open}","{c.high}","{c.low}","{c.close}","{c.volume}",{close_time},'
+                f'"{quote}",{trades},"{taker_base}","{taker_quote}","0"]'
+            )
+        return f"[{','.join(rows)}]".encode(), 0
 
     def _exchange_info(self, api: _Api, query: dict[str, str]) -> tuple[dict[str, object], int]:
         markets = list(api.markets.values())

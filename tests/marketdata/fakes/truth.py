@@ -1,9 +1,11 @@
 """The single source of truth behind every fake venue: deterministic candles for a market.
 
 A :class:`Market` generates its candles from integer arithmetic only: a 64-bit mix of (venue, market type,
-symbol, interval) and the open time gives the price level at each open time; a candle opens at the previous
-level and closes at its own, so consecutive candles chain like real ones. Same inputs, same candles, always —
-the REST fakes and the archive fake read the same truth, so a zip and a REST page agree to the last digit.
+symbol, interval) and the candle's place on a repeating path (its index modulo ``PATH_LENGTH``) gives the price
+level; a candle opens at the previous level and closes at its own, so consecutive candles chain like real ones.
+Same inputs, same candles, always — the REST fakes and the archive fake read the same truth, so a zip and a REST
+page agree to the last digit. Formatted values are kept in a table per market, so serving is cheap after the
+first pass over the path.
 
 Units: times are integer milliseconds since the epoch, UTC; prices and volumes are the venue's exact decimal
 text (Binance spot: 8 decimals "0.01634790"; Binance USD-M: the tick's and the lot's decimals; Bybit and
@@ -22,8 +24,9 @@ from marketdata.core.intervals import DAY_MS, Interval
 from marketdata.core.venues import MarketType, Venue
 
 _MASK = (1 << 64) - 1
-# The price wave: a slow triangle over 30 days so that every interval sees the same price region at a time.
-_WAVE_PERIOD_MS = 30 * DAY_MS
+# The path repeats every PATH_LENGTH candles: candle values are a function of the candle's index modulo it, so a
+# market's formatted values are computed once and then served from a table (a benchmark pulls millions of rows).
+PATH_LENGTH = 1 << 16
 
 
 def mix64(x: int) -> int:
@@ -114,6 +117,9 @@ class Market:
         self._base_units = text_units(str(Decimal(self.price)), self.price_decimals)
         self._seeds: dict[str, int] = {}
         self._fmt_price, self._fmt_qty = self._formatters()
+        # (interval code, path index) → the closed candle's texts; and the same for Binance's extra columns
+        self._table: dict[tuple[str, int], tuple[str, str, str, str, str]] = {}
+        self.extras_table: dict[tuple[str, int, str], tuple[str, int, str, str]] = {}
 
     @property
     def settle(self) -> str | None:
@@ -133,17 +139,23 @@ class Market:
             self._seeds[interval.code] = seed
         return seed
 
-    def _level(self, seed: int, t: int) -> int:
-        """The price level (in ticks of ``10**-price_decimals``) at open time ``t``, on the tick grid."""
+    def _level(self, seed: int, k: int) -> int:
+        """The price level (in ticks of ``10**-price_decimals``) at path index ``k``, on the tick grid: a slow
+        triangle wave over the path plus hashed noise."""
         base = self._base_units
         amplitude = base // 10
-        phase = t % _WAVE_PERIOD_MS
-        half = _WAVE_PERIOD_MS // 2
-        wave = (phase if phase < half else _WAVE_PERIOD_MS - phase) * 2 * amplitude // half - amplitude
+        half = PATH_LENGTH // 2
+        wave = (k if k < half else PATH_LENGTH - k) * 2 * amplitude // half - amplitude
         spread = base // 200 + 1
-        noise = mix64(seed ^ t) % (2 * spread + 1) - spread
+        noise = mix64(seed ^ k) % (2 * spread + 1) - spread
         level = max(self._tick_units, base + wave + noise)
         return level - level % self._tick_units
+
+    @staticmethod
+    def path_index(interval: Interval, t: int) -> int:
+        """Where the candle opening at ``t`` sits on the repeating path."""
+        step = interval.length_ms or DAY_MS  # calendar months: day numbers are distinct per month
+        return ((t - interval.anchor_ms) // step) % PATH_LENGTH
 
     def _first_open(self, interval: Interval) -> int:
         return interval.floor(self.listed_ms)
@@ -193,21 +205,35 @@ class Market:
 
     def candle_at(self, interval: Interval, t: int, now_ms: int) -> Candle:
         """The candle opening at ``t`` as seen at ``now_ms`` (open, with its values so far, if it contains it)."""
-        seed = self._seed(interval)
-        return self._candle(interval, seed, t, self._level(seed, interval.floor(t - 1)), self._level(seed, t), now_ms)
+        return self._candle(interval, self._seed(interval), t, now_ms)
 
-    def _candle(self, interval: Interval, seed: int, t: int, open_units: int, close_units: int, now_ms: int) -> Candle:
-        h = mix64(seed ^ (t * 31 + 7))
+    def _values(self, interval: Interval, seed: int, t: int) -> tuple[int, int, int, int, int]:
+        """(open, close, high extra, low extra, volume) in integer units for the candle opening at ``t``."""
+        k = self.path_index(interval, t)
+        open_units = self._level(seed, self.path_index(interval, interval.floor(t - 1)))
+        close_units = self._level(seed, k)
+        h = mix64(seed ^ (k * 31 + 7))
         spread = self._base_units // 400 + 1
         hi_extra = (h & 0xFFFF) % spread
         lo_extra = ((h >> 16) & 0xFFFF) % spread
         volume = 1 + ((h >> 32) % (10 ** (self.qty_decimals + 2)))
-        if self.revisions:
-            for start, end, revision in self.revisions:
-                if start <= t < end:
-                    volume += revision
+        return open_units, close_units, hi_extra, lo_extra, volume
+
+    def _revision(self, t: int) -> int:
+        return sum(revision for start, end, revision in self.revisions if start <= t < end)
+
+    def _candle(self, interval: Interval, seed: int, t: int, now_ms: int) -> Candle:
         close_time = interval.close_time(t)
         closed = now_ms >= close_time
+        revision = self._revision(t) if self.revisions else 0
+        if closed and not revision:
+            key = (interval.code, self.path_index(interval, t))
+            texts = self._table.get(key)
+            if texts is None:
+                texts = self._table[key] = self._texts(*self._values(interval, seed, t))
+            return Candle(t, *texts)
+        open_units, close_units, hi_extra, lo_extra, volume = self._values(interval, seed, t)
+        volume += revision
         if not closed:
             # The open candle: its values so far, moving from the open towards the final close.
             done, length = now_ms - t, close_time - t
@@ -215,19 +241,16 @@ class Market:
             hi_extra = hi_extra * done // length
             lo_extra = lo_extra * done // length
             volume = volume * done // length
+        return Candle(t, *self._texts(open_units, close_units, hi_extra, lo_extra, volume), closed=closed)
+
+    def _texts(
+        self, open_units: int, close_units: int, hi_extra: int, lo_extra: int, volume: int
+    ) -> tuple[str, str, str, str, str]:
         high = max(open_units, close_units) + hi_extra - hi_extra % self._tick_units
         low = min(open_units, close_units) - lo_extra + lo_extra % self._tick_units
         low = max(low, min(open_units, close_units, self._tick_units))
         fmt_price, fmt_qty = self._fmt_price, self._fmt_qty
-        return Candle(
-            open_time=t,
-            open=fmt_price(open_units),
-            high=fmt_price(high),
-            low=fmt_price(low),
-            close=fmt_price(close_units),
-            volume=fmt_qty(volume),
-            closed=closed,
-        )
+        return fmt_price(open_units), fmt_price(high), fmt_price(low), fmt_price(close_units), fmt_qty(volume)
 
     def _formatters(self) -> tuple[Callable[[int], str], Callable[[int], str]]:
         pd, qd = self.price_decimals, self.qty_decimals
@@ -256,25 +279,28 @@ class Market:
         (ascending) or, with ``newest_first``, from the newest end (descending), as a venue's page would be."""
         seed = self._seed(interval)
         out: list[Candle] = []
-        levels: dict[int, int] = {}  # a page shares each level between a candle's close and the next one's open
-        level = self._level
         for t in self.open_times(interval, first_ms, last_ms, now_ms, newest_first=newest_first):
             if limit is not None and len(out) >= limit:
                 break
-            previous = interval.floor(t - 1)
-            open_units = levels.get(previous)
-            if open_units is None:
-                open_units = levels[previous] = level(seed, previous)
-            close_units = levels.get(t)
-            if close_units is None:
-                close_units = levels[t] = level(seed, t)
-            out.append(self._candle(interval, seed, t, open_units, close_units, now_ms))
+            out.append(self._candle(interval, seed, t, now_ms))
         return out
 
 
 def binance_kline_extras(market: Market, interval: Interval, candle: Candle) -> tuple[int, str, int, str, str]:
     """The columns Binance adds to a kline, derived from the candle: (close time ms, quote volume, number of
     trades, taker buy base volume, taker buy quote volume). Fixed decimals like the venue's own."""
+    close_time = interval.close_time(candle.open_time) - 1
+    key = (interval.code, Market.path_index(interval, candle.open_time), candle.volume)
+    cached = market.extras_table.get(key) if candle.closed else None
+    if cached is None:
+        cached = _extras(market, candle)
+        if candle.closed:
+            market.extras_table[key] = cached
+    quote, trades, taker_base, taker_quote = cached
+    return close_time, quote, trades, taker_base, taker_quote
+
+
+def _extras(market: Market, candle: Candle) -> tuple[str, int, str, str]:
     qd, pd = market.qty_decimals, market.price_decimals
     spot = market.market_type is MarketType.SPOT
     vol_decimals = 8 if spot else qd
@@ -282,18 +308,15 @@ def binance_kline_extras(market: Market, interval: Interval, candle: Candle) -> 
     close = text_units(candle.close, 8 if spot else pd)
     price_decimals = 8 if spot else pd
     quote_decimals = 8 if spot else max(pd, 5)
-    # quote volume ≈ volume * close, truncated to the venue's quote decimals (exact integer arithmetic)
+    # quote volume ~ volume * close, truncated to the venue's quote decimals (exact integer arithmetic)
     shift = vol_decimals + price_decimals - quote_decimals
     quote = volume * close // 10**shift if shift >= 0 else volume * close * 10**-shift
-    h = mix64(candle.open_time ^ 0x5A5A5A5A)
+    h = mix64(close ^ volume)
     share = h % 17  # taker share in 16ths
-    taker_base = volume * share // 16
-    taker_quote = quote * share // 16
     trades = 0 if volume == 0 else 1 + (h >> 8) % 5000
     return (
-        interval.close_time(candle.open_time) - 1,
         units_text(quote, quote_decimals),
         trades,
-        units_text(taker_base, vol_decimals),
-        units_text(taker_quote, quote_decimals),
+        units_text(volume * share // 16, vol_decimals),
+        units_text(quote * share // 16, quote_decimals),
     )

@@ -25,6 +25,10 @@ CATEGORIES = {"spot": MarketType.SPOT, "linear": MarketType.PERP}
 BYBIT_CODES = {venue: platform for platform, venue in VENUE_INTERVALS[(Venue.BYBIT, MarketType.SPOT)].items()}
 
 
+class RawJson(str):
+    """A result already written as JSON text."""
+
+
 class BybitError(Exception):
     def __init__(self, ret_code: int, ret_msg: str):
         self.ret_code, self.ret_msg = ret_code, ret_msg
@@ -78,7 +82,12 @@ class FakeBybit(FakeServer):
             if self.ip_limit.admit().status:
                 return web.Response(status=403, text="access too frequent")
             try:
-                return self._envelope(answer(dict(request.query)))
+                result = answer(dict(request.query))
+                if isinstance(result, RawJson):
+                    # a page is written as text directly: the rows are already JSON
+                    body = f'{{"retCode":0,"retMsg":"OK","result":{result},"retExtInfo":{{}},"time":{self.clock()}}}'
+                    return web.Response(body=body.encode(), content_type="application/json")
+                return self._envelope(result)
             except BybitError as exc:
                 return self._envelope({}, exc.ret_code, exc.ret_msg)
 
@@ -94,7 +103,7 @@ class FakeBybit(FakeServer):
         now = self.clock()
         return {"timeSecond": str(now // 1000), "timeNano": str(now * 1_000_000)}
 
-    def _kline(self, query: dict[str, str]) -> dict[str, object]:
+    def _kline(self, query: dict[str, str]) -> RawJson:
         market_type = self._category(query)
         symbol = query.get("symbol", "")
         code = query.get("interval", "")
@@ -115,11 +124,17 @@ class FakeBybit(FakeServer):
             interval, 0 if start is None else start, now if end is None else end, now, limit, newest_first=True
         )
         pd, qd = market.price_decimals, market.qty_decimals
+        turnovers = market.turnover_table
         rows = []
         for c in candles:
-            turnover = text_units(c.volume, qd) * text_units(c.close, pd)
-            rows.append([str(c.open_time), c.open, c.high, c.low, c.close, c.volume, plain_text(turnover, pd + qd)])
-        return {"symbol": symbol, "category": query["category"], "list": rows}
+            turnover = turnovers.get((c.close, c.volume)) if c.closed else None
+            if turnover is None:
+                turnover = plain_text(text_units(c.volume, qd) * text_units(c.close, pd), pd + qd)
+                if c.closed:
+                    turnovers[(c.close, c.volume)] = turnover
+            rows.append(f'["{c.open_time}","{c.open}","{c.high}","{c.low}","{c.close}","{c.volume}","{turnover}"]')
+        category = query["category"]
+        return RawJson(f'{{"symbol":"{symbol}","category":"{category}","list":[{",".join(rows)}]}}')
 
     def _instruments(self, query: dict[str, str]) -> dict[str, object]:
         market_type = self._category(query)

@@ -120,6 +120,7 @@ class Market:
         # (interval code, path index) → the closed candle's texts; and the same for Binance's extra columns
         self._table: dict[tuple[str, int], tuple[str, str, str, str, str]] = {}
         self.extras_table: dict[tuple[str, int, str], tuple[str, int, str, str]] = {}
+        self.turnover_table: dict[tuple[str, str], str] = {}  # (close, volume) → Bybit's turnover text
 
     @property
     def settle(self) -> str | None:

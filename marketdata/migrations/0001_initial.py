@@ -16,7 +16,7 @@ KLINE_SQL = [
     """
     CREATE TABLE marketdata_kline (
         instrument_id bigint NOT NULL,
-        interval varchar(4) NOT NULL,
+        interval varchar(4) COLLATE "C" NOT NULL,  -- byte order: the key compares it on every insert
         open_time bigint NOT NULL,
         open numeric NOT NULL,
         high numeric NOT NULL,
@@ -24,7 +24,11 @@ KLINE_SQL = [
         close numeric NOT NULL,
         volume numeric NOT NULL,
         closed boolean NOT NULL,
-        PRIMARY KEY (instrument_id, interval, open_time)
+        PRIMARY KEY (instrument_id, interval, open_time),
+        -- Checked in C on every row of every COPY: cheaper than any check in Python, and it holds for all writers.
+        CONSTRAINT kline_ohlc_order CHECK (
+            low >= 0 AND volume >= 0 AND low <= open AND low <= close AND open <= high AND close <= high
+        )
     ) PARTITION BY HASH (instrument_id)
     """,
     *(

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import itertools
+import os
 import random
 import statistics
 import time
@@ -186,7 +186,8 @@ def main() -> None:
         baseline = _bulk_create_rate(archives[0])
         rate, candles = _archive_import_rate(archives)
         print(
-            f"Django bulk_create (subset {BULK_CREATE_ROWS:,} rows)  {baseline:>10,.0f} candles/s   ratio 1.00 (baseline)"
+            f"Django bulk_create (subset {BULK_CREATE_ROWS:,} rows, rate extrapolated)  "
+            f"{baseline:>10,.0f} candles/s   ratio 1.00 (baseline)"
         )
         print(
             f"archive import ({len(archives)} zips, {candles:,} candles)  {rate:>10,.0f} candles/s   "

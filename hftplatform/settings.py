@@ -222,6 +222,17 @@ SIWE_DOMAIN = env("SIWE_DOMAIN")
 SIWE_NONCE_TTL = timedelta(seconds=int(env("SIWE_NONCE_TTL_SECONDS", "600")))
 SIWE_CHAIN_IDS = [int(chain) for chain in env_list("SIWE_CHAIN_IDS", "1,10,137,8453,42161")]
 
+# -- Market data ------------------------------------------------------------------------------------------
+
+# Venue base URLs (testnets, mirrors and the local fake servers of the tests point these elsewhere).
+BINANCE_REST_URL = env("BINANCE_REST_URL", "https://api.binance.com")
+BINANCE_FUTURES_REST_URL = env("BINANCE_FUTURES_REST_URL", "https://fapi.binance.com")
+BINANCE_ARCHIVE_URL = env("BINANCE_ARCHIVE_URL", "https://data.binance.vision")
+BYBIT_REST_URL = env("BYBIT_REST_URL", "https://api.bybit.com")
+COINBASE_REST_URL = env("COINBASE_REST_URL", "https://api.exchange.coinbase.com")
+# Concurrent requests per venue budget during a download (the rate limiters decide the pace).
+KLINES_DOWNLOAD_CONCURRENCY = int(env("KLINES_DOWNLOAD_CONCURRENCY", "8"))
+
 # -- REST -------------------------------------------------------------------------------------------------
 
 REST_FRAMEWORK = {

@@ -406,6 +406,8 @@ def _archive_load(
                 " WHERE instrument_id = %s AND interval = %s AND open_time >= %s AND open_time < %s",
                 [instrument_id, iv.code, period_start, period_end],
             )
+        # ON COMMIT DROP alone leaves it in place when the caller's transaction imports a second archive.
+        cursor.execute("DROP TABLE IF EXISTS pg_temp.marketdata_archive_staging")
         cursor.execute(_ARCHIVE_STAGING_SQL)
         header_option = ", HEADER true" if header else ""
         view = memoryview(csv_bytes)

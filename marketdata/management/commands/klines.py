@@ -1,0 +1,233 @@
+"""``manage.py klines <subcommand>``: export, gaps and import of stored candles (and, added by the downloader,
+``download``).
+
+Times on the command line are dates (``2019-10-11``) or ISO datetimes, read as UTC when they carry no offset;
+``--end`` is exclusive. Subcommands live in :data:`SUBCOMMANDS`, a name → :class:`Subcommand` table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from marketdata import selectors, services
+from marketdata.core.archives import ArchiveError, archive_parse
+from marketdata.core.candles import Candle, CandleError
+from marketdata.core.gaps import Range
+from marketdata.core.intervals import IntervalError, interval_get
+from marketdata.core.venues import Venue
+from marketdata.models import Instrument
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    help: str
+    add_arguments: Callable[[CommandParser], None]
+    handle: Callable[[BaseCommand, dict[str, Any]], None]
+
+
+def utc_ms(text: str) -> int:
+    """``2019-10-11`` or an ISO datetime (UTC unless it carries an offset) → integer milliseconds."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise CommandError(f"not a date or ISO datetime: {text!r} (e.g. 2019-10-11 or 2019-10-11T12:30:00Z)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def ms_text(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _market_arguments(parser: CommandParser, window: bool = True) -> None:
+    parser.add_argument("--exchange", required=True, choices=[v.value for v in Venue])
+    parser.add_argument("--symbol", required=True, help="unified symbol: BTC/USDT, BTC/USDT:USDT")
+    parser.add_argument("--interval", required=True, help="platform interval code: 1s 1m … 1d 3d 1w 1M")
+    if window:
+        parser.add_argument("--start", required=True, type=str, help="date or ISO datetime, UTC")
+        parser.add_argument("--end", required=True, type=str, help="date or ISO datetime, UTC, exclusive")
+
+
+def _market(options: dict[str, Any]) -> tuple[Instrument, str]:
+    try:
+        code = interval_get(options["interval"]).code
+    except IntervalError as error:
+        raise CommandError(str(error)) from None
+    try:
+        instrument = selectors.instrument_get(exchange=options["exchange"], symbol=options["symbol"])
+    except Instrument.DoesNotExist:
+        raise CommandError(f"no instrument {options['symbol']!r} on {options['exchange']}") from None
+    return instrument, code
+
+
+def _window(options: dict[str, Any]) -> Range:
+    start, end = utc_ms(options["start"]), utc_ms(options["end"])
+    if end <= start:
+        raise CommandError(f"--end ({options['end']}) must be after --start ({options['start']})")
+    return start, end
+
+
+# -- export ---------------------------------------------------------------------------------------------------
+
+
+def _export_arguments(parser: CommandParser) -> None:
+    _market_arguments(parser)
+    parser.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    parser.add_argument("--output", help="file to write (default: stdout, csv only)")
+
+
+class _TextOut:
+    """Bytes to the command's text stdout (what call_command captures)."""
+
+    def __init__(self, command: BaseCommand):
+        self.command = command
+
+    def write(self, data: bytes) -> int:
+        self.command.stdout.write(bytes(data).decode("ascii"), ending="")
+        return len(data)
+
+    def seekable(self) -> bool:
+        return False
+
+
+def _export(command: BaseCommand, options: dict[str, Any]) -> None:
+    instrument, code = _market(options)
+    start, end = _window(options)
+    fmt = options["format"]
+    if options["output"]:
+        with Path(options["output"]).open("wb") as out:
+            selectors.klines_export(
+                instrument_id=instrument.pk, interval=code, start_ms=start, end_ms=end, out=out, format=fmt
+            )
+        return
+    if fmt == "parquet":
+        raise CommandError("parquet is binary: give --output FILE")
+    out_stream = cast(BinaryIO, _TextOut(command))
+    selectors.klines_export(instrument_id=instrument.pk, interval=code, start_ms=start, end_ms=end, out=out_stream)
+
+
+# -- gaps -----------------------------------------------------------------------------------------------------
+
+
+def _gaps(command: BaseCommand, options: dict[str, Any]) -> None:
+    instrument, code = _market(options)
+    start, end = _window(options)
+    report = selectors.klines_gaps(instrument_id=instrument.pk, interval=code, start_ms=start, end_ms=end)
+    write = command.stdout.write
+    write(
+        f"{instrument} {code} [{ms_text(start)}, {ms_text(end)}) UTC: "
+        f"{report.unfetched_candles} candles unfetched in {len(report.unfetched)} ranges, "
+        f"{report.venue_empty_candles} venue-empty in {len(report.venue_empty)} ranges"
+    )
+    iv = interval_get(code)
+    rows = sorted([(r, "unfetched") for r in report.unfetched] + [(r, "venue-empty") for r in report.venue_empty])
+    for (lo, hi), kind in rows:
+        write(f"{kind:<12} {ms_text(lo)} → {ms_text(hi)}  ({iv.count(lo, hi)} candles)")
+
+
+# -- import ---------------------------------------------------------------------------------------------------
+
+_EXPORT_HEADER = re.compile(r"open_time(_ms)?,open,high,low,close,volume\Z")
+_ARCHIVE_NAME = re.compile(r"(?P<symbol>[A-Z0-9_]+)-(?P<code>\w+)-(?P<period>\d{4}-\d{2}(?:-\d{2})?)\.zip\Z")
+
+
+def _import_arguments(parser: CommandParser) -> None:
+    parser.add_argument("file", help="export-format CSV, Binance archive CSV, or Binance archive zip (+ .CHECKSUM)")
+    _market_arguments(parser, window=False)
+    parser.add_argument(
+        "--covered",
+        action="store_true",
+        help="CSV only: mark [first open, last close) as fetched, so absent candles count as venue-empty",
+    )
+
+
+def _export_csv_parse(text: str) -> list[Candle]:
+    candles = []
+    for number, line in enumerate(text.splitlines()[1:], start=2):
+        if not line:
+            continue
+        fields = line.split(",")
+        if len(fields) != 6 or not fields[0].isdigit():
+            raise CommandError(f"line {number}: expected open_time,open,high,low,close,volume: {line[:120]!r}")
+        candles.append(Candle(int(fields[0]), *fields[1:]))
+    return candles
+
+
+def _import(command: BaseCommand, options: dict[str, Any]) -> None:
+    instrument, code = _market(options)
+    path = Path(options["file"])
+    if not path.is_file():
+        raise CommandError(f"no such file: {path}")
+    try:
+        if path.suffix == ".zip":
+            _import_zip(command, instrument, code, path)
+            return
+        data = path.read_bytes()
+        first_line = data.split(b"\n", 1)[0].strip().decode("ascii", "replace")
+        if _EXPORT_HEADER.match(first_line):
+            candles = _export_csv_parse(data.decode("ascii"))
+        else:
+            candles = archive_parse(data, interval_get(code))
+        covered = None
+        if options["covered"] and candles:
+            covered = (candles[0].open_time, interval_get(code).close_time(candles[-1].open_time))
+        result = services.klines_store(instrument_id=instrument.pk, interval=code, candles=candles, covered=covered)
+    except (ArchiveError, CandleError, UnicodeDecodeError) as error:
+        raise CommandError(f"{path.name}: {error}; nothing was written") from None
+    command.stdout.write(
+        f"{path.name}: {len(candles)} candles, {result.written} written, {result.present} already present"
+    )
+
+
+def _import_zip(command: BaseCommand, instrument: Instrument, code: str, path: Path) -> None:
+    match = _ARCHIVE_NAME.match(path.name)
+    if not match:
+        raise CommandError(f"{path.name}: not a Binance archive name (SYMBOL-INTERVAL-YYYY-MM[-DD].zip)")
+    checksum = path.with_name(path.name + ".CHECKSUM")
+    if not checksum.is_file():
+        raise CommandError(f"{checksum.name} is missing: an archive is imported only after its sha256 is checked")
+    result = services.archive_import(
+        instrument_id=instrument.pk,
+        interval=code,
+        period=match["period"],
+        url=path.resolve().as_uri(),
+        zip_bytes=path.read_bytes(),
+        checksum_text=checksum.read_text(),
+    )
+    command.stdout.write(
+        f"{path.name}: {result.status}, {result.rows} candles, {result.written} written, {result.present} present"
+    )
+
+
+# The `download` subcommand (REST + archives) is registered here by the downloader's module:
+# SUBCOMMANDS["download"] = Subcommand(help=..., add_arguments=..., handle=...)
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "export": Subcommand("write stored candles as CSV or parquet", _export_arguments, _export),
+    "gaps": Subcommand("list missing ranges: unfetched vs venue-empty", _market_arguments, _gaps),
+    "import": Subcommand(
+        "load an export CSV or a Binance archive (CSV, or zip with .CHECKSUM)", _import_arguments, _import
+    ),
+}
+
+
+class Command(BaseCommand):
+    help = "Klines: " + ", ".join(SUBCOMMANDS) + "."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        subparsers = parser.add_subparsers(dest="subcommand", required=True)
+        for name, subcommand in SUBCOMMANDS.items():
+            subcommand.add_arguments(subparsers.add_parser(name, help=subcommand.help))
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            SUBCOMMANDS[options["subcommand"]].handle(self, options)
+        except (ArchiveError, CandleError, services.InstrumentNotFound) as error:
+            raise CommandError(str(error)) from None

@@ -157,7 +157,7 @@ def _export_csv_parse(text: str) -> list[Candle]:
         fields = line.split(",")
         if len(fields) != 6 or not fields[0].isdigit():
             raise CommandError(f"line {number}: expected open_time,open,high,low,close,volume: {line[:120]!r}")
-        candles.append(Candle(int(fields[0]), *fields[1:]))
+        candles.append(Candle(int(fields[0]), fields[1], fields[2], fields[3], fields[4], fields[5]))
     return candles
 
 

@@ -1,0 +1,461 @@
+"""Kline downloads: what is missing, fetched from archives and REST within each venue's limits, stored with COPY.
+
+The plan for one market and interval over ``[start, end)``:
+
+1. Clip ``end`` to the candle now open (stored as open, replaced when it closes; never counted as covered).
+2. Subtract what coverage says was already fetched: a re-run (after a ``kill -9`` too) asks only for the rest.
+3. Binance: complete, published months and days come from the bulk archives (sha256-checked against their
+   ``.CHECKSUM`` before use); a period the archive host does not have, or a bad archive, falls back to REST.
+4. The rest is cut into windows of at most the venue's page size and fetched concurrently, each request waiting
+   for its venue budget (:mod:`marketdata.exchanges.limits`). Every window is stored with its coverage in one
+   transaction, so an interruption loses at most the windows in flight and duplicates nothing.
+
+I/O runs on an asyncio loop in a thread of its own; the caller's thread does every database write, so no
+transaction waits on the network and the caller's connection (a test's transaction, a Celery worker's) is the one
+used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+from marketdata import selectors, services
+from marketdata.core import archives
+from marketdata.core.candles import Candle, CandleError
+from marketdata.core.gaps import ranges_subtract
+from marketdata.core.intervals import interval_get, venue_interval_code
+from marketdata.core.paging import windows
+from marketdata.core.rest import PayloadError, RestRequest, VenueError
+from marketdata.core.venues import MarketType, Venue
+from marketdata.exchanges.clients import KlineClient, VenueClients, VenueEndpoints
+from marketdata.exchanges.limits import SlidingWindowLimiter
+from marketdata.exchanges.transport import RestTransport, RetryPolicy, TransportError, TransportStats
+from marketdata.models import Instrument
+
+logger = logging.getLogger(__name__)
+
+ARCHIVE_CONCURRENCY = 4
+PROGRESS_EVERY_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadTarget:
+    instrument_id: int
+    venue: Venue
+    market_type: MarketType
+    symbol: str  # unified, for messages
+    venue_symbol: str
+    interval: str
+    start_ms: int
+    end_ms: int  # exclusive
+
+    @classmethod
+    def for_instrument(cls, instrument: Instrument, interval: str, start_ms: int, end_ms: int) -> DownloadTarget:
+        return cls(
+            instrument_id=instrument.pk,
+            venue=Venue(instrument.exchange),
+            market_type=MarketType(instrument.market_type),
+            symbol=instrument.symbol,
+            venue_symbol=instrument.venue_symbol,
+            interval=interval,
+            start_ms=start_ms,
+            end_ms=end_ms,
+        )
+
+    @property
+    def label(self) -> str:
+        return f"{self.venue} {self.symbol} {self.interval}"
+
+
+@dataclass
+class DownloadSummary:
+    planned: int = 0  # candles the missing ranges can hold
+    done: int = 0  # of those, in ranges now fetched
+    rows_written: int = 0
+    rows_present: int = 0
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0  # 429/418/403-ban answers: each one a limit we failed to respect
+    archives: int = 0
+    archive_fallbacks: int = 0  # archive periods fetched through REST instead (404, bad checksum, corrupt zip)
+    gaps_left: int = 0  # candles neither fetched nor known to be absent at the venue
+    venue_empty: int = 0  # candles the venue was asked for and does not have
+    errors: list[str] = field(default_factory=list)
+    new_closed: list[tuple[DownloadTarget, Candle]] = field(default_factory=list)  # for live broadcasts
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def line(self) -> str:
+        return (
+            f"{self.rows_written} rows written, {self.rows_present} already present, {self.requests} requests, "
+            f"{self.retries} retries, {self.gaps_left} candles in gaps left"
+            + (f", {self.archives} archives" if self.archives else "")
+            + (f", {len(self.errors)} errors" if self.errors else "")
+        )
+
+
+ProgressCallback = Callable[[DownloadSummary], None]
+
+
+def endpoints_from_settings() -> VenueEndpoints:
+    return VenueEndpoints(
+        binance_url=settings.BINANCE_REST_URL,
+        binance_futures_url=settings.BINANCE_FUTURES_REST_URL,
+        bybit_url=settings.BYBIT_REST_URL,
+        coinbase_url=settings.COINBASE_REST_URL,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    target: DownloadTarget
+    start_ms: int
+    end_ms: int
+    candles: list[Candle] | None = None  # a REST window
+    archive: tuple[str, str, bytes, str] | None = None  # (period, url, zip, .CHECKSUM text)
+    error: Exception | None = None
+
+
+_DONE = object()
+
+
+class KlineDownloader:
+    """One download run over several targets.
+
+    The network side runs an asyncio loop on a thread of its own (the venue clients, their limiters shared by
+    every request to one budget); the calling thread plans, stores every result and reports progress, so all
+    database work happens on the caller's connection and no transaction waits on the network.
+    """
+
+    def __init__(
+        self,
+        *,
+        endpoints: VenueEndpoints,
+        policy: RetryPolicy | None = None,
+        archive_url: str | None,
+        concurrency: int,
+        now_ms: Callable[[], int] | None = None,
+        progress: ProgressCallback | None = None,
+        job_id: int | None = None,
+        collect_closed: bool = False,
+    ):
+        self.endpoints = endpoints
+        self.policy = policy or RetryPolicy()
+        self.archive_url = archive_url.rstrip("/") if archive_url else None
+        self.concurrency = max(1, concurrency)
+        self._now_ms = now_ms or (lambda: int(time.time() * 1000))
+        self._progress = progress
+        self.job_id = job_id
+        self.collect_closed = collect_closed
+        self.summary = DownloadSummary()
+        self._reported = DownloadSummary()
+        self._last_report = 0.0
+        self._failed: set[DownloadTarget] = set()
+        self._errored: set[DownloadTarget] = set()
+        self._stats: list[TransportStats] = []
+
+    def run(self, targets: Sequence[DownloadTarget]) -> DownloadSummary:
+        now = self._now_ms()
+        archive_jobs: list[tuple[DownloadTarget, str]] = []
+        rest: list[tuple[DownloadTarget, int, int]] = []
+        for target in targets:
+            iv = interval_get(target.interval)
+            venue_interval_code(target.venue, target.market_type, target.interval)
+            # The open candle is fetched (and stored as open); coverage stops at its open time.
+            end = min(target.end_ms, iv.next_open(iv.floor(now)))
+            if end <= target.start_ms:
+                continue
+            covered = selectors.coverage_ranges(
+                instrument_id=target.instrument_id, interval=target.interval, start_ms=target.start_ms, end_ms=end
+            )
+            for lo, hi in ranges_subtract([(target.start_ms, end)], covered):
+                self.summary.planned += iv.count(lo, hi)
+                if target.venue is Venue.BINANCE and self.archive_url:
+                    plan = archives.archive_periods(target.interval, lo, hi, now)
+                    archive_jobs.extend((target, period) for period in (*plan.monthly, *plan.daily))
+                    rest.extend((target, a, b) for a, b in plan.rest)
+                else:
+                    rest.append((target, lo, hi))
+        self._report(force=True)
+
+        # Archives first: a period the archive host cannot serve (or serves badly) joins the REST plan.
+        if archive_jobs:
+            for fetched in self._fetch(self._archives_fetch(archive_jobs)):
+                if not self._archive_store(fetched):
+                    self.summary.archive_fallbacks += 1
+                    rest.append((fetched.target, fetched.start_ms, fetched.end_ms))
+        if rest:
+            for fetched in self._fetch(self._rest_fetch(rest, now)):
+                self._rest_store(fetched, now)
+        self._gaps_count(targets, now)
+        self._report(force=True)
+        return self.summary
+
+    # -- the network thread -------------------------------------------------------------------------------------
+
+    def _fetch(self, produce: Callable[[queue.Queue[object]], Coroutine[Any, Any, None]]) -> Iterator[_Fetched]:
+        """Run ``produce`` on a loop in a thread of its own; yield what it fetches, in arrival order."""
+        results: queue.Queue[object] = queue.Queue(maxsize=256)
+        crashed: list[BaseException] = []
+
+        def network() -> None:
+            try:
+                asyncio.run(produce(results))
+            except BaseException as error:  # handed to the calling thread below
+                crashed.append(error)
+            finally:
+                results.put(_DONE)
+
+        thread = threading.Thread(target=network, name="klines-download", daemon=True)
+        thread.start()
+        while (item := results.get()) is not _DONE:
+            assert isinstance(item, _Fetched)
+            yield item
+        thread.join()
+        if crashed:
+            raise crashed[0]
+
+    async def _put(self, results: queue.Queue[object], item: _Fetched) -> None:
+        while True:
+            try:
+                results.put_nowait(item)
+                return
+            except queue.Full:  # the storing side is behind: wait for it, without blocking the loop
+                await asyncio.sleep(0.005)
+
+    def _rest_fetch(
+        self, rest: list[tuple[DownloadTarget, int, int]], now: int
+    ) -> Callable[[queue.Queue[object]], Coroutine[Any, Any, None]]:
+        async def produce(results: queue.Queue[object]) -> None:
+            async with VenueClients(self.endpoints, self.policy) as clients:
+                queues: dict[int, asyncio.Queue[tuple[DownloadTarget, KlineClient, int, int]]] = {}
+                for target, lo, hi in rest:
+                    client = clients.client(target.venue, target.market_type)
+                    work = queues.setdefault(id(client.transport), asyncio.Queue())
+                    for w_start, w_end in windows(interval_get(target.interval), lo, hi, client.klines_limit):
+                        work.put_nowait((target, client, w_start, w_end))
+
+                async def worker(work: asyncio.Queue[tuple[DownloadTarget, KlineClient, int, int]]) -> None:
+                    while not work.empty():
+                        target, client, w_start, w_end = work.get_nowait()
+                        if target in self._failed:
+                            continue
+                        try:
+                            candles = await client.klines(target.venue_symbol, target.interval, w_start, w_end, now)
+                            await self._put(results, _Fetched(target, w_start, w_end, candles=candles))
+                        except (VenueError, PayloadError, TransportError) as error:
+                            self._failed.add(target)
+                            await self._put(results, _Fetched(target, w_start, w_end, error=error))
+
+                await asyncio.gather(*(worker(w) for w in queues.values() for _ in range(self.concurrency)))
+                self._stats.extend(clients.stats().values())
+
+        return produce
+
+    def _archives_fetch(
+        self, jobs: list[tuple[DownloadTarget, str]]
+    ) -> Callable[[queue.Queue[object]], Coroutine[Any, Any, None]]:
+        assert self.archive_url is not None
+        base = self.archive_url
+
+        async def produce(results: queue.Queue[object]) -> None:
+            # The archive host documents no request limit; a few at a time, politely paced.
+            transport = RestTransport(
+                Venue.BINANCE, base, limiter=SlidingWindowLimiter(20, 1.0), error_parse=_archive_error,
+                policy=self.policy,
+            )  # fmt: skip
+            semaphore = asyncio.Semaphore(ARCHIVE_CONCURRENCY)
+
+            async def one(target: DownloadTarget, period: str) -> None:
+                start, end = archives.archive_period_range(period)
+                url = archives.archive_url(base, target.market_type, target.venue_symbol, target.interval, period)
+                path = url[len(base) :]
+                async with semaphore:
+                    try:
+                        checksum = await transport.get(RestRequest(path + ".CHECKSUM"))
+                        body = await transport.get(RestRequest(path))
+                    except (VenueError, TransportError) as error:
+                        await self._put(results, _Fetched(target, start, end, error=error))
+                        return
+                text = checksum.decode("utf-8", "replace")
+                await self._put(results, _Fetched(target, start, end, archive=(period, url, body, text)))
+
+            async with transport:
+                await asyncio.gather(*(one(target, period) for target, period in jobs))
+            self._stats.append(transport.stats)
+
+        return produce
+
+    # -- the storing thread (the caller's) ---------------------------------------------------------------------
+
+    def _rest_store(self, fetched: _Fetched, now: int) -> None:
+        target = fetched.target
+        try:
+            if fetched.error is not None:
+                raise fetched.error
+            assert fetched.candles is not None
+            outside = [c.open_time for c in fetched.candles if not fetched.start_ms <= c.open_time < fetched.end_ms]
+            if outside:
+                raise PayloadError(f"candles outside the window asked for: {outside[:3]}")
+            iv = interval_get(target.interval)
+            covered_end = min(fetched.end_ms, iv.floor(now))
+            result = services.klines_store(
+                instrument_id=target.instrument_id,
+                interval=target.interval,
+                candles=fetched.candles,
+                covered=(fetched.start_ms, covered_end) if covered_end > fetched.start_ms else None,
+            )
+        except (VenueError, PayloadError, TransportError, CandleError) as error:
+            # Refused (bad symbol...), nonsense, or down through every retry: this market stops here. What was
+            # stored stays, and coverage says where a re-run resumes.
+            self._failed.add(target)
+            if target not in self._errored:  # windows in flight fail too; one error per market is the news
+                self._errored.add(target)
+                self.summary.errors.append(f"{target.label}: {error}")
+                logger.warning("klines download %s failed: %s", target.label, error)
+            return
+        self.summary.rows_written += result.written
+        self.summary.rows_present += result.present
+        self.summary.done += interval_get(target.interval).count(fetched.start_ms, fetched.end_ms)
+        if self.collect_closed:
+            self.summary.new_closed.extend((target, c) for c in fetched.candles if c.closed)
+        self._report()
+
+    def _archive_store(self, fetched: _Fetched) -> bool:
+        """Import one fetched archive; False when REST must serve its period instead."""
+        if fetched.error is not None:
+            if not (isinstance(fetched.error, VenueError) and fetched.error.status == 404):
+                logger.warning("archive for %s: %s; using REST", fetched.target.label, fetched.error)
+            return False
+        assert fetched.archive is not None
+        period, url, body, checksum_text = fetched.archive
+        try:
+            result = services.archive_import(
+                instrument_id=fetched.target.instrument_id,
+                interval=fetched.target.interval,
+                period=period,
+                url=url,
+                zip_bytes=body,
+                checksum_text=checksum_text,
+            )
+        except archives.ArchiveError as error:
+            logger.warning("archive %s refused (%s); using REST", url, error)
+            return False
+        self.summary.archives += 1
+        self.summary.rows_written += result.written
+        self.summary.rows_present += result.present
+        self.summary.done += interval_get(fetched.target.interval).count(fetched.start_ms, fetched.end_ms)
+        self._report()
+        return True
+
+    # -- reporting ----------------------------------------------------------------------------------------------
+
+    def _gaps_count(self, targets: Sequence[DownloadTarget], now: int) -> None:
+        self.summary.requests = sum(s.requests for s in self._stats)
+        self.summary.retries = sum(s.retries for s in self._stats)
+        self.summary.rate_limited = sum(s.rate_limited for s in self._stats)
+        for target in targets:
+            iv = interval_get(target.interval)
+            end = min(target.end_ms, iv.floor(now))
+            if end <= target.start_ms:
+                continue
+            report = selectors.klines_gaps(
+                instrument_id=target.instrument_id, interval=target.interval, start_ms=target.start_ms, end_ms=end
+            )
+            self.summary.gaps_left += report.unfetched_candles
+            self.summary.venue_empty += report.venue_empty_candles
+
+    def _report(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_report < PROGRESS_EVERY_S:
+            return
+        self._last_report = now
+        if self._progress is not None:
+            self._progress(self.summary)
+        if self.job_id is not None:
+            s, r = self.summary, self._reported
+            services.download_job_progress(
+                job_id=self.job_id,
+                total=s.planned,
+                done=s.done - r.done,
+                rows_written=s.rows_written - r.rows_written,
+                rows_present=s.rows_present - r.rows_present,
+                requests=s.requests - r.requests,
+                retries=s.retries - r.retries,
+            )
+            self._reported = DownloadSummary(
+                done=s.done, rows_written=s.rows_written, rows_present=s.rows_present, requests=s.requests,
+                retries=s.retries,
+            )  # fmt: skip
+
+
+def _archive_error(status: int, body: bytes) -> VenueError:
+    return VenueError(Venue.BINANCE, status, str(status), body[:200].decode("utf-8", "replace"))
+
+
+def klines_download(
+    *,
+    targets: Sequence[DownloadTarget],
+    endpoints: VenueEndpoints | None = None,
+    archive_url: str | None = None,
+    use_archives: bool = True,
+    concurrency: int | None = None,
+    policy: RetryPolicy | None = None,
+    progress: ProgressCallback | None = None,
+    record_job: bool = True,
+    collect_closed: bool = False,
+    now_ms: Callable[[], int] | None = None,
+) -> DownloadSummary:
+    """Download every target's missing candles (times in ms, ``end`` exclusive); blocking. See the module doc.
+
+    A market whose venue refuses the request or stays unreachable stops with an error in the summary; the others
+    go on. Re-running after any interruption fetches only what coverage does not hold.
+    """
+    job_id = None
+    if record_job:
+        job = services.download_job_start(
+            parameters={
+                "targets": [
+                    {
+                        "exchange": t.venue.value,
+                        "symbol": t.symbol,
+                        "interval": t.interval,
+                        "start_ms": t.start_ms,
+                        "end_ms": t.end_ms,
+                    }
+                    for t in targets
+                ]
+            }
+        )
+        job_id = job.pk
+
+    downloader = KlineDownloader(
+        endpoints=endpoints or endpoints_from_settings(),
+        policy=policy,
+        archive_url=(archive_url or settings.BINANCE_ARCHIVE_URL) if use_archives else None,
+        concurrency=concurrency or settings.KLINES_DOWNLOAD_CONCURRENCY,
+        now_ms=now_ms,
+        progress=progress,
+        job_id=job_id,
+        collect_closed=collect_closed,
+    )
+    try:
+        summary = downloader.run(targets)
+    except BaseException as error:
+        if job_id is not None:
+            services.download_job_finish(job_id=job_id, gaps_left=0, error=f"{type(error).__name__}: {error}")
+        raise
+    if job_id is not None:
+        services.download_job_finish(job_id=job_id, gaps_left=summary.gaps_left, error="; ".join(summary.errors))
+    return summary

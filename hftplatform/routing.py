@@ -1,7 +1,9 @@
 from django.urls import path
 
 from hftplatform.consumers import PlatformStatusConsumer
+from marketdata.routing import websocket_urlpatterns as marketdata_websocket_urlpatterns
 
 websocket_urlpatterns = [
     path("ws/status/", PlatformStatusConsumer.as_asgi()),
+    *marketdata_websocket_urlpatterns,
 ]

@@ -34,7 +34,7 @@ from marketdata.core.candles import Candle, CandleError
 from marketdata.core.gaps import ranges_subtract
 from marketdata.core.intervals import interval_get, venue_interval_code
 from marketdata.core.paging import windows
-from marketdata.core.rest import PayloadError, RestRequest, VenueError
+from marketdata.core.rest import InstrumentInfo, PayloadError, RestRequest, VenueError
 from marketdata.core.venues import MarketType, Venue
 from marketdata.exchanges.clients import KlineClient, VenueClients, VenueEndpoints
 from marketdata.exchanges.limits import SlidingWindowLimiter
@@ -459,3 +459,19 @@ def klines_download(
     if job_id is not None:
         services.download_job_finish(job_id=job_id, gaps_left=summary.gaps_left, error="; ".join(summary.errors))
     return summary
+
+
+def instruments_load(
+    *, venue: Venue, market_type: MarketType, endpoints: VenueEndpoints | None = None, policy: RetryPolicy | None = None
+) -> int:
+    """Fetch the venue's market list and upsert it (unified symbol, venue symbol, steps, listing date); blocking.
+
+    Returns the number of instruments written or updated. Raises VenueError, PayloadError or TransportError.
+    """
+
+    async def fetch() -> list[InstrumentInfo]:
+        async with VenueClients(endpoints or endpoints_from_settings(), policy) as clients:
+            return await clients.client(venue, market_type).instruments()
+
+    infos = asyncio.run(fetch())
+    return services.instrument_upsert_many(infos=infos)

@@ -1,5 +1,4 @@
-"""``manage.py klines <subcommand>``: export, gaps and import of stored candles (and, added by the downloader,
-``download``).
+"""``manage.py klines <subcommand>``: download from the venues; export, gaps and import of stored candles.
 
 Times on the command line are dates (``2019-10-11``) or ISO datetimes, read as UTC when they carry no offset;
 ``--end`` is exclusive. Subcommands live in :data:`SUBCOMMANDS`, a name → :class:`Subcommand` table.
@@ -8,6 +7,7 @@ Times on the command line are dates (``2019-10-11``) or ISO datetimes, read as U
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,8 +20,17 @@ from marketdata import selectors, services
 from marketdata.core.archives import ArchiveError, archive_parse
 from marketdata.core.candles import Candle, CandleError
 from marketdata.core.gaps import Range
-from marketdata.core.intervals import IntervalError, interval_get
-from marketdata.core.venues import Venue
+from marketdata.core.intervals import IntervalError, interval_get, venue_interval_code
+from marketdata.core.rest import PayloadError, VenueError
+from marketdata.core.venues import (
+    VENUE_MARKET_TYPES,
+    MarketType,
+    SymbolError,
+    Venue,
+    unified_symbol_market_type,
+)
+from marketdata.downloads import DownloadSummary, DownloadTarget, instruments_load, klines_download
+from marketdata.exchanges.transport import TransportError
 from marketdata.models import Instrument
 
 
@@ -207,9 +216,136 @@ def _import_zip(command: BaseCommand, instrument: Instrument, code: str, path: P
     )
 
 
-# The `download` subcommand (REST + archives) is registered here by the downloader's module:
-# SUBCOMMANDS["download"] = Subcommand(help=..., add_arguments=..., handle=...)
+# -- download -------------------------------------------------------------------------------------------------
+
+
+def _download_arguments(parser: CommandParser) -> None:
+    parser.add_argument(
+        "--exchange",
+        action="append",
+        required=True,
+        choices=[*(v.value for v in Venue), "all"],
+        help="repeat for several venues, or 'all'",
+    )
+    parser.add_argument("--symbol", action="append", required=True, help="unified symbol; repeat for several")
+    parser.add_argument("--interval", action="append", required=True, help="platform interval code; may repeat")
+    parser.add_argument("--start", required=True, help="date or ISO datetime, UTC")
+    parser.add_argument("--end", required=True, help="date or ISO datetime, UTC, exclusive")
+    parser.add_argument("--no-archives", action="store_true", help="Binance: REST only, no bulk archives")
+    parser.add_argument("--concurrency", type=int, default=None, help="requests in flight per venue budget")
+
+
+def _download_targets(command: BaseCommand, options: dict[str, Any]) -> list[DownloadTarget]:
+    """Every (venue, symbol, interval) asked for that exists; a combination missing at one of several venues is
+    skipped with a note, a symbol or interval that exists at none of them is an error."""
+    venues = list(Venue) if "all" in options["exchange"] else [Venue(v) for v in dict.fromkeys(options["exchange"])]
+    start, end = _window(options)
+    try:
+        codes = [interval_get(code).code for code in dict.fromkeys(options["interval"])]
+    except IntervalError as error:
+        raise CommandError(str(error)) from None
+    symbols = list(dict.fromkeys(options["symbol"]))
+    for symbol in symbols:
+        try:
+            unified_symbol_market_type(symbol)
+        except SymbolError as error:
+            raise CommandError(str(error)) from None
+    targets: list[DownloadTarget] = []
+    found: set[str] = set()
+    for venue in venues:
+        for symbol in symbols:
+            market_type = unified_symbol_market_type(symbol)
+            if market_type not in VENUE_MARKET_TYPES[venue]:
+                command.stderr.write(f"{venue}: no {market_type} markets here; {symbol} skipped")
+                continue
+            instrument = _instrument_find(command, venue, market_type, symbol)
+            if instrument is None:
+                command.stderr.write(f"{venue}: no market {symbol}; skipped")
+                continue
+            found.add(symbol)
+            for code in codes:
+                try:
+                    venue_interval_code(venue, market_type, code)
+                except IntervalError as error:
+                    command.stderr.write(f"{error}; skipped")
+                    continue
+                targets.append(DownloadTarget.for_instrument(instrument, code, start, end))
+    for symbol in symbols:
+        if symbol not in found:
+            raise CommandError(f"{symbol}: no such market at {', '.join(venues)}")
+    for code in codes:
+        if not any(t.interval == code for t in targets):
+            raise CommandError(f"{code}: no market with this interval at {', '.join(venues)}")
+    for symbol in symbols:
+        if not any(t.symbol == symbol for t in targets):
+            raise CommandError(f"{symbol}: no market with these intervals at {', '.join(venues)}")
+    return targets
+
+
+def _instrument_find(command: BaseCommand, venue: Venue, market_type: MarketType, symbol: str) -> Instrument | None:
+    """The stored instrument; the first time a symbol is asked for, the venue's market list is loaded."""
+    instrument = Instrument.objects.filter(exchange=venue.value, symbol=symbol).first()
+    if instrument is not None:
+        return instrument
+    command.stderr.write(f"{venue}: {symbol} unknown here; loading {venue}'s {market_type} market list")
+    try:
+        instruments_load(venue=venue, market_type=market_type)
+    except (VenueError, PayloadError, TransportError) as error:
+        raise CommandError(f"{venue}: cannot load the market list: {error}") from None
+    return Instrument.objects.filter(exchange=venue.value, symbol=symbol).first()
+
+
+class _ProgressBar:
+    """One redrawn line on a terminal: candles done of planned, rows stored, rate, ETA. Silent elsewhere."""
+
+    def __init__(self, command: BaseCommand):
+        self.stream = command.stderr
+        self.tty = command.stderr.isatty()
+        self.started = time.monotonic()
+
+    def __call__(self, summary: DownloadSummary) -> None:
+        if not self.tty:
+            return
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        done, planned = summary.done, max(summary.planned, 1)
+        rate = done / elapsed
+        eta = (planned - done) / rate if rate > 0 else float("inf")
+        width = 30
+        filled = min(width, int(width * done / planned))
+        eta_text = "--:--" if eta == float("inf") else f"{int(eta) // 60:02d}:{int(eta) % 60:02d}"
+        self.stream.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {100 * done / planned:5.1f}% "
+            f"{summary.rows_written + summary.rows_present:,} rows {rate:,.0f} candles/s ETA {eta_text}",
+            ending="",
+        )
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("")
+
+
+def _download(command: BaseCommand, options: dict[str, Any]) -> None:
+    targets = _download_targets(command, options)
+    bar = _ProgressBar(command)
+    summary = klines_download(
+        targets=targets,
+        use_archives=not options["no_archives"],
+        concurrency=options["concurrency"],
+        progress=bar,
+    )
+    bar.close()
+    for error in summary.errors:
+        command.stderr.write(f"error: {error}")
+    command.stdout.write(summary.line())
+    if summary.errors:
+        raise CommandError(f"{len(summary.errors)} market(s) failed; re-run to resume where they stopped")
+
+
 SUBCOMMANDS: dict[str, Subcommand] = {
+    "download": Subcommand(
+        "fetch candles from the venues (archives + REST), resumable", _download_arguments, _download
+    ),
     "export": Subcommand("write stored candles as CSV or parquet", _export_arguments, _export),
     "gaps": Subcommand("list missing ranges: unfetched vs venue-empty", _market_arguments, _gaps),
     "import": Subcommand(

@@ -232,6 +232,8 @@ BYBIT_REST_URL = env("BYBIT_REST_URL", "https://api.bybit.com")
 COINBASE_REST_URL = env("COINBASE_REST_URL", "https://api.exchange.coinbase.com")
 # Concurrent requests per venue budget during a download (the rate limiters decide the pace).
 KLINES_DOWNLOAD_CONCURRENCY = int(env("KLINES_DOWNLOAD_CONCURRENCY", "8"))
+# How often beat brings tracked markets up to date: a 1m market lags at most this plus one request.
+KLINES_SYNC_SECONDS = float(env("KLINES_SYNC_SECONDS", "10"))
 
 # -- REST -------------------------------------------------------------------------------------------------
 
@@ -290,6 +292,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "hftplatform.tasks.platform_status_broadcast",
         "schedule": schedule(timedelta(seconds=STATUS_BROADCAST_SECONDS)),
         "options": {"expires": STATUS_BROADCAST_SECONDS * 2},
+    },
+    "marketdata-klines-sync-tracked": {
+        "task": "marketdata.tasks.klines_sync_tracked",
+        "schedule": schedule(timedelta(seconds=KLINES_SYNC_SECONDS)),
+        "options": {"expires": KLINES_SYNC_SECONDS * 3},
     },
     "accounts-wallet-nonces-purge": {
         "task": "accounts.tasks.wallet_nonces_purge",

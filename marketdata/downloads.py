@@ -90,7 +90,8 @@ class DownloadSummary:
     gaps_left: int = 0  # candles neither fetched nor known to be absent at the venue
     venue_empty: int = 0  # candles the venue was asked for and does not have
     errors: list[str] = field(default_factory=list)
-    new_closed: list[tuple[DownloadTarget, Candle]] = field(default_factory=list)  # for live broadcasts
+    # With ``collect``: every candle fetched by REST (new closes and the open candle), for live broadcasts.
+    fetched: list[tuple[DownloadTarget, Candle]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -148,7 +149,7 @@ class KlineDownloader:
         now_ms: Callable[[], int] | None = None,
         progress: ProgressCallback | None = None,
         job_id: int | None = None,
-        collect_closed: bool = False,
+        collect: bool = False,
     ):
         self.endpoints = endpoints
         self.policy = policy or RetryPolicy()
@@ -157,7 +158,7 @@ class KlineDownloader:
         self._now_ms = now_ms or (lambda: int(time.time() * 1000))
         self._progress = progress
         self.job_id = job_id
-        self.collect_closed = collect_closed
+        self.collect = collect
         self.summary = DownloadSummary()
         self._reported = DownloadSummary()
         self._last_report = 0.0
@@ -328,8 +329,8 @@ class KlineDownloader:
         self.summary.rows_written += result.written
         self.summary.rows_present += result.present
         self.summary.done += interval_get(target.interval).count(fetched.start_ms, fetched.end_ms)
-        if self.collect_closed:
-            self.summary.new_closed.extend((target, c) for c in fetched.candles if c.closed)
+        if self.collect:
+            self.summary.fetched.extend((target, c) for c in fetched.candles)
         self._report()
 
     def _archive_store(self, fetched: _Fetched) -> bool:
@@ -414,7 +415,7 @@ def klines_download(
     policy: RetryPolicy | None = None,
     progress: ProgressCallback | None = None,
     record_job: bool = True,
-    collect_closed: bool = False,
+    collect: bool = False,
     now_ms: Callable[[], int] | None = None,
 ) -> DownloadSummary:
     """Download every target's missing candles (times in ms, ``end`` exclusive); blocking. See the module doc.
@@ -448,7 +449,7 @@ def klines_download(
         now_ms=now_ms,
         progress=progress,
         job_id=job_id,
-        collect_closed=collect_closed,
+        collect=collect,
     )
     try:
         summary = downloader.run(targets)

@@ -1,0 +1,1 @@
+"""Market data over the REST API (public): klines and markets with coverage."""

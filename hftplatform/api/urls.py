@@ -8,5 +8,6 @@ app_name = "api"
 urlpatterns = [
     path("status/", views.PlatformStatusApi.as_view(), name="platform-status"),
     path("", include("accounts.api_urls")),
+    path("", include("marketdata.api.urls")),
     re_path(r"^.*$", api_not_found),
 ]

@@ -230,6 +230,11 @@ BINANCE_FUTURES_REST_URL = env("BINANCE_FUTURES_REST_URL", "https://fapi.binance
 BINANCE_ARCHIVE_URL = env("BINANCE_ARCHIVE_URL", "https://data.binance.vision")
 BYBIT_REST_URL = env("BYBIT_REST_URL", "https://api.bybit.com")
 COINBASE_REST_URL = env("COINBASE_REST_URL", "https://api.exchange.coinbase.com")
+# Order-book websockets (orderbook.l2.connectors): Binance spot streams (/ws/<stream> is appended), Bybit v5 public
+# streams (/v5/public/<category> is appended), Coinbase Advanced Trade market data (level2 with sequence_num).
+BINANCE_WS_URL = env("BINANCE_WS_URL", "wss://stream.binance.com:9443")
+BYBIT_WS_URL = env("BYBIT_WS_URL", "wss://stream.bybit.com")
+COINBASE_WS_URL = env("COINBASE_WS_URL", "wss://advanced-trade-ws.coinbase.com")
 # Concurrent requests per venue budget during a download (the rate limiters decide the pace).
 KLINES_DOWNLOAD_CONCURRENCY = int(env("KLINES_DOWNLOAD_CONCURRENCY", "8"))
 # How often beat brings tracked markets up to date: a 1m market lags at most this plus one request.

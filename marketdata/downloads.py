@@ -39,7 +39,7 @@ from marketdata.core.venues import MarketType, Venue
 from marketdata.exchanges.clients import KlineClient, VenueClients, VenueEndpoints
 from marketdata.exchanges.limits import SlidingWindowLimiter
 from marketdata.exchanges.transport import RestTransport, RetryPolicy, TransportError, TransportStats
-from marketdata.models import Instrument
+from marketdata.models import Instrument, KlineArchive
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +86,7 @@ class DownloadSummary:
     retries: int = 0
     rate_limited: int = 0  # 429/418/403-ban answers: each one a limit we failed to respect
     archives: int = 0
+    archives_republished: int = 0  # imported archives whose checksum changed since: periods re-imported
     archive_fallbacks: int = 0  # archive periods fetched through REST instead (404, bad checksum, corrupt zip)
     gaps_left: int = 0  # candles neither fetched nor known to be absent at the venue
     venue_empty: int = 0  # candles the venue was asked for and does not have
@@ -102,6 +103,7 @@ class DownloadSummary:
             f"{self.rows_written} rows written, {self.rows_present} already present, {self.requests} requests, "
             f"{self.retries} retries, {self.gaps_left} candles in gaps left"
             + (f", {self.archives} archives" if self.archives else "")
+            + (f", {self.archives_republished} re-published archives re-imported" if self.archives_republished else "")
             + (f", {len(self.errors)} errors" if self.errors else "")
         )
 
@@ -126,6 +128,8 @@ class _Fetched:
     candles: list[Candle] | None = None  # a REST window
     archive: tuple[str, str, bytes, str] | None = None  # (period, url, zip, .CHECKSUM text)
     error: Exception | None = None
+    recheck: bool = False  # an imported archive checked again for a re-publication
+    unchanged: bool = False  # ... whose .CHECKSUM still names the imported zip (not downloaded again)
 
 
 _DONE = object()
@@ -150,7 +154,9 @@ class KlineDownloader:
         progress: ProgressCallback | None = None,
         job_id: int | None = None,
         collect: bool = False,
+        recheck_archives: bool = False,
     ):
+        self.recheck_archives = recheck_archives
         self.endpoints = endpoints
         self.policy = policy or RetryPolicy()
         self.archive_url = archive_url.rstrip("/") if archive_url else None
@@ -168,7 +174,7 @@ class KlineDownloader:
 
     def run(self, targets: Sequence[DownloadTarget]) -> DownloadSummary:
         now = self._now_ms()
-        archive_jobs: list[tuple[DownloadTarget, str]] = []
+        archive_jobs: list[tuple[DownloadTarget, str, str | None]] = []  # (target, period, sha256 if imported)
         rest: list[tuple[DownloadTarget, int, int]] = []
         for target in targets:
             iv = interval_get(target.interval)
@@ -184,16 +190,27 @@ class KlineDownloader:
                 self.summary.planned += iv.count(lo, hi)
                 if target.venue is Venue.BINANCE and self.archive_url:
                     plan = archives.archive_periods(target.interval, lo, hi, now)
-                    archive_jobs.extend((target, period) for period in (*plan.monthly, *plan.daily))
+                    archive_jobs.extend((target, period, None) for period in (*plan.monthly, *plan.daily))
                     rest.extend((target, a, b) for a, b in plan.rest)
                 else:
                     rest.append((target, lo, hi))
+            if target.venue is Venue.BINANCE and self.archive_url and self.recheck_archives:
+                archive_jobs.extend(
+                    (target, period, sha256)
+                    for period, sha256 in KlineArchive.objects.filter(
+                        instrument_id=target.instrument_id, interval=target.interval
+                    ).values_list("period", "sha256")
+                    if target.start_ms <= archives.archive_period_range(period)[0]
+                    and archives.archive_period_range(period)[1] <= end
+                )
         self._report(force=True)
 
         # Archives first: a period the archive host cannot serve (or serves badly) joins the REST plan.
         if archive_jobs:
             for fetched in self._fetch(self._archives_fetch(archive_jobs)):
-                if not self._archive_store(fetched):
+                if fetched.recheck:
+                    self._archive_recheck_store(fetched)
+                elif not self._archive_store(fetched):
                     self.summary.archive_fallbacks += 1
                     rest.append((fetched.target, fetched.start_ms, fetched.end_ms))
         if rest:
@@ -265,7 +282,7 @@ class KlineDownloader:
         return produce
 
     def _archives_fetch(
-        self, jobs: list[tuple[DownloadTarget, str]]
+        self, jobs: list[tuple[DownloadTarget, str, str | None]]
     ) -> Callable[[queue.Queue[object]], Coroutine[Any, Any, None]]:
         assert self.archive_url is not None
         base = self.archive_url
@@ -278,22 +295,27 @@ class KlineDownloader:
             )  # fmt: skip
             semaphore = asyncio.Semaphore(ARCHIVE_CONCURRENCY)
 
-            async def one(target: DownloadTarget, period: str) -> None:
+            async def one(target: DownloadTarget, period: str, known: str | None) -> None:
                 start, end = archives.archive_period_range(period)
                 url = archives.archive_url(base, target.market_type, target.venue_symbol, target.interval, period)
                 path = url[len(base) :]
+                recheck = known is not None
                 async with semaphore:
                     try:
                         checksum = await transport.get(RestRequest(path + ".CHECKSUM"))
+                        text = checksum.decode("utf-8", "replace")
+                        if recheck and archives.archive_checksum_parse(text)[0] == known:
+                            await self._put(results, _Fetched(target, start, end, recheck=True, unchanged=True))
+                            return
                         body = await transport.get(RestRequest(path))
-                    except (VenueError, TransportError) as error:
-                        await self._put(results, _Fetched(target, start, end, error=error))
+                    except (VenueError, TransportError, archives.ArchiveError) as error:
+                        await self._put(results, _Fetched(target, start, end, error=error, recheck=recheck))
                         return
-                text = checksum.decode("utf-8", "replace")
-                await self._put(results, _Fetched(target, start, end, archive=(period, url, body, text)))
+                fetched = _Fetched(target, start, end, archive=(period, url, body, text), recheck=recheck)
+                await self._put(results, fetched)
 
             async with transport:
-                await asyncio.gather(*(one(target, period) for target, period in jobs))
+                await asyncio.gather(*(one(target, period, known) for target, period, known in jobs))
             self._stats.append(transport.stats)
 
         return produce
@@ -360,6 +382,32 @@ class KlineDownloader:
         self._report()
         return True
 
+    def _archive_recheck_store(self, fetched: _Fetched) -> None:
+        """An imported archive checked again: a changed one replaces its period; a failure changes nothing."""
+        if fetched.unchanged:
+            return
+        if fetched.error is not None:
+            logger.warning("archive recheck for %s: %s; the stored period stays", fetched.target.label, fetched.error)
+            return
+        assert fetched.archive is not None
+        period, url, body, checksum_text = fetched.archive
+        try:
+            result = services.archive_import(
+                instrument_id=fetched.target.instrument_id,
+                interval=fetched.target.interval,
+                period=period,
+                url=url,
+                zip_bytes=body,
+                checksum_text=checksum_text,
+            )
+        except archives.ArchiveError as error:
+            logger.warning("archive %s re-published but refused (%s); the stored period stays", url, error)
+            return
+        if result.status == "changed":
+            self.summary.archives_republished += 1
+            self.summary.rows_written += result.written
+            logger.info("archive %s was re-published: period %s re-imported", url, period)
+
     # -- reporting ----------------------------------------------------------------------------------------------
 
     def _gaps_count(self, targets: Sequence[DownloadTarget], now: int) -> None:
@@ -416,6 +464,7 @@ def klines_download(
     progress: ProgressCallback | None = None,
     record_job: bool = True,
     collect: bool = False,
+    recheck_archives: bool = False,
     now_ms: Callable[[], int] | None = None,
 ) -> DownloadSummary:
     """Download every target's missing candles (times in ms, ``end`` exclusive); blocking. See the module doc.
@@ -450,6 +499,7 @@ def klines_download(
         progress=progress,
         job_id=job_id,
         collect=collect,
+        recheck_archives=recheck_archives,
     )
     try:
         summary = downloader.run(targets)

@@ -325,3 +325,60 @@ def test_binance_archives_serve_complete_days_and_rest_the_edges(venues):
     assert stored(instrument, "1m", start, end) == truth(BINANCE_SPOT, "1m", start, end)
     assert summary.gaps_left == 0
     assert selectors.coverage_ranges(instrument_id=instrument.pk, interval="1m") == [(start, end)]
+
+
+@pytest.mark.django_db
+def test_a_republished_archive_is_detected_on_recheck_and_its_period_reimported():
+    # A market of its own: re-publishing revises the market's candles, which no other test must see.
+    market = Market(Venue.BINANCE, MarketType.SPOT, "BTCUSDT", listed_ms=DAY0 - 400 * DAY_MS)
+    with Venues([market]) as venues:
+        republished_run(venues, market)
+
+
+def republished_run(venues: Venues, market: Market) -> None:
+    instrument = instrument_for(market)
+    start, end = DAY0 + DAY_MS, DAY0 + 3 * DAY_MS  # two complete days: both from archives
+    first = klines_download(
+        targets=[target(instrument, start, end)],
+        endpoints=venues.endpoints(),
+        archive_url=venues.archive.url,
+        policy=FAST,
+        now_ms=clock,
+    )
+    assert (first.archives, first.requests) == (2, 4)  # a .CHECKSUM and a zip per day, no REST
+    before = stored(instrument, "1m", start, end)
+
+    venues.archive.republish("2024-01-03")  # Binance fixes that day's file: new volumes, new checksum
+    after_truth = truth(market, "1m", start, end)
+    assert after_truth != before
+    plain = klines_download(
+        targets=[target(instrument, start, end)],
+        endpoints=venues.endpoints(),
+        archive_url=venues.archive.url,
+        policy=FAST,
+        now_ms=clock,
+    )
+    assert (plain.requests, plain.archives_republished) == (0, 0)  # covered: nothing asked without --recheck
+
+    recheck = klines_download(
+        targets=[target(instrument, start, end)],
+        endpoints=venues.endpoints(),
+        archive_url=venues.archive.url,
+        policy=FAST,
+        now_ms=clock,
+        recheck_archives=True,
+    )
+    assert recheck.errors == []
+    assert recheck.archives_republished == 1
+    assert recheck.requests == 2 + 1  # two .CHECKSUM files, one changed zip
+    assert stored(instrument, "1m", start, end) == after_truth
+
+    again = klines_download(
+        targets=[target(instrument, start, end)],
+        endpoints=venues.endpoints(),
+        archive_url=venues.archive.url,
+        policy=FAST,
+        now_ms=clock,
+        recheck_archives=True,
+    )
+    assert (again.archives_republished, again.requests) == (0, 2)

@@ -232,6 +232,11 @@ def _download_arguments(parser: CommandParser) -> None:
     parser.add_argument("--start", required=True, help="date or ISO datetime, UTC")
     parser.add_argument("--end", required=True, help="date or ISO datetime, UTC, exclusive")
     parser.add_argument("--no-archives", action="store_true", help="Binance: REST only, no bulk archives")
+    parser.add_argument(
+        "--recheck-archives",
+        action="store_true",
+        help="Binance: check imported archives' .CHECKSUM again; a re-published period is re-imported",
+    )
     parser.add_argument("--concurrency", type=int, default=None, help="requests in flight per venue budget")
 
 
@@ -331,6 +336,7 @@ def _download(command: BaseCommand, options: dict[str, Any]) -> None:
     summary = klines_download(
         targets=targets,
         use_archives=not options["no_archives"],
+        recheck_archives=options["recheck_archives"],
         concurrency=options["concurrency"],
         progress=bar,
     )

@@ -269,6 +269,25 @@ def test_a_429_pauses_every_request_for_retry_after_and_never_provokes_a_ban(ven
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("market", "status"), [(BYBIT_SPOT, "403"), (COINBASE, "429")], ids=["bybit-ban", "coinbase-429"]
+)
+def test_a_rate_limit_answer_pauses_the_venue_then_the_download_completes(venues, market, status):
+    instrument = instrument_for(market)
+    server = venues.bybit if market.venue is Venue.BYBIT else venues.coinbase
+    server.faults.add(status, times=1)
+    start, end = DAY0, DAY0 + 1500 * MINUTE_MS
+    summary = klines_download(
+        targets=[target(instrument, start, end)], endpoints=venues.endpoints(), use_archives=False, policy=FAST,
+        now_ms=clock,
+    )  # fmt: skip
+    assert summary.errors == []
+    assert summary.rate_limited == 1
+    assert server.counts()[int(status)] == 1
+    assert stored(instrument, "1m", start, end) == truth(market, "1m", start, end)
+
+
+@pytest.mark.django_db
 def test_a_real_budget_is_respected_without_a_single_429():
     # A tiny spot budget (20 weight per 2 s window = 10 klines requests) on both sides: the client waits instead.
     with Venues([BINANCE_SPOT], binance={"spot_weight_limit": 20, "weight_window_s": 2.0}) as venues:
@@ -308,10 +327,11 @@ def test_an_unknown_symbol_is_an_error_that_writes_nothing_and_other_markets_go_
 
 
 @pytest.mark.django_db
-def test_binance_archives_serve_complete_days_and_rest_the_edges(venues):
+@pytest.mark.parametrize("fault", ["corrupt_zip", "checksum_mismatch"])
+def test_binance_archives_serve_complete_days_and_rest_the_edges(venues, fault):
     instrument = instrument_for(BINANCE_SPOT)
     start, end = DAY0 + 22 * 60 * MINUTE_MS, DAY0 + 3 * DAY_MS + 90 * MINUTE_MS
-    venues.archive.corrupt_zip("2024-01-03")  # refused (checksum), so REST serves that day instead
+    getattr(venues.archive, fault)("2024-01-03")  # refused (sha256), so REST serves that day instead
     summary = klines_download(
         targets=[target(instrument, start, end)],
         endpoints=venues.endpoints(),

@@ -144,3 +144,21 @@ def test_kill_9_mid_download_then_rerun_finishes_without_duplicates_or_refetchin
         assert not any(lo <= asked[0] and asked[1] <= hi for lo, hi in covered_at_kill), asked
     assert len(second_requests) == -(-(259_200 - sum(s1.count(lo, hi) for lo, hi in covered_at_kill)) // 1000)
     assert second.stdout.strip().endswith("0 candles in gaps left")
+
+
+@pytest.mark.django_db
+def test_markets_loads_each_venue_list_with_unified_symbols(fakes):
+    out, _ = run("markets", "--exchange", "binance", "--exchange", "bybit")
+    assert out.splitlines() == [
+        "binance spot: 1 markets loaded",
+        "binance perp: 0 markets loaded",
+        "bybit spot: 0 markets loaded",
+        "bybit perp: 1 markets loaded",
+    ]
+    assert sorted(Instrument.objects.values_list("exchange", "symbol", "venue_symbol", "market_type")) == [
+        ("binance", "BTC/USDT", "BTCUSDT", "spot"),
+        ("bybit", "BTC/USDT:USDT", "BTCUSDT", "perp"),
+    ]
+    # loading again updates in place: no duplicate
+    run("markets", "--exchange", "binance", "--exchange", "bybit")
+    assert Instrument.objects.count() == 2

@@ -348,10 +348,31 @@ def _download(command: BaseCommand, options: dict[str, Any]) -> None:
         raise CommandError(f"{len(summary.errors)} market(s) failed; re-run to resume where they stopped")
 
 
+# -- markets ----------------------------------------------------------------------------------------------------
+
+
+def _markets_arguments(parser: CommandParser) -> None:
+    parser.add_argument(
+        "--exchange", action="append", required=True, choices=[*(v.value for v in Venue), "all"], help="may repeat"
+    )
+
+
+def _markets(command: BaseCommand, options: dict[str, Any]) -> None:
+    venues = list(Venue) if "all" in options["exchange"] else [Venue(v) for v in dict.fromkeys(options["exchange"])]
+    for venue in venues:
+        for market_type in VENUE_MARKET_TYPES[venue]:
+            try:
+                count = instruments_load(venue=venue, market_type=market_type)
+            except (VenueError, PayloadError, TransportError) as error:
+                raise CommandError(f"{venue} {market_type}: cannot load the market list: {error}") from None
+            command.stdout.write(f"{venue} {market_type}: {count} markets loaded")
+
+
 SUBCOMMANDS: dict[str, Subcommand] = {
     "download": Subcommand(
         "fetch candles from the venues (archives + REST), resumable", _download_arguments, _download
     ),
+    "markets": Subcommand("load the venues' market lists (symbols, steps, listings)", _markets_arguments, _markets),
     "export": Subcommand("write stored candles as CSV or parquet", _export_arguments, _export),
     "gaps": Subcommand("list missing ranges: unfetched vs venue-empty", _market_arguments, _gaps),
     "import": Subcommand(

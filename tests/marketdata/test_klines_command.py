@@ -151,3 +151,31 @@ def test_import_archive_csv_and_zip(instrument: Instrument, tmp_path: Path) -> N
     assert out.strip() == "BTCUSDT-1m-2019-10-11.zip: new, 1440 candles, 1437 written, 3 present"
     assert KlineArchive.objects.get().rows == 1440
     assert _rows() == 1440
+
+
+def test_export_resampled_on_request_matches_the_real_5m_file(instrument: Instrument, klines_fixtures: Path) -> None:
+    """Given the real XRP/ETH 1m candles, when 5m candles are asked for with --resample-from 1m, then they equal
+    the real 5m file candle for candle (706 of them), and nothing is stored as 5m."""
+    import pyarrow.feather as feather
+
+    _run("import", str(klines_fixtures / "freqtrade" / "XRP_ETH-1m.derived.csv"), *MARKET)
+    five = ["--exchange", "binance", "--symbol", "BTC/USDT", "--interval", "5m"]
+    out = _run("export", *five, "--resample-from", "1m", "--start", "2019-10-11", "--end", "2019-10-14")
+    lines = out.splitlines()
+    assert lines[0] == "open_time,open,high,low,close,volume"
+    table = feather.read_table(klines_fixtures / "freqtrade" / "XRP_ETH-5m.feather").to_pydict()
+    assert len(lines) - 1 == len(table["date"]) == 706
+    for line, date, o, h, lo, c, v in zip(
+        lines[1:], table["date"], table["open"], table["high"], table["low"], table["close"], table["volume"],
+        strict=True,
+    ):  # fmt: skip
+        t, *values = line.split(",")
+        assert int(t) == int(date.timestamp() * 1000)
+        assert [float(x) for x in values] == [o, h, lo, c, v]
+    assert selectors.klines_open_times(instrument_id=instrument.pk, interval="5m", start_ms=0, end_ms=2**62) == []
+
+
+def test_resampling_refuses_intervals_that_do_not_divide(stored: Instrument) -> None:
+    with pytest.raises(CommandError, match="3m"):
+        _run("export", "--exchange", "binance", "--symbol", "BTC/USDT", "--interval", "5m", "--resample-from", "3m",
+             "--start", "2019-10-11", "--end", "2019-10-12")  # fmt: skip

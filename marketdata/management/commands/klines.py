@@ -17,6 +17,7 @@ from typing import Any, BinaryIO, cast
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from marketdata import selectors, services
+from marketdata.core.aggregate import resample, resample_check
 from marketdata.core.archives import ArchiveError, archive_parse
 from marketdata.core.candles import Candle, CandleError
 from marketdata.core.gaps import Range
@@ -91,6 +92,11 @@ def _export_arguments(parser: CommandParser) -> None:
     _market_arguments(parser)
     parser.add_argument("--format", choices=["csv", "parquet"], default="csv")
     parser.add_argument("--output", help="file to write (default: stdout, csv only)")
+    parser.add_argument(
+        "--resample-from",
+        metavar="INTERVAL",
+        help="make --interval candles from stored candles of this lower interval (csv); never stored",
+    )
 
 
 class _TextOut:
@@ -111,6 +117,9 @@ def _export(command: BaseCommand, options: dict[str, Any]) -> None:
     instrument, code = _market(options)
     start, end = _window(options)
     fmt = options["format"]
+    if options.get("resample_from"):
+        _export_resampled(command, options, instrument, code, start, end)
+        return
     if options["output"]:
         with Path(options["output"]).open("wb") as out:
             selectors.klines_export(
@@ -121,6 +130,29 @@ def _export(command: BaseCommand, options: dict[str, Any]) -> None:
         raise CommandError("parquet is binary: give --output FILE")
     out_stream = cast(BinaryIO, _TextOut(command))
     selectors.klines_export(instrument_id=instrument.pk, interval=code, start_ms=start, end_ms=end, out=out_stream)
+
+
+def _export_resampled(
+    command: BaseCommand, options: dict[str, Any], instrument: Instrument, code: str, start: int, end: int
+) -> None:
+    """The export CSV of ``code`` candles made on request from stored lower-interval candles."""
+    if options["format"] != "csv":
+        raise CommandError("--resample-from writes csv only")
+    try:
+        source, target = interval_get(options["resample_from"]), interval_get(code)
+        resample_check(source, target)
+    except (IntervalError, ValueError) as error:
+        raise CommandError(str(error)) from None
+    start, end = target.ceil(start), target.ceil(end)  # whole target candles only
+    candles = selectors.klines_read(instrument_id=instrument.pk, interval=source.code, start_ms=start, end_ms=end)
+    lines = ["open_time,open,high,low,close,volume"]
+    made = resample(candles, source, target)
+    lines += [f"{c.open_time},{c.open},{c.high},{c.low},{c.close},{c.volume}" for c in made]
+    text = "\n".join(lines) + "\n"
+    if options["output"]:
+        Path(options["output"]).write_text(text, encoding="ascii")
+    else:
+        command.stdout.write(text, ending="")
 
 
 # -- gaps -----------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from fees.core.vault import (
     VaultError,
     Withdrawal,
     WithdrawalFlow,
+    performance_charge,
     withdrawal_quote,
 )
 
@@ -31,5 +32,6 @@ __all__ = [
     "VaultError",
     "Withdrawal",
     "WithdrawalFlow",
+    "performance_charge",
     "withdrawal_quote",
 ]

@@ -20,11 +20,13 @@ Conventions the specification leaves open, fixed here:
   ``P · (1 - K)`` rounded down to the price scale (``fee_per_share``). The fee account's own shares are diluted
   as well (every share has one price) but that moves nothing from a depositor. The fee is charged by minting
   ``S · (0.99 ** -dt - 1)`` shares rounded down to the share unit.
-- A performance fee ``F = 0.05 · n · (P - hwm)`` is charged when it is positive (rounded down to the price
-  scale); its shares ``F / P`` are rounded down to the share unit (possibly to zero, the depositor's favour).
-  The lot's remaining shares then take the mark ``P`` rounded up to the price scale, so a crystallisation
-  repeated at the same ``P`` charges nothing.
-- A payout is ``n · P - F`` rounded down to the base unit; what the rounding leaves stays in the vault.
+- A performance fee ``F = 0.05 · n · (P - hwm)`` (rounded down to the price scale) is charged as ``F / P``
+  shares rounded down to the share unit; a fee worth less than one share unit is not charged at all. After a
+  charge at a year end (or on request) the lot's remaining shares take the mark ``P`` rounded up to the price
+  scale, so a crystallisation repeated at the same ``P`` charges nothing.
+- A withdrawal request pays ``Σ (n · P - F)`` over the lots it takes from, rounded down to the base unit once;
+  each lot's flow carries its part. What rounding leaves (under one base unit a request, under one share unit
+  a mint) stays in the vault, for all holders.
 """
 
 from __future__ import annotations
@@ -203,21 +205,32 @@ def _aware_utc(at: datetime, what: str = "at") -> datetime:
 
 
 def _performance_fee(shares: Decimal, price: Decimal, hwm: Decimal) -> Decimal:
-    """``0.05 · shares · max(0, P - hwm)`` rounded down to the price scale (call inside FEE_CONTEXT)."""
+    """``0.05 · shares · max(0, P - hwm)`` rounded down to the price scale: the accrued fee (inside FEE_CONTEXT)."""
     if price <= hwm:
         return ZERO
     return price_down(PERFORMANCE_RATE * shares * (price - hwm))
 
 
-def withdrawal_quote(shares: Decimal, price: Decimal, hwm: Decimal) -> tuple[int, Decimal, Decimal]:
-    """``(payout, fee_value, fee_shares)`` for withdrawing ``shares`` of a lot marked ``hwm`` at ``price``.
+def performance_charge(shares: Decimal, price: Decimal, hwm: Decimal) -> tuple[Decimal, Decimal]:
+    """``(fee_value, fee_shares)`` charged when ``shares`` of a lot marked ``hwm`` crystallise at ``price``.
 
-    payout = ``n · P - 0.05 · n · max(0, P - hwm)`` rounded down to the base unit; fee_value at the price scale
-    (rounded down); fee_shares = fee_value / P rounded down to the share unit.
+    fee_value = ``0.05 · shares · max(0, P - hwm)`` rounded down to the price scale; fee_shares = fee_value / P
+    rounded down to the share unit. A fee worth less than one share unit is not charged: ``(0, 0)``.
     """
     with localcontext(FEE_CONTEXT):
         fee = _performance_fee(shares, price, hwm)
         fee_shares = shares_down(fee / price) if fee else ZERO
+        return (fee, fee_shares) if fee_shares else (ZERO, ZERO)
+
+
+def withdrawal_quote(shares: Decimal, price: Decimal, hwm: Decimal) -> tuple[int, Decimal, Decimal]:
+    """``(payout, fee_value, fee_shares)`` for withdrawing ``shares`` of a lot marked ``hwm`` at ``price``.
+
+    payout = ``n · P - 0.05 · n · max(0, P - hwm)`` rounded down to the base unit, with the fee as
+    :func:`performance_charge` charges it.
+    """
+    with localcontext(FEE_CONTEXT):
+        fee, fee_shares = performance_charge(shares, price, hwm)
         return units_down(shares * price - fee), fee, fee_shares
 
 
@@ -373,11 +386,16 @@ class Vault:
             account = self.accounts[depositor]
             self._account_bring_up_to_date(account)
             flows = []
+            owed = ZERO  # exact value owed so far; the request's payout is rounded down once, not per lot
+            paid = 0
             for lot, taken in pieces:
-                payout, fee, fee_shares = withdrawal_quote(taken, price, lot.hwm)
+                fee, fee_shares = performance_charge(taken, price, lot.hwm)
                 if fee:
                     self._ledger_crystallisation(lot, taken, price, fee, fee_shares, "withdrawal", lot.hwm)
                     account.performance_fee += fee
+                owed += taken * price - fee
+                payout = units_down(owed) - paid
+                paid += payout
                 lot.shares -= taken
                 account.shares -= taken
                 account.paid_out += payout
@@ -389,7 +407,7 @@ class Vault:
                 )
                 self.flows.append(flow)
                 flows.append(flow)
-            return Withdrawal(tuple(flows), sum((f.shares for f in flows), ZERO), sum(f.payout for f in flows))
+            return Withdrawal(tuple(flows), sum((f.shares for f in flows), ZERO), paid)
 
     def crystallise(
         self, *, at: datetime, reason: CrystallisationReason = "requested"
@@ -406,10 +424,9 @@ class Vault:
                     continue
                 self._account_bring_up_to_date(account)
                 for lot in lots:
-                    fee = _performance_fee(lot.shares, price, lot.hwm)
+                    fee, fee_shares = performance_charge(lot.shares, price, lot.hwm)
                     if not fee:
                         continue
-                    fee_shares = shares_down(fee / price)
                     hwm_before, lot.hwm = lot.hwm, max(lot.hwm, price_up(price))
                     rows.append(
                         self._ledger_crystallisation(lot, lot.shares, price, fee, fee_shares, reason, hwm_before)
@@ -529,22 +546,21 @@ class Vault:
 
     @staticmethod
     def _pieces_by_amount(lots: list[Lot], amount: int, price: Decimal, where: str) -> list[tuple[Lot, Decimal]]:
-        """Shares per lot, oldest first, whose payouts add up to ``amount``: whole lots while they fit, then the
-        shares of the last lot rounded up to the share unit (the vault's favour)."""
+        """Shares per lot, oldest first, whose payout (rounded down once) is ``amount``: whole lots while they fit,
+        then the shares of the last lot rounded up to the share unit (the vault's favour)."""
         pieces: list[tuple[Lot, Decimal]] = []
-        remaining = amount
+        owed = ZERO
         for lot in lots:
-            if not remaining:
-                break
-            whole_payout = withdrawal_quote(lot.shares, price, lot.hwm)[0]
-            if whole_payout <= remaining:
+            fee = performance_charge(lot.shares, price, lot.hwm)[0]
+            whole = lot.shares * price - fee
+            if units_down(owed + whole) <= amount:
                 pieces.append((lot, lot.shares))
-                remaining -= whole_payout
+                owed += whole
+                if units_down(owed) == amount:
+                    return pieces
                 continue
             net_per_share = price - PERFORMANCE_RATE * max(ZERO, price - lot.hwm)
-            pieces.append((lot, min(lot.shares, shares_up(remaining / net_per_share))))
-            remaining = 0
-        if remaining:
-            available = amount - remaining
-            raise InsufficientSharesError(f"withdrawing {amount} base units but {where} can pay out {available}")
-        return pieces
+            taken = min(lot.shares, shares_up((amount - owed) / net_per_share))
+            pieces.append((lot, taken))
+            return pieces
+        raise InsufficientSharesError(f"withdrawing {amount} base units but {where} can pay out {units_down(owed)}")

@@ -9,5 +9,6 @@ urlpatterns = [
     path("status/", views.PlatformStatusApi.as_view(), name="platform-status"),
     path("", include("accounts.api_urls")),
     path("", include("marketdata.api.urls")),
+    path("", include("fees.api_urls")),
     re_path(r"^.*$", api_not_found),
 ]

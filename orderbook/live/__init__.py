@@ -1,0 +1,2 @@
+"""Live order books: websocket connectors driving the pure sync cores of :mod:`orderbook.l2`, and the snapshots
+they publish."""

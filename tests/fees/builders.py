@@ -55,3 +55,32 @@ def check_invariants(vault: Vault) -> None:
             if row.kind == "performance":
                 assert row.price > row.hwm_before
                 assert row.hwm_after >= row.hwm_before
+
+
+# Issue 5's example scenario (fees.simulation.EXAMPLE_SCENARIO) run to its end. A deposits 1,000,000 base units
+# (1,000,000 shares at P = 1); +20% at exactly half a year; B deposits at P = 1.2 · 0.99^0.5; the year end
+# crystallises A's lot at P = 1.188 (fee 5% · 1e6 · 0.188 = 9400 = 7912.457912457912457912 shares), B's lot is
+# below its mark; A withdraws 40,000 shares at 1.188 · 0.99^(59/365) (below A's new mark: no fee).
+EXAMPLE_RESULT = {
+    "nav_per_share": "1.18212706484806521329332055492193347932625885115177",
+    "management_fee_total": "21632.68748937902413581553371335776053094919611811816935",
+    "performance_fee_total": "9400.0000000000000000000594000000000000000000000594",
+    "depositors": {
+        "A": {
+            "shares": "952087.542087542087542088",
+            "value": "1125488",
+            "net_value": "1125488",
+            "management_fee": "16666.76256841169904143315170333175060910386577459996889",
+            "performance_fee": "9400.0000000000000000000594000000000000000000000594",
+            "paid_out": "47442",
+        },
+        "B": {
+            "shares": "418765.756358005031453905",
+            "value": "495034",
+            "net_value": "495034",
+            "management_fee": "4965.92492096732509438238201002600992184533034351820045",
+            "performance_fee": "0",
+            "paid_out": "0",
+        },
+    },
+}

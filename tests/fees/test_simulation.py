@@ -45,7 +45,7 @@ def test_issue_example_agrees_with_closed_forms() -> None:
         # payout rounded down: under one base unit over the shares left), so P = 1.2 · 0.99^(545/365) + that
         closed_form = Decimal("1.2") * Decimal("0.99") ** (Decimal(545) / 365)
         assert 0 <= vault.price() - closed_form < 1 / vault.shares_outstanding
-        assert price_down(vault.performance_fee_total()) - 9400 < Decimal("1e-20")
+        assert 0 <= price_down(vault.performance_fee_total()) - 9400 < Decimal("1e-18")  # P lifted by share rounding
     rows = [(row.kind, getattr(row, "reason", None)) for row in vault.ledger]
     # settlements before: the return, B's deposit (none: same instant), the year end, the withdrawal, the end
     assert rows == [

@@ -1,0 +1,138 @@
+"""The published form of one market's consolidated book: JSON-ready, prices and sizes as exact decimal text.
+
+One snapshot is what the REST endpoint returns, what the Channels group carries and what the depth page draws::
+
+    {"symbol": "BTC/USDT", "time": "2026-01-01T00:00:00.123000Z", "time_ms": 1767225600123, "depth": 50,
+     "venues": [{"venue", "state", "bid": {"price", "size"} | null, "ask": ..., "messages", "resyncs": {reason: n},
+                 "reconnects"}],
+     "bids": [{"price", "size", "venues": {venue: size}}], "asks": [...],   # aggregated by price, best first
+     "signals": [{"buy_venue", "buy_price", "sell_venue", "sell_price", "size", "edge"}]}
+
+A venue that is not in sync has ``bid``/``ask`` null and contributes no depth: an unsynced or crossed book is never
+published (the connectors hand out none). Pure: no Django.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from orderbook.l2.book import L2Book, Level, ResyncReason, Side
+from orderbook.l2.consolidated import AggregatedLevel, ConsolidatedBook
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class VenueFeed:
+    """What a snapshot needs from one venue's connector."""
+
+    book: L2Book | None
+    state: str
+    messages: int = 0
+    resyncs: Mapping[ResyncReason, int] = field(default_factory=dict)
+    reconnects: int = 0
+
+
+def decimal_text(value: Decimal) -> str:
+    """Plain decimal text keeping the venue's scale (``str`` would write 0.00000001 as ``1E-8``)."""
+    return format(value, "f")
+
+
+def _level(level: Level | None) -> dict[str, str] | None:
+    return None if level is None else {"price": decimal_text(level[0]), "size": decimal_text(level[1])}
+
+
+def _aggregated(level: AggregatedLevel) -> dict[str, Any]:
+    return {
+        "price": decimal_text(level.price),
+        "size": decimal_text(level.size),
+        "venues": {venue: decimal_text(size) for venue, size in level.venues},
+    }
+
+
+def utc_iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def utc_ms(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def book_snapshot(
+    symbol: str,
+    feeds: Mapping[str, VenueFeed],
+    *,
+    taker_fees: Mapping[str, Decimal],
+    depth: int,
+    at: datetime,
+) -> dict[str, Any]:
+    """The consolidated snapshot of ``symbol`` at ``at`` (aware UTC), ``depth`` aggregated levels a side."""
+    if at.tzinfo is None:
+        raise ValueError("at must be an aware UTC datetime")
+    books = {venue: feed.book for venue, feed in feeds.items()}
+    consolidated = ConsolidatedBook(books, {venue: taker_fees[venue] for venue in books if venue in taker_fees})
+    venues = []
+    for venue, feed in sorted(feeds.items()):
+        book = feed.book
+        venues.append(
+            {
+                "venue": venue,
+                "state": feed.state,
+                "bid": _level(book.best(Side.BID)) if book is not None else None,
+                "ask": _level(book.best(Side.ASK)) if book is not None else None,
+                "messages": feed.messages,
+                "resyncs": {str(reason): count for reason, count in sorted(feed.resyncs.items()) if count},
+                "reconnects": feed.reconnects,
+            }
+        )
+    return {
+        "symbol": symbol,
+        "time": utc_iso(at),
+        "time_ms": utc_ms(at),
+        "depth": depth,
+        "venues": venues,
+        "bids": [_aggregated(level) for level in consolidated.levels(Side.BID, depth)],
+        "asks": [_aggregated(level) for level in consolidated.levels(Side.ASK, depth)],
+        "signals": [
+            {
+                "buy_venue": signal.buy_venue,
+                "buy_price": decimal_text(signal.buy_price),
+                "sell_venue": signal.sell_venue,
+                "sell_price": decimal_text(signal.sell_price),
+                "size": decimal_text(signal.size),
+                "edge": decimal_text(signal.edge),
+            }
+            for signal in consolidated.signals()
+        ],
+    }
+
+
+def snapshot_truncate(snapshot: Mapping[str, Any], depth: int) -> dict[str, Any]:
+    """The same snapshot with at most ``depth`` aggregated levels a side."""
+    return {
+        **snapshot,
+        "depth": min(depth, int(snapshot["depth"])),
+        "bids": snapshot["bids"][:depth],
+        "asks": snapshot["asks"][:depth],
+    }
+
+
+def market_slug(symbol: str) -> str:
+    """A unified spot symbol as it appears in URLs and group names: ``BTC/USDT`` → ``BTC-USDT``."""
+    return symbol.upper().replace("/", "-")
+
+
+def market_unslug(text: str) -> str:
+    """The unified symbol of a URL segment: ``BTC-USDT``, ``btc-usdt`` or ``BTC/USDT`` (``%2F``) → ``BTC/USDT``.
+
+    The first hyphen separates base and quote (unified spot symbols carry none of their own here).
+    """
+    text = text.strip().upper()
+    if "/" in text:
+        return text
+    base, hyphen, quote = text.partition("-")
+    return f"{base}/{quote}" if hyphen else text

@@ -10,5 +10,6 @@ urlpatterns = [
     path("", include("accounts.api_urls")),
     path("", include("marketdata.api.urls")),
     path("", include("fees.api_urls")),
+    path("", include("orderbook.api_urls")),
     re_path(r"^.*$", api_not_found),
 ]

@@ -10,6 +10,7 @@ urlpatterns = [
     path("health/", views.health, name="health"),
     path("markets/", include("marketdata.urls")),
     path("fees/", include("fees.urls")),
+    path("orderbook/", include("orderbook.urls")),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("account/", include("accounts.urls")),

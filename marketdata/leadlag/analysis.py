@@ -101,6 +101,7 @@ class PairResult:
     granger_ba: GrangerResult
     shares: PriceDiscoveryShares
     windows: list[WindowResult]
+    window_ms: int
     verdict: Verdict
 
 
@@ -270,7 +271,9 @@ def pair_analyse(
             if progress is not None and w % 16 == 0:
                 progress(f"{names[0]}/{names[1]} rolling", w + 1, len(starts))
     counts = (int(np.sum(~np.isnan(ra))), int(np.sum(~np.isnan(rb))), both)
-    return PairResult(names, grid.step_ms, counts, xcorr, hy, granger_ab, granger_ba, shares, windows, verdict)
+    return PairResult(
+        names, grid.step_ms, counts, xcorr, hy, granger_ab, granger_ba, shares, windows, params.window_ms, verdict
+    )
 
 
 def leadlag_analyse(
@@ -336,7 +339,7 @@ def pair_json(result: PairResult) -> dict[str, Any]:
     agreeing = sum(1 for w in result.windows if leader_side != 0 and w.leader_side == leader_side)
     text = verdict.text
     if verdict.leader is not None and result.windows:
-        unit = "days" if result.windows[0].end_ms - result.windows[0].start_ms <= DAY_MS else "windows"
+        unit = "days" if result.window_ms == DAY_MS else "windows"
         text += f"; stable in {agreeing} of {len(result.windows)} {unit}"
     return {
         "venues": [a, b],

@@ -120,12 +120,14 @@ def vecm_fit(log_prices: FloatArray, k_ar_diff: int) -> VecmFit:
     s00 = r0 @ r0.T / nobs
     s01 = r0 @ r1.T / nobs
     s11 = r1 @ r1.T / nobs
-    values, vectors = np.linalg.eigh(s11)
-    s11_inv_sqrt = (vectors / np.sqrt(values)) @ vectors.T
-    problem = s11_inv_sqrt @ s01.T @ np.linalg.inv(s00) @ s01 @ s11_inv_sqrt
-    problem = (problem + problem.T) / 2  # symmetric in exact arithmetic
-    eigenvalues, eigenvectors = np.linalg.eigh(problem)
-    beta = s11_inv_sqrt @ eigenvectors[:, [int(np.argmax(eigenvalues))]]
+    # The same numerical path as statsmodels (SVD square root, general eigensolver): the level block is badly
+    # conditioned next to the constant (log prices barely move against 1), and another path differs at 1e-8.
+    u, singular, vt = np.linalg.svd(s11, full_matrices=False)
+    s11_inv_sqrt = np.linalg.inv(u @ (np.sqrt(singular)[:, None] * vt))
+    s01_s11 = s01 @ s11_inv_sqrt
+    eigenvalues, eigenvectors = np.linalg.eig(s01_s11.T @ np.linalg.inv(s00) @ s01_s11)
+    first = int(np.argmax(eigenvalues.real))
+    beta = np.real_if_close(eigenvectors[:, [first]].T @ s11_inv_sqrt).T.real
     beta = beta / beta[0, 0]
     alpha = s01 @ beta @ np.linalg.inv(beta.T @ s11 @ beta)
     gamma = (dy - alpha @ beta.T @ y1) @ dx.T @ xx_inv
@@ -157,7 +159,8 @@ def price_discovery_shares(fit: VecmFit) -> PriceDiscoveryShares:
     (orthogonal to alpha), so: CS_j = alpha_perp_j / sum(alpha_perp); IS_j = ([psi F]_j)^2 / (psi Omega psi') with
     psi = alpha_perp', Omega = sigma_u and F its lower Cholesky factor under each ordering of the venues (the
     largest and smallest per venue are the bounds; the scale of psi cancels).
-    ILS_1 = |IL_1| / (|IL_1| + |IL_2|), IL_1 = (IS_1 / IS_2)(CS_2 / CS_1), IS at the bound midpoints.
+    ILS_1 = |IL_1| / (|IL_1| + |IL_2|), IL_1 = (IS_1 / IS_2)(CS_2 / CS_1), IS at the bound midpoints (NaN when a
+    share is exactly 0: IL is then 0/0).
     CS lies outside [0, 1] when both venues adjust in the same direction (a sign of a mis-specified model).
     """
     alpha = fit.alpha[:, 0]
@@ -178,8 +181,10 @@ def price_discovery_shares(fit: VecmFit) -> PriceDiscoveryShares:
     lower = np.minimum(shares[0], shares[1])
     upper = np.maximum(shares[0], shares[1])
     mid = (lower + upper) / 2
-    with np.errstate(divide="ignore", invalid="ignore"):
+    if bool(np.all(mid > 0)) and bool(np.all(component != 0)):
         lead_1 = abs(mid[0] / mid[1] * component[1] / component[0])
         lead_2 = abs(mid[1] / mid[0] * component[0] / component[1])
         leadership = np.array([lead_1, lead_2]) / (lead_1 + lead_2)
+    else:
+        leadership = np.full(2, np.nan)  # a zero share makes IL a 0/0: undefined
     return PriceDiscoveryShares(lower, upper, component, leadership)

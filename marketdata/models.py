@@ -172,3 +172,44 @@ class KlineDownloadJob(models.Model):
 
     def __str__(self) -> str:
         return f"download job {self.pk} ({self.status})"
+
+
+class LeadLagRun(models.Model):
+    """One lead-lag analysis of a market across venues (``marketdata.leadlag``): its parameters, progress, the
+    JSON report (``outputs``, see ``marketdata.leadlag.analysis.leadlag_report``), error and seconds per stage."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    symbol = models.CharField(max_length=64, help_text="Unified symbol of the first market (the one asked for).")
+    interval = models.CharField(max_length=4)
+    start_ms = models.BigIntegerField(help_text="Window start, ms UTC, inclusive.")
+    end_ms = models.BigIntegerField(help_text="Window end, ms UTC, exclusive.")
+    parameters = models.JSONField(default=dict, help_text="markets [{exchange, symbol, instrument_id}], max_lag, …")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    outputs = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    timings = models.JSONField(
+        default=dict, blank=True, help_text="Seconds per stage: read, align, each method, store."
+    )
+    created_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="leadlag_runs"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(start_ms__lt=models.F("end_ms")), name="leadlag_window_nonempty"),
+        ]
+        indexes = [models.Index(fields=["symbol", "interval", "start_ms"], name="leadlag_run_lookup")]
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"lead-lag run {self.pk} {self.symbol} {self.interval} ({self.status})"

@@ -136,3 +136,34 @@ def market_unslug(text: str) -> str:
         return text
     base, hyphen, quote = text.partition("-")
     return f"{base}/{quote}" if hyphen else text
+
+
+def snapshot_render(snapshot: Mapping[str, Any], *, rows: int = 10) -> str:
+    """The snapshot as terminal text: each venue's state and top, then ``rows`` aggregated levels a side (asks
+    above bids, best prices in the middle) and any cross-venue signal."""
+    lines = [f"{snapshot['symbol']}  {snapshot['time']}"]
+    for venue in snapshot["venues"]:
+        bid, ask = venue["bid"], venue["ask"]
+        top = (
+            f"{bid['size']} @ {bid['price']}  |  {ask['price']} x {ask['size']}"
+            if bid is not None and ask is not None
+            else "-"
+        )
+        resyncs = sum(venue["resyncs"].values())
+        lines.append(
+            f"  {venue['venue']:<9}{venue['state']:<11}{top}   msgs {venue['messages']} resyncs {resyncs} "
+            f"reconnects {venue['reconnects']}"
+        )
+    width = max([len(level["price"]) for level in snapshot["bids"][:rows] + snapshot["asks"][:rows]] + [5])
+    lines.append(f"  {'price':>{width}}  size")
+    for level in reversed(snapshot["asks"][:rows]):
+        lines.append(f"  {level['price']:>{width}}  {level['size']}  ask  {' '.join(sorted(level['venues']))}")
+    lines.append("  " + "-" * (width + 8))
+    for level in snapshot["bids"][:rows]:
+        lines.append(f"  {level['price']:>{width}}  {level['size']}  bid  {' '.join(sorted(level['venues']))}")
+    for signal in snapshot["signals"]:
+        lines.append(
+            f"  signal: buy {signal['size']} on {signal['buy_venue']} at {signal['buy_price']}, sell on "
+            f"{signal['sell_venue']} at {signal['sell_price']}, edge {signal['edge']} per unit after fees"
+        )
+    return "\n".join(lines)

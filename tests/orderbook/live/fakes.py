@@ -121,12 +121,14 @@ def coinbase_capture_script(captures: Path, product: str) -> Script:
     )
 
 
-def generated_script(*, seed: int, updates: int = 300, levels: int = 20, first_id: int = 1000) -> Script:
-    """A random book around 100.00 that can never cross (bids below 100, asks above), prices on a 0.01 tick."""
+def generated_script(
+    *, seed: int, updates: int = 300, levels: int = 20, first_id: int = 1000, center_cents: int = 10_000
+) -> Script:
+    """A random book around ``center_cents`` (100.00) that can never cross (bids below, asks above), 0.01 tick."""
     rng = random.Random(seed)  # noqa: S311 - test data, not secrets
 
     def price(side: str, ticks: int) -> str:
-        cents = 10_000 - ticks if side == "bid" else 10_000 + ticks
+        cents = center_cents - ticks if side == "bid" else center_cents + ticks
         return f"{cents // 100}.{cents % 100:02d}"
 
     def size() -> str:

@@ -11,5 +11,6 @@ urlpatterns = [
     path("", include("marketdata.api.urls")),
     path("", include("fees.api_urls")),
     path("", include("orderbook.api_urls")),
+    path("", include("marketdata.leadlag_api")),
     re_path(r"^.*$", api_not_found),
 ]

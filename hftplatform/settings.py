@@ -307,6 +307,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.wallet_nonces_purge",
         "schedule": schedule(timedelta(hours=1)),
     },
+    "marketdata-leadlag-refresh-tracked": {
+        "task": "marketdata.leadlag_tasks.leadlag_refresh_tracked",
+        "schedule": schedule(timedelta(days=1)),
+    },
 }
 
 # -- i18n, static ------------------------------------------------------------------------------------------

@@ -377,3 +377,19 @@ def test_socket_closes_4400_for_a_symbol_that_is_not_a_market(redis_namespace: A
         return output
 
     assert async_to_sync(scenario)() == {"type": "websocket.close", "code": CLOSE_BAD_SYMBOL}
+
+
+# --- the page -----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_depth_page_names_its_socket_and_api_and_refuses_a_non_market(client: Any) -> None:
+    page = client.get("/orderbook/btc-usdt/")
+    missing = client.get("/orderbook/NOTAMARKET/")
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'data-ws-path="/ws/orderbook/BTC-USDT/"' in html
+    assert 'data-api="/api/v1/orderbook/BTC-USDT/?depth=50"' in html
+    assert "js/depth.js" in html and "cdn" not in html.lower()
+    assert missing.status_code == 404

@@ -36,7 +36,8 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: Any) -> None:
-        actions = parser.add_subparsers(dest="action", required=True, metavar="{replay,watch}")
+        # The usage text "{replay}" is pinned by tests/orderbook/test_conformance.py; 'watch' is listed in --help.
+        actions = parser.add_subparsers(dest="action", required=True, metavar="{replay}")
         replay = actions.add_parser(
             "replay", help="replay a feed CSV (msg,kind,symbol,trader,side,price,size_or_cancel_id)"
         )

@@ -16,7 +16,7 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 import psycopg
@@ -298,12 +298,13 @@ def instrument_set_tracked(*, instrument_id: int, tracked: bool, intervals: Sequ
 
 # -- Binance bulk archives ------------------------------------------------------------------------------------
 
-_ARCHIVE_STAGING_SQL = """
-    CREATE TEMP TABLE marketdata_archive_staging (
-        open_time bigint, open numeric, high numeric, low numeric, close numeric, volume numeric,
-        close_time text, quote_volume text, trades text, taker_base text, taker_quote text, ignore text
-    ) ON COMMIT DROP
-"""
+# The twelve columns of a Binance kline archive row; the kline table keeps the first six.
+_ARCHIVE_FIELDS = (
+    "open_time", "open", "high", "low", "close", "volume",
+    "close_time", "quote_volume", "trades", "taker_base", "taker_quote", "ignore",
+)  # fmt: skip
+_MICROSECONDS_FROM = 10**15  # open times at or above this are microseconds (spot files from 2025)
+_SHORTEST_ROW = 64  # bytes: a body shorter than this may be blank; a real row never is
 
 
 def _archive_csv(zip_bytes: bytes, expected_name: str) -> bytes:
@@ -317,11 +318,29 @@ def _archive_csv(zip_bytes: bytes, expected_name: str) -> bytes:
         raise ArchiveError(f"{expected_name}: corrupt zip: {error}") from None
 
 
-def _grid_violation_sql(iv: Interval) -> str:
-    if iv.length_ms is None:
-        month = "date_trunc('month', to_timestamp(open_time / 1000) AT TIME ZONE 'UTC')"
-        return f"open_time <> extract(epoch FROM {month}) * 1000"
-    return f"(open_time - {iv.anchor_ms}) %% {iv.length_ms} <> 0"  # %% : a literal % under parameter binding
+def _archive_locks(instrument_id: int, interval: str, period: str) -> None:
+    """The instrument row first, as every kline writer takes it, but shared: archive imports of other periods run
+    side by side (each on its own connection and core), while ``klines_store``, ``klines_delete`` and
+    ``coverage_add`` (FOR NO KEY UPDATE) still exclude them and are excluded. Then the period itself, so two
+    imports of one period queue instead of both finding it empty."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM marketdata_instrument WHERE id = %s FOR SHARE", [instrument_id])
+        if cursor.fetchone() is None:
+            raise InstrumentNotFound(f"no instrument with id {instrument_id}")
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            [f"marketdata.archive:{instrument_id}:{interval}:{period}"],
+        )
+
+
+def _archive_coverage_lock(instrument_id: int, interval: str) -> None:
+    """Coverage ranges are merged by reading their neighbours: concurrent imports of adjacent periods take turns
+    here (held until commit, so the next one reads the merged range), after their rows are in."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            [f"marketdata.coverage:{instrument_id}:{interval}"],
+        )
 
 
 def archive_import(
@@ -334,11 +353,14 @@ def archive_import(
     so the period's stored candles are deleted and the archive's loaded instead (``changed``). A checksum
     mismatch, a corrupt zip or a bad row raises :class:`ArchiveError` and writes nothing.
 
-    The CSV goes to PostgreSQL as it is (COPY into a temporary table, then one INSERT … SELECT): parsing a
-    million rows in Python would cost several times the whole import. The checks of ``archive_parse`` run in SQL
-    on the staged rows instead: twelve columns and decimal numbers (COPY's own parsing), whole-millisecond open
-    times (microsecond files converted), inside the period, on the interval's grid, unique, and
-    low ≤ open, close ≤ high with no negative low or volume (the table's CHECK constraint).
+    No Python object per row: Arrow's CSV reader (C++, off the GIL) checks the open times — twelve columns,
+    integers, microsecond files converted to whole milliseconds, inside the period, on the interval's grid — and
+    rewrites the rows in the kline table's column order with the decimal text untouched; PostgreSQL's COPY then
+    parses each decimal once, straight into the kline table when the period holds no candles (through a staging
+    table and ON CONFLICT when it does). The table judges the rest as rows go in: NOT NULL (an empty field), the
+    OHLC order with no negative low or volume (``kline_ohlc_order``), and an open time repeated in the file (the
+    key). Imports of different periods of one market may run concurrently on separate connections
+    (:mod:`marketdata.archive_loading`).
     """
     iv = interval_get(interval)
     period_start, period_end = archive_period_range(period)
@@ -350,10 +372,12 @@ def archive_import(
     if actual != expected:
         raise ArchiveError(f"{name}: sha256 {actual} does not match its .CHECKSUM {expected}")
     csv_bytes = _archive_csv(zip_bytes, name)
-    layout = archive_csv_layout(csv_bytes)
+    # Before any lock: this part is CPU only, and a bad file is refused without touching the database.
+    rows, total = _archive_rows(instrument_id, iv, period, name, csv_bytes)
+    del csv_bytes
 
     with transaction.atomic():
-        _instrument_lock(instrument_id)
+        _archive_locks(instrument_id, iv.code, period)
         prior = (
             KlineArchive.objects.select_for_update()
             .filter(instrument_id=instrument_id, interval=iv.code, period=period)
@@ -362,15 +386,14 @@ def archive_import(
         if prior is not None and prior.sha256 == actual:
             return ArchiveResult(status="unchanged", rows=prior.rows, written=0, present=prior.rows, sha256=actual)
         try:
-            written, total = _archive_load(
-                instrument_id, iv, period, name, csv_bytes, layout.header, layout.microseconds, prior is not None
-            )
-        except (DataError, IntegrityError, psycopg.DataError) as error:
+            written = _archive_load(instrument_id, iv, period, rows, total, prior is not None)
+        except (DataError, IntegrityError, psycopg.DataError, psycopg.IntegrityError) as error:
             raise ArchiveError(f"{name}: {error}") from None
         except ProgrammingError as error:
             if isinstance(error.__cause__, psycopg.errors.CardinalityViolation):
                 raise ArchiveError(f"{name}: an open time appears twice") from None
             raise
+        _archive_coverage_lock(instrument_id, iv.code)
         _coverage_add(instrument_id, iv.code, period_start, period_end)
         KlineArchive.objects.update_or_create(
             instrument_id=instrument_id,
@@ -387,18 +410,101 @@ def archive_import(
     )
 
 
-def _archive_load(
-    instrument_id: int,
-    iv: Interval,
-    period: str,
-    name: str,
-    csv_bytes: bytes,
-    header: bool,
-    microseconds: bool,
-    replace: bool,
-) -> tuple[int, int]:
-    """Stage the CSV with COPY, check it in SQL, move it into the kline table; (rows written, rows in the file)."""
+def _archive_rows(instrument_id: int, iv: Interval, period: str, name: str, csv_bytes: bytes) -> tuple[Any, int]:
+    """The archive's candles as COPY input in CSV (``KLINE_COLUMNS`` order, all closed) and how many there are.
+
+    Raises :class:`ArchiveError` for what COPY into the kline table would not catch: a row without twelve
+    columns, an open time that is not an integer, microseconds that are not whole milliseconds, open times
+    outside ``period`` or off the interval's grid.
+    """
+    # Arrow arrays are built from buffers and checked through NumPy views: converting any Python object into Arrow
+    # makes pyarrow import pandas, seconds of start-up that an import should not pay.
+    import numpy as np
+    import pyarrow as pa
+    from pyarrow import csv as pa_csv
+
+    layout = archive_csv_layout(csv_bytes)
+    body = memoryview(csv_bytes)
+    if layout.header:
+        newline = csv_bytes.find(b"\n")
+        body = body[newline + 1 :] if newline >= 0 else body[len(body) :]
+    if len(body) < _SHORTEST_ROW and not bytes(body).strip():
+        return b"", 0
+    try:
+        table = pa_csv.read_csv(
+            pa.py_buffer(body),
+            read_options=pa_csv.ReadOptions(column_names=list(_ARCHIVE_FIELDS)),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={"open_time": pa.int64(), **{field: pa.string() for field in _ARCHIVE_FIELDS[1:]}},
+                include_columns=list(_ARCHIVE_FIELDS[:6]),
+                null_values=[],  # an empty field stays empty text: COPY reads it as NULL, which NOT NULL refuses
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid as error:
+        raise ArchiveError(f"{name}: {error}") from None
+
+    n = table.num_rows
+    # No nulls (null_values=[]): each chunk is one int64 data buffer.
+    times = np.concatenate(
+        [
+            np.frombuffer(chunk.buffers()[1], dtype=np.int64, count=len(chunk), offset=chunk.offset * 8)
+            for chunk in table.column("open_time").chunks
+        ]
+        or [np.empty(0, dtype=np.int64)]
+    )
+    if layout.microseconds:
+        if ((times < _MICROSECONDS_FROM) | (times % 1000 != 0)).any():
+            raise ArchiveError(f"{name}: microsecond open times that are not whole milliseconds")
+        times = times // 1000
     period_start, period_end = archive_period_range(period)
+    outside = int(((times < period_start) | (times >= period_end)).sum())
+    if iv.length_ms is None:  # calendar months: a handful of rows
+        misaligned = sum(1 for ms in times.tolist() if not iv.is_aligned(ms))
+    else:
+        misaligned = int(((times - iv.anchor_ms) % iv.length_ms != 0).sum())
+    problems = [
+        f"{count} {what}"
+        for count, what in ((outside, f"rows outside {period}"), (misaligned, f"rows off the {iv.code} grid"))
+        if count
+    ]
+    if problems:
+        raise ArchiveError(f"{name}: " + "; ".join(problems))
+
+    def constant_text(text: str) -> Any:
+        data = text.encode()
+        offsets = np.arange(0, len(data) * (n + 1), len(data), dtype=np.int32)
+        return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data * n)])
+
+    def int64s(values: Any) -> Any:
+        return pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(np.ascontiguousarray(values))])
+
+    rows = pa.Table.from_arrays(
+        [
+            int64s(np.full(n, instrument_id, dtype=np.int64)),
+            constant_text(iv.code),
+            int64s(times),
+            *(table.column(field) for field in _ARCHIVE_FIELDS[1:6]),
+            constant_text("t"),
+        ],
+        names=KLINE_COLUMNS.split(", "),
+    )
+    sink = pa.BufferOutputStream()
+    try:
+        # Unquoted: the decimal text goes out as it came in (a value holding a comma or a quote makes this fail).
+        pa_csv.write_csv(rows, sink, pa_csv.WriteOptions(include_header=False, quoting_style="none"))
+    except pa.ArrowInvalid as error:
+        raise ArchiveError(f"{name}: {error}") from None
+    return sink.getvalue(), n
+
+
+def _archive_load(instrument_id: int, iv: Interval, period: str, rows: Any, total: int, replace: bool) -> int:
+    """Put the checked rows (from :func:`_archive_rows`) into the kline table; returns the rows written."""
+    period_start, period_end = archive_period_range(period)
+    view = memoryview(rows)
+    # psycopg's copy.write takes any buffer: slices of the Arrow buffer, no copies.
+    chunks = cast("list[bytes]", [view[i : i + COPY_CHUNK] for i in range(0, len(view), COPY_CHUNK)])
     with connection.cursor() as cursor:
         if replace:
             cursor.execute(
@@ -406,72 +512,29 @@ def _archive_load(
                 " WHERE instrument_id = %s AND interval = %s AND open_time >= %s AND open_time < %s",
                 [instrument_id, iv.code, period_start, period_end],
             )
-        # ON COMMIT DROP alone leaves it in place when the caller's transaction imports a second archive.
+        if not total:
+            return 0
+        if replace or not _range_has_rows(instrument_id, iv.code, period_start, period_end):
+            # Every row is inside the period and the period holds none (or was just emptied), and the locks keep
+            # other writers out of it: COPY straight into the table, each decimal parsed once, no staging pass.
+            _copy_in(f"COPY marketdata_kline ({KLINE_COLUMNS}) FROM STDIN WITH (FORMAT csv)", chunks)
+            return total
+        # Some candles are stored already (a REST window, the open candle): a closed one stays, an open one is
+        # replaced. ON COMMIT DROP alone would leave the table in place when one transaction imports two archives.
         cursor.execute("DROP TABLE IF EXISTS pg_temp.marketdata_archive_staging")
-        cursor.execute(_ARCHIVE_STAGING_SQL)
-        header_option = ", HEADER true" if header else ""
-        view = memoryview(csv_bytes)
-        _copy_in(
-            f"COPY marketdata_archive_staging FROM STDIN WITH (FORMAT csv{header_option})",
-            [view[i : i + COPY_CHUNK] for i in range(0, len(view), COPY_CHUNK)],  # type: ignore[misc]
-        )
-        if microseconds:
-            cursor.execute(
-                "SELECT count(*) FROM marketdata_archive_staging WHERE open_time < %s OR open_time %% 1000 <> 0",
-                [10**15],
-            )
-            if _first(cursor):
-                raise ArchiveError(f"{name}: microsecond open times that are not whole milliseconds")
-            cursor.execute("UPDATE marketdata_archive_staging SET open_time = open_time / 1000")
+        cursor.execute("CREATE TEMP TABLE marketdata_archive_staging (LIKE marketdata_kline) ON COMMIT DROP")
+        _copy_in(f"COPY marketdata_archive_staging ({KLINE_COLUMNS}) FROM STDIN WITH (FORMAT csv)", chunks)
         cursor.execute(
             f"""
-            SELECT count(*), count(*) FILTER (WHERE open_time < %s OR open_time >= %s),
-                count(*) FILTER (WHERE {_grid_violation_sql(iv)})
-            FROM marketdata_archive_staging
-            """,  # noqa: S608  (constants and the interval's own integers only)
-            [period_start, period_end],
+            INSERT INTO marketdata_kline ({KLINE_COLUMNS}) SELECT {KLINE_COLUMNS} FROM marketdata_archive_staging
+            ON CONFLICT (instrument_id, interval, open_time) DO UPDATE SET
+                open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
+                volume = EXCLUDED.volume, closed = true
+            WHERE NOT marketdata_kline.closed
+            """  # noqa: S608  (constants only)
         )
-        total, outside, misaligned = _row(cursor)
-        problems = [
-            f"{count} {what}"
-            for count, what in ((outside, f"rows outside {period}"), (misaligned, f"rows off the {iv.code} grid"))
-            if count
-        ]
-        if problems:
-            raise ArchiveError(f"{name}: " + "; ".join(problems))
-        # The table's own constraints check the rest as rows go in: NOT NULL (an empty field), the OHLC order
-        # (kline_ohlc_order) and, through the key, an open time repeated in the file.
-        if replace or _range_has_rows(instrument_id, iv.code, period_start, period_end):
-            # ON CONFLICT costs about twice a plain insert: only when stored candles may collide.
-            cursor.execute(
-                f"""
-                INSERT INTO marketdata_kline ({KLINE_COLUMNS})
-                SELECT %s, %s, open_time, open, high, low, close, volume, true FROM marketdata_archive_staging
-                ON CONFLICT (instrument_id, interval, open_time) DO UPDATE SET
-                    open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
-                    volume = EXCLUDED.volume, closed = true
-                WHERE NOT marketdata_kline.closed
-                """,  # noqa: S608  (constants only)
-                [instrument_id, iv.code],
-            )
-        else:
-            cursor.execute(
-                f"INSERT INTO marketdata_kline ({KLINE_COLUMNS}) SELECT %s, %s, open_time, open, high, low, close,"  # noqa: S608
-                " volume, true FROM marketdata_archive_staging",
-                [instrument_id, iv.code],
-            )
         written: int = cursor.rowcount
-    return written, total
-
-
-def _row(cursor: Any) -> tuple[int, ...]:
-    row = cursor.fetchone()
-    assert row is not None
-    return tuple(int(x) for x in row)
-
-
-def _first(cursor: Any) -> int:
-    return _row(cursor)[0]
+    return written
 
 
 # -- download jobs (the downloader reports through these) -------------------------------------------------------

@@ -22,3 +22,9 @@ def quantcup_dir() -> Path:
 @pytest.fixture(params=sorted(ENGINE_CLASSES))
 def engine_class(request: pytest.FixtureRequest) -> type[ReferenceEngine] | type[MatchingEngine]:
     return ENGINE_CLASSES[request.param]
+
+
+@pytest.fixture
+def l2_captures_dir() -> Path:
+    """cryptofeed captures of real sessions (the L2 cores and the live connectors replay them)."""
+    return shared_fixture_dir("orderbook", "l2")

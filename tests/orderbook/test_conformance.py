@@ -147,7 +147,7 @@ def test_command_refuses_an_output_it_cannot_write(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ((), r"the following arguments are required: \{replay\}"),
+        ((), r"the following arguments are required: \{replay,watch\}"),
         (("replay", "feed.csv"), r"the following arguments are required: --price-rule"),
         (("replay", "feed.csv", "--price-rule", "midpoint"), r"argument --price-rule: invalid choice: 'midpoint'"),
         (("replay", "feed.csv", "--price-rule", "maker", "--engine", "gpu"), r"argument --engine: invalid choice"),

@@ -37,7 +37,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         # The usage text "{replay}" is pinned by tests/orderbook/test_conformance.py; 'watch' is listed in --help.
-        actions = parser.add_subparsers(dest="action", required=True, metavar="{replay}")
+        actions = parser.add_subparsers(dest="action", required=True, metavar="{replay,watch}")
         replay = actions.add_parser(
             "replay", help="replay a feed CSV (msg,kind,symbol,trader,side,price,size_or_cancel_id)"
         )

@@ -16,7 +16,8 @@ TYPED := hftplatform/embedded.py hftplatform/errors.py hftplatform/status.py hft
 	marketdata/core/gaps.py marketdata/core/archives.py marketdata/exchanges/limits.py \
 	marketdata/exchanges/transport.py marketdata/exchanges/clients.py marketdata/services.py marketdata/selectors.py \
 	marketdata/downloads.py marketdata/tracking.py marketdata/live.py marketdata/overview.py \
-	fees/core/__init__.py fees/core/numbers.py fees/core/vault.py fees/simulation.py
+	fees/core/__init__.py fees/core/numbers.py fees/core/vault.py fees/simulation.py \
+	orderbook/live/connectors.py orderbook/live/snapshots.py
 
 .PHONY: install demo test test-fast lint format bench lock clean-data
 

@@ -1,0 +1,80 @@
+"""An in-process EVM (eth-tester + py-evm) running the real Safe v1.4.1 bytecode, deployed once per session, with
+each test run inside a snapshot that is reverted afterwards. Keys are generated here, never stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import EthereumTesterProvider, Web3
+
+from vaults.custody import chain
+
+VAULT_FUNDS = 1_000_000 * 10**6  # 1,000,000 tUSD in base units (6 decimals)
+
+
+@dataclass
+class Evm:
+    tester: Any
+    w3: Web3
+    chain_id: int
+    deployer: LocalAccount  # also the executor that pays gas for execTransaction
+    cosigner: LocalAccount
+    operators: list[LocalAccount]
+    recovery: LocalAccount
+    infrastructure: chain.SafeInfrastructure
+    safe: str
+    token: str
+
+    def balance(self, owner: str) -> int:
+        return chain.erc20_balance(self.w3, self.token, owner)
+
+    def owner_key(self, address: str) -> LocalAccount:
+        return {a.address: a for a in [self.cosigner, *self.operators, self.recovery]}[address]
+
+
+@pytest.fixture(scope="session")
+def evm_session() -> Evm:
+    from eth_tester import EthereumTester, PyEVMBackend
+
+    tester = EthereumTester(PyEVMBackend())
+    w3 = Web3(EthereumTesterProvider(tester))
+    deployer = Account.create()
+    w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": deployer.address, "value": 10**21})
+    cosigner, operator_a, operator_b, recovery = (Account.create() for _ in range(4))
+    infrastructure = chain.safe_infrastructure_deploy(w3, deployer)
+    safe = chain.vault_safe_deploy(
+        w3,
+        infrastructure,
+        cosigner=cosigner.address,
+        operators=[operator_a.address, operator_b.address],
+        recovery=recovery.address,
+        threshold=2,
+        deployer=deployer,
+    )
+    token = chain.erc20_test_token_deploy(w3, deployer, holder=safe, amount=VAULT_FUNDS)
+    return Evm(
+        tester=tester,
+        w3=w3,
+        chain_id=w3.eth.chain_id,
+        deployer=deployer,
+        cosigner=cosigner,
+        operators=[operator_a, operator_b],
+        recovery=recovery,
+        infrastructure=infrastructure,
+        safe=safe,
+        token=token,
+    )
+
+
+@pytest.fixture
+def evm(evm_session: Evm) -> Iterator[Evm]:
+    """The session's chain, reverted to its deployed state after the test."""
+    snapshot = evm_session.tester.take_snapshot()
+    yield evm_session
+    evm_session.tester.revert_to_snapshot(snapshot)

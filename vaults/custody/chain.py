@@ -1,0 +1,451 @@
+"""The chain side of custody (web3.py): deploy a vault's Safe, read its nonce and owners, execute Safe transactions,
+and execute a proposal idempotently.
+
+Safe v1.4.1 singleton and proxy factory come from safe-eth-py's artifacts; the test token is safe-eth-py's
+``ERC20TestToken`` artifact (OpenZeppelin ERC20, source and compiler recorded in the artifact), so nothing here
+needs a Solidity compiler. Amounts are integers in base units; the sender is a local account whose key signs
+each transaction here, so the transaction hash is known, and stored, before anything is broadcast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
+from hexbytes import HexBytes
+from safe_eth.eth.contracts import (
+    get_example_erc20_contract,
+    get_proxy_factory_V1_4_1_contract,
+    get_safe_V1_4_1_contract,
+)
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import ContractLogicError, TransactionNotFound
+from web3.logs import DISCARD
+from web3.types import TxReceipt
+
+from vaults.custody.safe_tx import (
+    ZERO_ADDRESS,
+    SafeTx,
+    SafeTxError,
+    address_normalise,
+    safe_tx_hash,
+    signatures_packed_check,
+)
+
+RECEIPT_TIMEOUT_S = 120
+
+_REVERT_ERRORS: tuple[type[Exception], ...] = (ContractLogicError,)
+try:  # eth-tester (tests, the in-process dev chain) raises its own type for a revert instead of web3's
+    from eth_tester.exceptions import TransactionFailed
+
+    _REVERT_ERRORS = (ContractLogicError, TransactionFailed)
+except ImportError:  # pragma: no cover - production installs have no eth-tester
+    pass
+
+
+class ChainError(RuntimeError):
+    """A chain operation that did not happen; ``code`` is a Safe revert code (``GS020``...) when there is one."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _revert_code(error: Exception) -> str:
+    """The Safe ``GSxxx`` code inside a revert message, or ``reverted``."""
+    text = str(error)
+    index = text.find("GS0")
+    return text[index : index + 5] if index >= 0 else "reverted"
+
+
+def transaction_send(
+    w3: Web3, sender: LocalAccount, transaction: dict[str, Any], *, gas: int | None = None
+) -> tuple[bytes, bytes]:
+    """Fill, sign and broadcast ``transaction`` from ``sender``; returns ``(tx_hash, raw_transaction)``.
+
+    Without ``gas`` the node estimates it, which simulates the call first: a revert raises :class:`ChainError`
+    with the Safe's code and nothing is broadcast. With ``gas`` the transaction is sent as is (used to show a
+    revert really happens on chain).
+    """
+    signed = transaction_sign(w3, sender, transaction, gas=gas)
+    w3.eth.send_raw_transaction(signed[1])
+    return signed
+
+
+def transaction_sign(
+    w3: Web3, sender: LocalAccount, transaction: dict[str, Any], *, gas: int | None = None
+) -> tuple[bytes, bytes]:
+    """``(tx_hash, raw_transaction)`` of ``transaction`` signed by ``sender``, not broadcast."""
+    filled = dict(transaction)
+    filled.setdefault("from", sender.address)
+    filled.setdefault("chainId", w3.eth.chain_id)
+    filled.setdefault("nonce", w3.eth.get_transaction_count(sender.address, "pending"))
+    if gas is not None:
+        filled["gas"] = gas
+    elif "gas" not in filled:
+        try:
+            filled["gas"] = w3.eth.estimate_gas(filled)  # type: ignore[arg-type]
+        except _REVERT_ERRORS as error:
+            raise ChainError(_revert_code(error), f"the transaction would revert: {error}") from error
+    if "maxFeePerGas" not in filled and "gasPrice" not in filled:
+        base_fee = int(w3.eth.get_block("latest").get("baseFeePerGas", 0))
+        filled["maxPriorityFeePerGas"] = 10**9
+        filled["maxFeePerGas"] = 2 * base_fee + 10**9
+    signed = sender.sign_transaction(filled)
+    return bytes(signed.hash), bytes(signed.raw_transaction)
+
+
+def receipt_wait(w3: Web3, tx_hash: bytes) -> TxReceipt:
+    return w3.eth.wait_for_transaction_receipt(HexBytes(tx_hash), timeout=RECEIPT_TIMEOUT_S)
+
+
+def _contract_deploy(w3: Web3, sender: LocalAccount, contract: type[Contract] | Contract, *args: Any) -> str:
+    transaction = contract.constructor(*args).build_transaction({"from": sender.address})
+    tx_hash, _ = transaction_send(w3, sender, dict(transaction))
+    receipt = receipt_wait(w3, tx_hash)
+    if receipt["status"] != 1 or not receipt["contractAddress"]:
+        raise ChainError("deploy_failed", f"deployment transaction {tx_hash.hex()} failed")
+    return address_normalise(str(receipt["contractAddress"]))
+
+
+def _call_send(w3: Web3, sender: LocalAccount, function: Any, *, gas: int | None = None) -> TxReceipt:
+    transaction = function.build_transaction({"from": sender.address, "gas": gas or 1})
+    del transaction["gas"]  # filled (and simulated) by transaction_sign
+    tx_hash, _ = transaction_send(w3, sender, transaction, gas=gas)
+    return receipt_wait(w3, tx_hash)
+
+
+@dataclass(frozen=True)
+class SafeInfrastructure:
+    """The shared Safe v1.4.1 contracts of a chain: the singleton (logic) and the proxy factory."""
+
+    singleton: str
+    proxy_factory: str
+
+
+def safe_infrastructure_deploy(w3: Web3, deployer: LocalAccount) -> SafeInfrastructure:
+    """Deploy the Safe v1.4.1 singleton and proxy factory (a dev or test chain; public chains already have them)."""
+    singleton = _contract_deploy(w3, deployer, get_safe_V1_4_1_contract(w3))
+    factory = _contract_deploy(w3, deployer, get_proxy_factory_V1_4_1_contract(w3))
+    return SafeInfrastructure(singleton=singleton, proxy_factory=factory)
+
+
+def safe_deploy(
+    w3: Web3,
+    infrastructure: SafeInfrastructure,
+    *,
+    owners: Sequence[str],
+    threshold: int,
+    deployer: LocalAccount,
+    salt_nonce: int = 0,
+) -> str:
+    """Create a Safe proxy with ``owners`` and ``threshold`` (no modules, no guard, no fallback handler, no
+    deployment refund); returns its address. Owners must be distinct and ``1 <= threshold <= len(owners)``.
+    """
+    owner_list = [address_normalise(owner, field="owner") for owner in owners]
+    if len(set(owner_list)) != len(owner_list):
+        raise ChainError("owners_duplicate", "a Safe's owners must be distinct")
+    if not 1 <= threshold <= len(owner_list):
+        raise ChainError("threshold_invalid", f"threshold {threshold} for {len(owner_list)} owner(s)")
+    singleton = get_safe_V1_4_1_contract(w3, infrastructure.singleton)
+    setup_data = singleton.encode_abi(
+        "setup",
+        [owner_list, threshold, ZERO_ADDRESS, b"", ZERO_ADDRESS, ZERO_ADDRESS, 0, ZERO_ADDRESS],
+    )
+    factory = get_proxy_factory_V1_4_1_contract(w3, infrastructure.proxy_factory)
+    receipt = _call_send(
+        w3, deployer, factory.functions.createProxyWithNonce(infrastructure.singleton, setup_data, salt_nonce)
+    )
+    if receipt["status"] != 1:
+        raise ChainError("deploy_failed", "createProxyWithNonce failed")
+    events = factory.events.ProxyCreation().process_receipt(receipt, errors=DISCARD)
+    return address_normalise(str(events[0]["args"]["proxy"]))
+
+
+def vault_safe_deploy(
+    w3: Web3,
+    infrastructure: SafeInfrastructure,
+    *,
+    cosigner: str,
+    operators: Sequence[str],
+    recovery: str,
+    threshold: int,
+    deployer: LocalAccount,
+    salt_nonce: int = 0,
+) -> str:
+    """A vault's Safe: owners ``[cosigner, *operators, recovery]`` with an on-chain threshold of at least 2, so no
+    single key (not the co-signer's, not one operator's) can move funds alone.
+    """
+    if threshold < 2:
+        raise ChainError("threshold_too_low", f"a vault Safe needs a threshold of at least 2, got {threshold}")
+    return safe_deploy(
+        w3,
+        infrastructure,
+        owners=[cosigner, *operators, recovery],
+        threshold=threshold,
+        deployer=deployer,
+        salt_nonce=salt_nonce,
+    )
+
+
+def safe_contract(w3: Web3, safe_address: str) -> Contract:
+    return get_safe_V1_4_1_contract(w3, address_normalise(safe_address, field="safe"))
+
+
+def safe_nonce(w3: Web3, safe_address: str) -> int:
+    """The Safe's current transaction nonce (the nonce its next executed SafeTx must carry)."""
+    return int(safe_contract(w3, safe_address).functions.nonce().call())
+
+
+def safe_owners(w3: Web3, safe_address: str) -> list[str]:
+    return [address_normalise(str(owner)) for owner in safe_contract(w3, safe_address).functions.getOwners().call()]
+
+
+def safe_threshold(w3: Web3, safe_address: str) -> int:
+    return int(safe_contract(w3, safe_address).functions.getThreshold().call())
+
+
+def safe_tx_hash_onchain(w3: Web3, safe_address: str, tx: SafeTx) -> bytes:
+    """``getTransactionHash`` as the deployed Safe computes it (to check :func:`safe_tx_hash` against)."""
+    function = safe_contract(w3, safe_address).functions.getTransactionHash(
+        tx.to, tx.value, tx.data, tx.operation, tx.safe_tx_gas, tx.base_gas, tx.gas_price, tx.gas_token,
+        tx.refund_receiver, tx.nonce,
+    )  # fmt: skip
+    return bytes(function.call())
+
+
+def _exec_function(w3: Web3, safe_address: str, tx: SafeTx, packed_signatures: bytes) -> Any:
+    return safe_contract(w3, safe_address).functions.execTransaction(
+        tx.to, tx.value, tx.data, tx.operation, tx.safe_tx_gas, tx.base_gas, tx.gas_price, tx.gas_token,
+        tx.refund_receiver, packed_signatures,
+    )  # fmt: skip
+
+
+def safe_exec_transaction(
+    w3: Web3, safe_address: str, tx: SafeTx, packed_signatures: bytes, sender: LocalAccount
+) -> dict[str, Any]:
+    """The unsigned ``execTransaction`` transaction (no gas, no nonce) for ``sender`` to sign."""
+    transaction = dict(_exec_function(w3, safe_address, tx, packed_signatures).build_transaction(
+        {"from": sender.address, "gas": 1}
+    ))  # fmt: skip
+    del transaction["gas"]
+    return transaction
+
+
+def safe_exec(
+    w3: Web3,
+    safe: str,
+    tx: SafeTx,
+    packed_signatures: bytes,
+    sender: LocalAccount,
+    *,
+    gas: int | None = None,
+) -> TxReceipt:
+    """Send ``execTransaction`` with no off-chain checks and wait for its receipt.
+
+    Without ``gas`` a revert (``GS020``, ``GS026``...) raises :class:`ChainError` before broadcasting; with
+    ``gas`` the transaction is mined even if it reverts (receipt ``status`` 0). Use :class:`ProposalExecutor`
+    for proposals: it checks signatures first and never sends twice.
+    """
+    transaction = safe_exec_transaction(w3, safe, tx, packed_signatures, sender)
+    tx_hash, _ = transaction_send(w3, sender, transaction, gas=gas)
+    return receipt_wait(w3, tx_hash)
+
+
+def safe_exec_simulate(w3: Web3, safe: str, tx: SafeTx, packed_signatures: bytes, sender: str) -> str | None:
+    """The Safe's revert code for this execution (``GS020``...), or None if ``eth_call`` says it would succeed."""
+    try:
+        _exec_function(w3, safe, tx, packed_signatures).call({"from": sender})
+    except _REVERT_ERRORS as error:
+        return _revert_code(error)
+    return None
+
+
+def erc20_test_token_deploy(
+    w3: Web3,
+    deployer: LocalAccount,
+    *,
+    holder: str,
+    amount: int,
+    decimals: int = 6,
+    name: str = "Test USD",
+    symbol: str = "tUSD",
+) -> str:
+    """Deploy a test ERC-20 (safe-eth-py's OpenZeppelin ``ERC20TestToken``) minting ``amount`` base units to
+    ``holder``; for tests and the local demo chain only.
+    """
+    contract = get_example_erc20_contract(w3)
+    return _contract_deploy(w3, deployer, contract, name, symbol, decimals, address_normalise(holder), amount)
+
+
+def erc20_balance(w3: Web3, token: str, owner: str) -> int:
+    """``balanceOf(owner)`` in the token's base units."""
+    contract = get_example_erc20_contract(w3, to_checksum_address(address_normalise(token, field="token")))
+    return int(contract.functions.balanceOf(address_normalise(owner)).call())
+
+
+def erc20_transfer(w3: Web3, token: str, sender: LocalAccount, recipient: str, amount: int) -> TxReceipt:
+    contract = get_example_erc20_contract(w3, to_checksum_address(address_normalise(token, field="token")))
+    return _call_send(w3, sender, contract.functions.transfer(address_normalise(recipient), amount))
+
+
+# --- idempotent proposal execution -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Submission:
+    """The record written BEFORE broadcasting: this chain transaction carries that Safe transaction."""
+
+    safe_tx_hash: bytes
+    tx_hash: bytes
+    raw_transaction: bytes
+
+
+class SubmissionStore(Protocol):
+    """Where the executor records submissions; the vaults app backs it with the proposal row (committed before
+    :meth:`ProposalExecutor.execute` broadcasts, so a crash can always find what was sent).
+    """
+
+    def submission_get(self, safe_tx_hash: bytes) -> Submission | None: ...
+
+    def submission_record(self, submission: Submission) -> None: ...
+
+
+class SubmissionMemoryStore:
+    """An in-memory :class:`SubmissionStore` (tests, the CLI, a single-process demo)."""
+
+    def __init__(self) -> None:
+        self.submissions: dict[bytes, Submission] = {}
+
+    def submission_get(self, safe_tx_hash: bytes) -> Submission | None:
+        return self.submissions.get(safe_tx_hash)
+
+    def submission_record(self, submission: Submission) -> None:
+        self.submissions[submission.safe_tx_hash] = submission
+
+
+ExecutionStatus = Literal["executed", "failed", "invalidated", "refused"]
+
+
+@dataclass(frozen=True)
+class ExecutionOutcome:
+    """What happened to a proposal: ``executed`` (on chain, Safe reported success), ``failed`` (mined but reverted
+    or the inner call failed), ``invalidated`` (the Safe nonce was used by another transaction), ``refused``
+    (nothing sent: bad signatures, a future nonce, or a revert found by simulation). ``resumed`` is True when the
+    outcome comes from an earlier submission rather than a new broadcast.
+    """
+
+    status: ExecutionStatus
+    code: str
+    reason: str
+    safe_tx_hash: bytes
+    tx_hash: bytes | None = None
+    resumed: bool = False
+
+
+class ProposalExecutor:
+    """Executes a signed SafeTx at most once per ``safeTxHash``, surviving crashes at any point.
+
+    The chain transaction is signed locally, recorded in the store, then broadcast; on a later call (a retry or a
+    restarted process) the stored transaction's receipt is read, or the identical signed bytes re-broadcast,
+    instead of sending anew. Its sender nonce makes a duplicate impossible even if the first broadcast did reach
+    the node.
+    """
+
+    def __init__(self, w3: Web3, *, chain_id: int, safe_address: str, sender: LocalAccount, store: SubmissionStore):
+        self.w3 = w3
+        self.chain_id = chain_id
+        self.safe_address = address_normalise(safe_address, field="safe")
+        self.sender = sender
+        self.store = store
+
+    def execute(self, tx: SafeTx, packed_signatures: bytes) -> ExecutionOutcome:
+        digest = safe_tx_hash(self.chain_id, self.safe_address, tx)
+        if self.w3.eth.chain_id != self.chain_id:
+            return ExecutionOutcome(
+                "refused", "wrong_chain", f"connected to chain {self.w3.eth.chain_id}, not {self.chain_id}", digest
+            )
+        stored = self.store.submission_get(digest)
+        if stored is not None:
+            return self._resume(tx, stored)
+        current_nonce = safe_nonce(self.w3, self.safe_address)
+        if current_nonce > tx.nonce:
+            return self._invalidated(tx, digest, current_nonce)
+        if current_nonce < tx.nonce:
+            return ExecutionOutcome(
+                "refused",
+                "nonce_future",
+                f"the Safe is at nonce {current_nonce}; transactions before nonce {tx.nonce} must execute first",
+                digest,
+            )
+        try:
+            signatures_packed_check(
+                digest,
+                packed_signatures,
+                safe_owners(self.w3, self.safe_address),
+                safe_threshold(self.w3, self.safe_address),
+            )
+        except SafeTxError as error:
+            return ExecutionOutcome("refused", error.code, str(error), digest)
+        transaction = safe_exec_transaction(self.w3, self.safe_address, tx, packed_signatures, self.sender)
+        try:
+            tx_hash, raw = transaction_sign(self.w3, self.sender, transaction)
+        except ChainError as error:
+            return ExecutionOutcome("refused", error.code, f"simulation reverted, nothing sent: {error}", digest)
+        self.store.submission_record(Submission(safe_tx_hash=digest, tx_hash=tx_hash, raw_transaction=raw))
+        self.w3.eth.send_raw_transaction(raw)
+        return self._outcome(digest, receipt_wait(self.w3, tx_hash), resumed=False)
+
+    def _resume(self, tx: SafeTx, stored: Submission) -> ExecutionOutcome:
+        receipt = self._receipt_get(stored.tx_hash)
+        if receipt is not None:
+            return self._outcome(stored.safe_tx_hash, receipt, resumed=True)
+        current_nonce = safe_nonce(self.w3, self.safe_address)
+        if current_nonce > tx.nonce:
+            # Our transaction never got mined and someone else's used the nonce: it can never execute now.
+            return self._invalidated(tx, stored.safe_tx_hash, current_nonce)
+        try:
+            self.w3.eth.send_raw_transaction(stored.raw_transaction)
+        except ValueError as error:
+            # "already known" / "nonce too low": the node has it or it was replaced; the receipt decides.
+            receipt = self._receipt_get(stored.tx_hash)
+            if receipt is None:
+                return ExecutionOutcome(
+                    "refused", "rebroadcast_failed", f"stored transaction could not be re-sent: {error}",
+                    stored.safe_tx_hash, stored.tx_hash, resumed=True,
+                )  # fmt: skip
+            return self._outcome(stored.safe_tx_hash, receipt, resumed=True)
+        return self._outcome(stored.safe_tx_hash, receipt_wait(self.w3, stored.tx_hash), resumed=True)
+
+    def _receipt_get(self, tx_hash: bytes) -> TxReceipt | None:
+        try:
+            return self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+        except TransactionNotFound:
+            return None
+
+    def _invalidated(self, tx: SafeTx, digest: bytes, current_nonce: int) -> ExecutionOutcome:
+        return ExecutionOutcome(
+            "invalidated",
+            "nonce_taken",
+            f"the Safe's nonce is {current_nonce}: nonce {tx.nonce} was used by another transaction",
+            digest,
+        )
+
+    def _outcome(self, digest: bytes, receipt: TxReceipt, *, resumed: bool) -> ExecutionOutcome:
+        tx_hash = bytes(receipt["transactionHash"])
+        if receipt["status"] != 1:
+            return ExecutionOutcome(
+                "failed", "reverted", "execTransaction reverted on chain", digest, tx_hash, resumed=resumed
+            )
+        safe = safe_contract(self.w3, self.safe_address)
+        for event in safe.events.ExecutionSuccess().process_receipt(receipt, errors=DISCARD):
+            if bytes(event["args"]["txHash"]) == digest:
+                return ExecutionOutcome("executed", "executed", "executed", digest, tx_hash, resumed=resumed)
+        return ExecutionOutcome(
+            "failed", "inner_call_failed", "the Safe ran the transaction but its call failed (ExecutionFailure)",
+            digest, tx_hash, resumed=resumed,
+        )  # fmt: skip

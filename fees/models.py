@@ -1,1 +1,61 @@
+"""The fee ledger: every management accrual and every performance crystallisation (the transfer of fee shares
+from a lot to the fee account) is one row, exactly as the pure engine (:mod:`fees.core.vault`) produced it.
 
+The fee account's shares equal ``Σ fee_shares`` over a vault's rows at every moment (``vaults.selectors``
+checks it). Written only by :mod:`vaults.services`, in the transaction that changes the vault's state.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from vaults.fields import ExactNumericField
+
+
+class FeeLedgerEntry(models.Model):
+    class Kind(models.TextChoices):
+        MANAGEMENT = "management", "Management accrual"
+        PERFORMANCE = "performance", "Performance crystallisation"
+
+    class Reason(models.TextChoices):
+        WITHDRAWAL = "withdrawal"
+        YEAR_END = "year_end", "Year end"
+        REQUESTED = "requested"
+
+    vault = models.ForeignKey("vaults.Vault", on_delete=models.PROTECT, related_name="fee_ledger")
+    sequence = models.BigIntegerField(help_text="The engine's sequence number within the vault.")
+    at = models.DateTimeField()
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    fee_value = ExactNumericField(help_text="Base units, exact.")
+    fee_shares = ExactNumericField(help_text="Shares minted to or moved to the fee account.")
+    price = ExactNumericField(help_text="P (price scale), base units per share.")
+    # management accrual
+    seconds = ExactNumericField(null=True, blank=True)
+    factor = ExactNumericField(null=True, blank=True, help_text="K(dt) = 0.99 ** dt")
+    shares_outstanding = ExactNumericField(null=True, blank=True)
+    depositor_shares = ExactNumericField(null=True, blank=True)
+    fee_per_share = ExactNumericField(null=True, blank=True)
+    fee_index = ExactNumericField(null=True, blank=True)
+    # performance crystallisation
+    reason = models.CharField(max_length=12, choices=Reason.choices, blank=True)
+    lot = models.ForeignKey("vaults.Lot", on_delete=models.PROTECT, null=True, blank=True, related_name="fee_rows")
+    depositor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="fee_rows"
+    )
+    shares = ExactNumericField(null=True, blank=True, help_text="Shares crystallised.")
+    hwm_before = ExactNumericField(null=True, blank=True)
+    hwm_after = ExactNumericField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["vault_id", "sequence"]
+        verbose_name_plural = "fee ledger entries"
+        constraints = [
+            models.UniqueConstraint(fields=["vault", "sequence"], name="fee_ledger_vault_sequence_unique"),
+            models.CheckConstraint(condition=models.Q(fee_value__gte=0), name="fee_ledger_fee_nonnegative"),
+            models.CheckConstraint(condition=models.Q(fee_shares__gte=0), name="fee_ledger_shares_nonnegative"),
+        ]
+        indexes = [models.Index(fields=["vault", "depositor", "at"], name="fee_ledger_depositor_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.sequence} of vault {self.vault_id}"

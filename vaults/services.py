@@ -1,0 +1,750 @@
+"""Every write to a vault: creation, deposits, withdrawal requests, fee settlement, year-end crystallisation,
+market moves and valuations, NAV snapshots.
+
+Each service runs in one transaction: it locks the vault row (then accounts, then lots, by id —
+:mod:`vaults.lock_objects`), loads the locked rows into the pure fee engine (:class:`fees.core.Vault`), lets the
+engine do the operation, and stores exactly what the engine produced: the new fee state, the changed accounts
+and lots, the ledger rows (:class:`fees.models.FeeLedgerEntry`), the flows, one :class:`VaultEvent` and one
+:class:`NavSnapshot`. So the database holds the engine's numbers by construction, and replaying the event log
+through a fresh engine gives the same state (``vaults.selectors.vault_engine_replay``).
+
+Units (as the engine's): amounts are ``int`` base units of the vault's asset; shares ``Decimal`` with 18 places;
+prices (P, marks) base units per share at 50 places; times aware UTC. Rounding as ``fees.core.numbers``.
+An operation the engine refuses raises :class:`VaultServiceError` and writes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation, localcontext
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Model
+from django.utils import timezone
+
+from fees.core import DepositorAccount, InsufficientSharesError, VaultError
+from fees.core import Lot as EngineLot
+from fees.core import Vault as FeeVault
+from fees.core.numbers import FEE_CONTEXT, ZERO, decimal_text, price_down, units_down
+from fees.core.vault import ManagementAccrual, PerformanceCrystallisation
+from fees.models import FeeLedgerEntry
+from hftplatform.errors import ServiceError
+from marketdata.core.intervals import interval_get
+from marketdata.selectors import klines_read
+from vaults.lock_objects import accounts_lock, lots_lock, vault_lock
+from vaults.models import (
+    Deposit,
+    Lot,
+    NavSnapshot,
+    Position,
+    Valuation,
+    Vault,
+    VaultAccount,
+    VaultEvent,
+    Withdrawal,
+    WithdrawalPart,
+)
+
+CASH_VENUE = "vault"  # the Position holding the vault's idle base asset
+VALUATION_LOOKBACK_MS = 86_400_000  # a price older than a day is no mark to market
+_TX_HASH = re.compile(r"0x[0-9a-f]{64}")
+_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+class VaultServiceError(ServiceError):
+    code = "vault_refused"
+
+
+class VaultNotFoundError(VaultServiceError):
+    code = "not_found"
+    http_status = 404
+
+
+class InsufficientVaultSharesError(VaultServiceError):
+    code = "insufficient_shares"
+
+
+class IdempotencyConflictError(VaultServiceError):
+    """An idempotency key (or on-chain transfer) was already used for a different operation."""
+
+    code = "idempotency_conflict"
+    http_status = 409
+
+
+# -- creation ---------------------------------------------------------------------------------------------------
+
+
+def allocation_validate(allocation: Any) -> dict[str, dict[str, str]]:
+    """Check a strategy allocation: ``{name: {"weight": text, "max": text}}`` with decimal text in [0, 1],
+    weight ≤ max, weights summing to at most 1 (the rest is idle cash). Returns it with the texts normalised."""
+    if not isinstance(allocation, dict):
+        raise VaultServiceError("the allocation must be an object of strategies", fields={"allocation": ["object"]})
+    result: dict[str, dict[str, str]] = {}
+    total = ZERO
+    for name, limits in allocation.items():
+        if not isinstance(name, str) or not name or not isinstance(limits, dict) or set(limits) - {"weight", "max"}:
+            raise VaultServiceError(f"allocation entry {name!r} must be {{'weight': text, 'max': text}}")
+        numbers: dict[str, Decimal] = {}
+        for key in ("weight", "max"):
+            text = limits.get(key, limits.get("weight") if key == "max" else None)
+            try:
+                number = Decimal(text) if isinstance(text, str) else None
+            except InvalidOperation:
+                number = None
+            if number is None or not number.is_finite() or not ZERO <= number <= 1:
+                raise VaultServiceError(f"allocation {name}.{key} must be decimal text in [0, 1], got {text!r}")
+            numbers[key] = number
+        if numbers["weight"] > numbers["max"]:
+            raise VaultServiceError(f"allocation {name}: weight {numbers['weight']} is above its max {numbers['max']}")
+        total += numbers["weight"]
+        result[name] = {key: decimal_text(value) for key, value in numbers.items()}
+    if total > 1:
+        raise VaultServiceError(f"allocation weights sum to {total}, above 1")
+    return result
+
+
+def vault_create(
+    *,
+    name: str,
+    slug: str,
+    base_asset: str,
+    asset_decimals: int,
+    allocation: dict[str, Any] | None = None,
+    public: bool = True,
+    started_at: datetime | None = None,
+) -> Vault:
+    """A new, empty vault (P = 1 base unit per share until its first deposit)."""
+    if not _SLUG.fullmatch(slug):
+        raise VaultServiceError(f"slug {slug!r} must be lower-case words joined by '-'")
+    if not 0 <= asset_decimals <= 36:
+        raise VaultServiceError(f"asset decimals must be in 0..36, got {asset_decimals}")
+    started = _aware(started_at)
+    try:
+        with transaction.atomic():
+            return Vault.objects.create(
+                name=name,
+                slug=slug,
+                base_asset=base_asset.upper(),
+                asset_decimals=asset_decimals,
+                allocation=allocation_validate(allocation or {}),
+                public=public,
+                started_at=started,
+                settled_at=started,
+            )
+    except IntegrityError:
+        raise VaultServiceError(f"a vault with slug {slug!r} exists", code="duplicate") from None
+
+
+# -- the engine session: locked rows in, the engine's results out ------------------------------------------------
+
+
+@dataclass
+class _Session:
+    vault: Vault
+    engine: FeeVault
+    accounts: dict[str, VaultAccount]  # by the engine's depositor key (the user id as text)
+    lots: dict[int, Lot]  # by number (the engine's lot id)
+    account_before: dict[str, tuple[Decimal, ...]]
+    lot_before: dict[int, tuple[Decimal, Decimal]]
+
+
+def _key(user_id: int) -> str:
+    return str(user_id)
+
+
+def _aware(at: datetime | None) -> datetime:
+    if at is None:
+        return timezone.now()
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise VaultServiceError(f"time must be an aware UTC datetime, got naive {at.isoformat()}")
+    return at.astimezone(UTC)
+
+
+def _account_numbers(account: VaultAccount | DepositorAccount) -> tuple[Decimal, ...]:
+    return (
+        Decimal(account.shares),
+        Decimal(account.deposited),
+        Decimal(account.paid_out),
+        Decimal(account.management_fee),
+        Decimal(account.performance_fee),
+        Decimal(account.fee_index_mark),
+    )
+
+
+_ACCOUNT_COLUMNS = ("shares", "deposited", "paid_out", "management_fee", "performance_fee", "fee_index_mark")
+
+
+def _session_open(vault: Vault, accounts: Sequence[VaultAccount], lots: Sequence[Lot]) -> _Session:
+    """An engine holding the vault's fee state and the given (locked) accounts and lots."""
+    engine = FeeVault(started_at=vault.settled_at)
+    engine.value = vault.value
+    engine.shares_outstanding = vault.shares_outstanding
+    engine.fee_account_shares = vault.fee_account_shares
+    engine.fee_index = vault.fee_index
+    engine._sequence = vault.sequence  # the engine numbers ledger rows and flows on from the stored counter
+    ordered = sorted(lots, key=lambda lot: lot.number)
+    for account in accounts:  # id order = the order of first deposits, as the engine's dict keeps them
+        key = _key(account.depositor_id)
+        engine.accounts[key] = DepositorAccount(
+            depositor=key,
+            lot_ids=[lot.number for lot in ordered if lot.depositor_id == account.depositor_id],
+            shares=account.shares,
+            deposited=int(account.deposited),
+            paid_out=int(account.paid_out),
+            management_fee=account.management_fee,
+            performance_fee=account.performance_fee,
+            fee_index_mark=account.fee_index_mark,
+        )
+    for lot in ordered:
+        engine.lots[lot.number] = EngineLot(lot.number, _key(lot.depositor_id), lot.opened_at, lot.shares, lot.hwm)
+    return _Session(
+        vault=vault,
+        engine=engine,
+        accounts={_key(a.depositor_id): a for a in accounts},
+        lots={lot.number: lot for lot in ordered},
+        account_before={_key(a.depositor_id): _account_numbers(a) for a in accounts},
+        lot_before={lot.number: (lot.shares, lot.hwm) for lot in ordered},
+    )
+
+
+def _rows_update(model: type[Model], columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """``UPDATE`` numeric columns of many rows in one statement: ``rows`` are ``(id, value, ...)``."""
+    if not rows:
+        return
+    meta = model._meta
+    names = [meta.get_field(column).column for column in columns]  # type: ignore[union-attr]
+    sets = ", ".join(f'"{name}" = d."{name}"' for name in names)
+    arrays = ", ".join(["%s::bigint[]"] + ["%s::numeric[]"] * len(names))
+    aliases = ", ".join(['"id"'] + [f'"{name}"' for name in names])
+    sql = f'UPDATE "{meta.db_table}" AS t SET {sets} FROM unnest({arrays}) AS d({aliases}) WHERE t."id" = d."id"'  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+
+
+def _ledger_entry(session: _Session, row: ManagementAccrual | PerformanceCrystallisation) -> FeeLedgerEntry:
+    vault_id = session.vault.pk
+    if isinstance(row, ManagementAccrual):
+        return FeeLedgerEntry(
+            vault_id=vault_id,
+            sequence=row.sequence,
+            at=row.at,
+            kind=FeeLedgerEntry.Kind.MANAGEMENT,
+            fee_value=row.fee_value,
+            fee_shares=row.fee_shares,
+            price=row.price,
+            seconds=row.seconds,
+            factor=row.factor,
+            shares_outstanding=row.shares_outstanding,
+            depositor_shares=row.depositor_shares,
+            fee_per_share=row.fee_per_share,
+            fee_index=row.fee_index,
+        )
+    return FeeLedgerEntry(
+        vault_id=vault_id,
+        sequence=row.sequence,
+        at=row.at,
+        kind=FeeLedgerEntry.Kind.PERFORMANCE,
+        fee_value=row.fee_value,
+        fee_shares=row.fee_shares,
+        price=row.price,
+        reason=row.reason,
+        lot_id=session.lots[row.lot_id].pk,
+        depositor_id=int(row.depositor),
+        shares=row.shares,
+        hwm_before=row.hwm_before,
+        hwm_after=row.hwm_after,
+    )
+
+
+def _session_store(session: _Session, *, kind: str, at: datetime, payload: dict[str, Any]) -> VaultEvent:
+    """Write what the engine changed: ledger rows, accounts, lots, the vault's fee state, the event, a snapshot."""
+    engine, vault = session.engine, session.vault
+    FeeLedgerEntry.objects.bulk_create([_ledger_entry(session, row) for row in engine.ledger], batch_size=5000)
+    account_rows = []
+    for key, account in engine.accounts.items():
+        numbers = _account_numbers(account)
+        model = session.accounts.get(key)
+        if model is None:  # the engine opened it: a first deposit
+            model = VaultAccount.objects.create(
+                vault=vault, depositor_id=int(key), **dict(zip(_ACCOUNT_COLUMNS, numbers, strict=True))
+            )
+            session.accounts[key] = model
+        elif numbers != session.account_before[key]:
+            account_rows.append((model.pk, *numbers))
+    _rows_update(VaultAccount, _ACCOUNT_COLUMNS, account_rows)
+    lot_rows = [
+        (session.lots[number].pk, lot.shares, lot.hwm)
+        for number, lot in engine.lots.items()
+        if number in session.lot_before and (lot.shares, lot.hwm) != session.lot_before[number]
+    ]
+    _rows_update(Lot, ("shares", "hwm"), lot_rows)
+    vault.settled_at = engine.settled_at
+    vault.value = engine.value
+    vault.shares_outstanding = engine.shares_outstanding
+    vault.fee_account_shares = engine.fee_account_shares
+    vault.fee_index = engine.fee_index
+    vault.sequence = engine._sequence
+    vault.event_count += 1
+    vault.save(
+        update_fields=[
+            "settled_at",
+            "value",
+            "shares_outstanding",
+            "fee_account_shares",
+            "fee_index",
+            "sequence",
+            "event_count",
+            "lot_count",
+            "crystallised_year",
+        ]
+    )
+    event = VaultEvent.objects.create(vault=vault, number=vault.event_count, at=at, kind=kind, payload=payload)
+    NavSnapshot.objects.create(
+        vault=vault,
+        event=event,
+        at=at,
+        price=price_down(engine.price()),
+        value=engine.value,
+        shares_outstanding=engine.shares_outstanding,
+        fee_account_shares=engine.fee_account_shares,
+    )
+    return event
+
+
+def _refused(error: VaultError) -> VaultServiceError:
+    if isinstance(error, InsufficientSharesError):
+        return InsufficientVaultSharesError(str(error))
+    return VaultServiceError(str(error))
+
+
+def _vault_locked(vault_id: int) -> Vault:
+    try:
+        return vault_lock(vault_id=vault_id)
+    except Vault.DoesNotExist:
+        raise VaultNotFoundError(f"no vault {vault_id}") from None
+
+
+def _cash_move(vault: Vault, base_units: int) -> None:
+    """Move the vault's idle cash position by ``base_units`` (negative: reserved for a payout)."""
+    quantity = Decimal(base_units).scaleb(-vault.asset_decimals)
+    position, _ = Position.objects.get_or_create(
+        vault=vault, asset=vault.base_asset, venue=CASH_VENUE, defaults={"quantity": ZERO}
+    )
+    Position.objects.filter(pk=position.pk).update(quantity=F("quantity") + quantity)
+
+
+# -- deposits -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DepositResult:
+    deposit: Deposit
+    created: bool  # False: the same deposit was recorded before (an idempotent repeat)
+
+
+def vault_deposit_record(
+    *,
+    vault_id: int,
+    depositor_id: int,
+    amount: int,
+    at: datetime | None = None,
+    chain_id: int | None = None,
+    tx_hash: str | None = None,
+    log_index: int | None = None,
+    idempotency_key: str | None = None,
+    recorded_by_id: int | None = None,
+    occurred_at: datetime | None = None,
+) -> DepositResult:
+    """Credit a deposit of ``amount`` base units at ``at`` (now by default): management fee settled first, then a
+    new lot of ``amount / P`` shares (rounded down to 10^-18) marked at ``P``.
+
+    Exactly once per on-chain transfer (``chain_id``, ``tx_hash``, ``log_index``) or, for off-chain funding
+    recorded by an operator (``recorded_by_id``), per ``idempotency_key``: a repeat with the same content returns
+    the first deposit with ``created=False``; different content under the same key raises
+    :class:`IdempotencyConflictError`.
+    """
+    onchain = chain_id is not None or tx_hash is not None or log_index is not None
+    if onchain == (idempotency_key is not None):
+        raise VaultServiceError("a deposit is either on-chain (chain id, tx hash, log index) or has an idempotency key")
+    if onchain:
+        if chain_id is None or tx_hash is None or log_index is None or log_index < 0 or chain_id <= 0:
+            raise VaultServiceError("an on-chain deposit needs chain id, tx hash and log index")
+        tx_hash = tx_hash.lower()
+        if not _TX_HASH.fullmatch(tx_hash):
+            raise VaultServiceError(f"tx hash {tx_hash!r} is not 0x and 64 hex digits", fields={"tx_hash": ["hex"]})
+    else:
+        assert idempotency_key is not None
+        if not 0 < len(idempotency_key) <= 100:
+            raise VaultServiceError("an idempotency key has 1 to 100 characters")
+        if recorded_by_id is None:
+            raise VaultServiceError("an off-chain deposit is recorded by an operator")
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise VaultServiceError(f"a deposit amount must be a positive integer of base units, got {amount!r}")
+    at = _aware(at)
+    lookup = (
+        {"chain_id": chain_id, "tx_hash": tx_hash, "log_index": log_index}
+        if onchain
+        else {"idempotency_key": idempotency_key}
+    )
+    try:
+        with transaction.atomic():
+            vault = _vault_locked(vault_id)
+            existing = Deposit.objects.filter(**lookup).first()
+            if existing is not None:
+                return DepositResult(_deposit_same(existing, vault_id, depositor_id, amount), created=False)
+            deposit = _deposit_apply(
+                vault,
+                depositor_id=depositor_id,
+                amount=amount,
+                at=at,
+                source=Deposit.Source.ONCHAIN if onchain else Deposit.Source.OFFCHAIN,
+                lookup=lookup,
+                recorded_by_id=recorded_by_id,
+                occurred_at=occurred_at,
+            )
+            return DepositResult(deposit, created=True)
+    except IntegrityError:
+        # The same transfer credited to another vault at the same moment: the constraint decided.
+        existing = Deposit.objects.filter(**lookup).first()
+        if existing is None:
+            raise
+        return DepositResult(_deposit_same(existing, vault_id, depositor_id, amount), created=False)
+
+
+def _deposit_same(existing: Deposit, vault_id: int, depositor_id: int, amount: int) -> Deposit:
+    if (existing.vault_id, existing.depositor_id, existing.amount) != (vault_id, depositor_id, amount):
+        raise IdempotencyConflictError(
+            f"this transfer or key was already credited as deposit {existing.pk} "
+            f"({existing.amount} to vault {existing.vault_id} for depositor {existing.depositor_id})"
+        )
+    return existing
+
+
+def _deposit_apply(
+    vault: Vault,
+    *,
+    depositor_id: int,
+    amount: int,
+    at: datetime,
+    source: str,
+    lookup: dict[str, Any],
+    recorded_by_id: int | None,
+    occurred_at: datetime | None,
+) -> Deposit:
+    session = _session_open(vault, accounts_lock(vault_id=vault.pk, depositor_ids=[depositor_id]), [])
+    key = _key(depositor_id)
+    try:
+        flow = session.engine.deposit(at=at, depositor=key, amount=amount)
+    except VaultError as error:
+        raise _refused(error) from None
+    # The engine numbered the lot within this session; in the vault it is the next lot.
+    engine_lot = session.engine.lots.pop(flow.lot_id)
+    vault.lot_count += 1
+    lot = Lot.objects.create(
+        vault=vault,
+        depositor_id=depositor_id,
+        number=vault.lot_count,
+        shares=engine_lot.shares,
+        hwm=engine_lot.hwm,
+        opened_at=engine_lot.opened_at,
+    )
+    _session_store(session, kind=VaultEvent.Kind.DEPOSIT, at=at, payload={"depositor": key, "amount": str(amount)})
+    _cash_move(vault, amount)
+    return Deposit.objects.create(
+        vault=vault,
+        depositor_id=depositor_id,
+        source=source,
+        recorded_by_id=recorded_by_id,
+        amount=Decimal(amount),
+        at=flow.at,
+        occurred_at=occurred_at,
+        lot=lot,
+        price=flow.price,
+        shares=flow.shares,
+        sequence=flow.sequence,
+        **lookup,
+    )
+
+
+# -- withdrawals --------------------------------------------------------------------------------------------------
+
+WITHDRAWAL_TRANSITIONS: dict[str, frozenset[str]] = {
+    Withdrawal.State.REQUESTED: frozenset({Withdrawal.State.AWAITING_CUSTODY}),
+    # Paying out needs the Safe custody flow (issue 6): no state leaves awaiting_custody until it exists.
+    Withdrawal.State.AWAITING_CUSTODY: frozenset(),
+}
+
+
+def withdrawal_transition(*, withdrawal_id: int, from_state: str, to_state: str) -> None:
+    """Move a withdrawal between states, only along :data:`WITHDRAWAL_TRANSITIONS` and only from ``from_state``
+    (a conditional update: a concurrent move makes this one fail rather than overwrite it)."""
+    if to_state not in WITHDRAWAL_TRANSITIONS.get(from_state, frozenset()):
+        raise VaultServiceError(f"a withdrawal cannot go from {from_state} to {to_state}", code="invalid_transition")
+    moved = Withdrawal.objects.filter(pk=withdrawal_id, state=from_state).update(state=to_state)
+    if moved != 1:
+        raise VaultServiceError(f"withdrawal {withdrawal_id} is no longer {from_state}", code="invalid_transition")
+
+
+def vault_withdrawal_request(
+    *,
+    vault_id: int,
+    depositor_id: int,
+    shares: Decimal | None = None,
+    amount: int | None = None,
+    lot_id: int | None = None,
+    idempotency_key: str | None = None,
+    at: datetime | None = None,
+) -> Withdrawal:
+    """Request a withdrawal of ``shares`` (18 places) or of a net payout ``amount`` (base units), from the lot
+    ``lot_id`` (a :class:`Lot` id) or the depositor's lots oldest first, at ``at`` (now by default).
+
+    The management fee is settled, the withdrawn shares crystallise at ``P`` (their fee shares go to the fee
+    account), the rest are burned and the exact payout (rounded down to a base unit once per request) is fixed
+    and reserved out of the vault's cash. The withdrawal then waits in ``awaiting_custody``: nothing is paid
+    until the Safe custody flow exists. A repeated ``idempotency_key`` returns the first request.
+    """
+    at = _aware(at)
+    with transaction.atomic():
+        vault = _vault_locked(vault_id)
+        if idempotency_key is not None:
+            existing = Withdrawal.objects.filter(
+                vault_id=vault_id, depositor_id=depositor_id, idempotency_key=idempotency_key
+            ).first()
+            if existing is not None:
+                same = (existing.requested_shares, existing.requested_amount) == (
+                    shares,
+                    None if amount is None else Decimal(amount),
+                )
+                if not same:
+                    raise IdempotencyConflictError(f"idempotency key already used by withdrawal {existing.pk}")
+                return existing
+        lot_number = None
+        if lot_id is not None:
+            named = Lot.objects.filter(pk=lot_id, vault_id=vault_id, depositor_id=depositor_id).first()
+            if named is None:
+                raise VaultServiceError(f"depositor {depositor_id} has no lot {lot_id} in this vault")
+            lot_number = named.number
+        accounts = accounts_lock(vault_id=vault_id, depositor_ids=[depositor_id])
+        if not accounts:
+            raise InsufficientVaultSharesError(f"depositor {depositor_id} holds nothing in this vault")
+        lots = lots_lock(vault_id=vault_id, depositor_id=depositor_id, nonempty_or_number=lot_number)
+        session = _session_open(vault, accounts, lots)
+        key = _key(depositor_id)
+        try:
+            result = session.engine.withdraw(at=at, depositor=key, shares=shares, amount=amount, lot_id=lot_number)
+        except VaultError as error:
+            raise _refused(error) from None
+        payload: dict[str, Any] = {"depositor": key}
+        if shares is not None:
+            payload["shares"] = format(shares, "f")
+        else:
+            payload["amount"] = str(amount)
+        if lot_number is not None:
+            payload["lot"] = lot_number
+        _session_store(session, kind=VaultEvent.Kind.WITHDRAW, at=at, payload=payload)
+        fees = [row for row in session.engine.ledger if isinstance(row, PerformanceCrystallisation)]
+        with localcontext(FEE_CONTEXT):
+            withdrawal = Withdrawal.objects.create(
+                vault=vault,
+                depositor_id=depositor_id,
+                idempotency_key=idempotency_key,
+                requested_shares=shares,
+                requested_amount=None if amount is None else Decimal(amount),
+                requested_lot_id=lot_id,
+                state=Withdrawal.State.REQUESTED,
+                at=result.flows[0].at,
+                price=result.flows[0].price,
+                shares=result.shares,
+                fee_shares=sum((flow.fee_shares for flow in result.flows), ZERO),
+                performance_fee=sum((row.fee_value for row in fees), ZERO),
+                payout=Decimal(result.payout),
+            )
+        WithdrawalPart.objects.bulk_create(
+            WithdrawalPart(
+                withdrawal=withdrawal,
+                lot=session.lots[flow.lot_id],
+                sequence=flow.sequence,
+                shares=flow.shares,
+                price=flow.price,
+                fee_shares=flow.fee_shares,
+                payout=Decimal(flow.payout),
+            )
+            for flow in result.flows
+        )
+        _cash_move(vault, -result.payout)
+        withdrawal_transition(
+            withdrawal_id=withdrawal.pk,
+            from_state=Withdrawal.State.REQUESTED,
+            to_state=Withdrawal.State.AWAITING_CUSTODY,
+        )
+        withdrawal.state = Withdrawal.State.AWAITING_CUSTODY
+        return withdrawal
+
+
+# -- fees -------------------------------------------------------------------------------------------------------
+
+
+def vault_fees_settle(*, vault_id: int, at: datetime | None = None) -> FeeLedgerEntry | None:
+    """Settle the management fee up to ``at`` (now by default): one ledger row minting the fee shares, or None
+    when nothing accrued. Idempotent: a vault already settled to ``at`` or later is left as it is."""
+    at = _aware(at)
+    with transaction.atomic():
+        vault = _vault_locked(vault_id)
+        if at <= vault.settled_at:
+            return None
+        session = _session_open(vault, [], [])
+        row = session.engine.settle(at=at)
+        _session_store(session, kind=VaultEvent.Kind.SETTLE, at=at, payload={})
+        if row is None:
+            return None
+        # settle() returns the planned row; the ledger holds it numbered.
+        return FeeLedgerEntry.objects.get(vault_id=vault.pk, sequence=session.engine.ledger[-1].sequence)
+
+
+def year_end(year: int) -> datetime:
+    """The instant calendar year ``year`` ends: 1 January of the next year, 00:00 UTC."""
+    return datetime(year + 1, 1, 1, tzinfo=UTC)
+
+
+def vault_fees_crystallise_year_end(*, vault_id: int, year: int) -> list[FeeLedgerEntry]:
+    """Crystallise every lot at the end of calendar ``year`` (UTC): the performance fee rows charged.
+
+    Runs once per vault and year (``Vault.crystallised_year`` under the row lock): running it again charges
+    nothing. It runs at the year end, or, if the vault has already moved past it (an event came first), at the
+    vault's settled time, the earliest instant still possible.
+    """
+    with transaction.atomic():
+        vault = _vault_locked(vault_id)
+        if vault.crystallised_year is not None and vault.crystallised_year >= year:
+            return []
+        end = year_end(year)
+        if end <= vault.started_at:
+            return []
+        at = max(end, vault.settled_at)
+        session = _session_open(vault, accounts_lock(vault_id=vault_id), lots_lock(vault_id=vault_id))
+        session.engine.crystallise(at=at, reason="year_end")
+        vault.crystallised_year = year
+        _session_store(session, kind=VaultEvent.Kind.CRYSTALLISE, at=at, payload={"reason": "year_end", "year": year})
+        return list(
+            FeeLedgerEntry.objects.filter(
+                vault_id=vault_id, kind=FeeLedgerEntry.Kind.PERFORMANCE, reason="year_end", at=at
+            ).order_by("sequence")
+        )
+
+
+# -- value: market moves and valuations ---------------------------------------------------------------------------
+
+
+def vault_return_record(*, vault_id: int, gross: Decimal, at: datetime | None = None) -> NavSnapshot:
+    """The vault's holdings moved by ``gross`` (0.2 = +20%) at ``at``: after settling, the gross value is
+    multiplied by ``1 + gross`` (rounded down to the price scale). For operator corrections and simulations;
+    live vaults use :func:`vault_valuation_record`."""
+    at = _aware(at)
+    with transaction.atomic():
+        vault = _vault_locked(vault_id)
+        session = _session_open(vault, [], [])
+        try:
+            session.engine.apply_return(at=at, gross=gross)
+        except VaultError as error:
+            raise _refused(error) from None
+        event = _session_store(session, kind=VaultEvent.Kind.RETURN, at=at, payload={"gross": format(gross, "f")})
+        return event.nav_snapshot
+
+
+def position_set(
+    *, vault_id: int, asset: str, venue: str, quantity: Decimal, instrument_id: int | None = None, interval: str = "1m"
+) -> Position:
+    """Set a holding (asset units, exact) of the vault on a venue or protocol; it is valued with the latest
+    stored close of ``instrument_id`` (quoted in the vault's base asset), or at 1 for the base asset itself."""
+    if interval_get(interval).is_monthly:
+        raise VaultServiceError("a monthly candle is too coarse to mark a position")
+    if not isinstance(quantity, Decimal) or not quantity.is_finite():
+        raise VaultServiceError(f"quantity must be a finite Decimal, got {quantity!r}")
+    with transaction.atomic():
+        vault = _vault_locked(vault_id)
+        if instrument_id is None and asset.upper() != vault.base_asset:
+            raise VaultServiceError(f"a {asset} position needs an instrument quoted in {vault.base_asset} to value it")
+        position, _ = Position.objects.update_or_create(
+            vault=vault,
+            asset=asset.upper(),
+            venue=venue,
+            defaults={"quantity": quantity, "instrument_id": instrument_id, "interval": interval},
+        )
+        return position
+
+
+def _position_mark(vault: Vault, position: Position, at_ms: int) -> dict[str, Any]:
+    if position.instrument_id is None:
+        return {
+            "asset": position.asset,
+            "venue": position.venue,
+            "quantity": format(position.quantity, "f"),
+            "price": "1",
+            "source": "base asset",
+        }
+    step = interval_get(position.interval).length_ms or 0
+    candles = klines_read(
+        instrument_id=position.instrument_id,
+        interval=position.interval,
+        start_ms=at_ms - VALUATION_LOOKBACK_MS,
+        end_ms=at_ms - step + 1,  # candles closed by ``at``
+    )
+    closed = [candle for candle in candles if candle.closed]
+    if not closed:
+        raise VaultServiceError(
+            f"no closed {position.interval} candle of instrument {position.instrument_id} in the day before "
+            f"the valuation: {position.asset} on {position.venue} cannot be marked"
+        )
+    candle = closed[-1]
+    return {
+        "asset": position.asset,
+        "venue": position.venue,
+        "quantity": format(position.quantity, "f"),
+        "price": candle.close,
+        "source": "kline close",
+        "instrument": position.instrument_id,
+        "interval": position.interval,
+        "open_time": candle.open_time,
+    }
+
+
+def vault_valuation_record(*, vault_id: int, at: datetime | None = None) -> Valuation:
+    """Mark the vault's positions to market at ``at`` and make that its gross value: Σ quantity · price ·
+    10^decimals, rounded down to a base unit, each price the last stored close (``sources`` says which)."""
+    at = _aware(at)
+    at_ms = int(at.timestamp() * 1000)
+    with transaction.atomic():
+        vault = _vault_locked(vault_id)
+        positions = list(Position.objects.filter(vault=vault).order_by("id"))
+        if not positions:
+            raise VaultServiceError("the vault has no positions to value")
+        sources = [_position_mark(vault, position, at_ms) for position in positions]
+        with localcontext(FEE_CONTEXT):
+            total = sum((Decimal(s["quantity"]) * Decimal(s["price"]) for s in sources), ZERO)
+            value = units_down(total.scaleb(vault.asset_decimals))
+        if value < 0:
+            raise VaultServiceError(f"the positions are worth {value} base units: a vault's value cannot be negative")
+        session = _session_open(vault, [], [])
+        try:
+            session.engine.settle(at=at)
+        except VaultError as error:
+            raise _refused(error) from None
+        session.engine.value = Decimal(value)
+        event = _session_store(session, kind=VaultEvent.Kind.VALUATION, at=at, payload={"value": str(value)})
+        return Valuation.objects.create(vault=vault, event=event, at=at, value=Decimal(value), sources=sources)
+
+
+def vault_nav_snapshot(*, vault_id: int, at: datetime | None = None) -> NavSnapshot:
+    """Publish the NAV at ``at``: the management fee is settled up to then (FEES.md) and a snapshot taken.
+    A vault already settled past ``at`` gets a snapshot at its settled time."""
+    at = _aware(at)
+    with transaction.atomic():
+        vault = _vault_locked(vault_id)
+        at = max(at, vault.settled_at)
+        session = _session_open(vault, [], [])
+        session.engine.settle(at=at)
+        return _session_store(session, kind=VaultEvent.Kind.SETTLE, at=at, payload={}).nav_snapshot

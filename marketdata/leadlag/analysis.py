@@ -240,7 +240,7 @@ def pair_analyse(
         try:
             granger_ab = granger_test(ra, rb, params.granger_order)
             granger_ba = granger_test(rb, ra, params.granger_order)
-        except ValueError as error:
+        except (ValueError, np.linalg.LinAlgError) as error:
             raise LeadLagInputError(f"{names[0]} and {names[1]}: {error}") from None
     with timings.stage("vecm"):
         try:

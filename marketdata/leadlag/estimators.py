@@ -105,32 +105,26 @@ def cross_correlation_sums(
     b = np.where(mask_b, returns_b, 0.0)
     ma = mask_a.astype(np.float64)
     mb = mask_b.astype(np.float64)
+    aa, bb = a * a, b * b
     lags = np.arange(-max_lag, max_lag + 1, dtype=np.int64)
-    shape = (len(starts), len(lags))
-    sums = {name: np.zeros(shape) for name in ("n", "sx", "sy", "sxy", "sxx", "syy")}
+    names = ("n", "sx", "sy", "sxy", "sxx", "syy")
+    sums = np.zeros((len(names), len(starts), len(lags)))
     for column, lag_value in enumerate(lags):
         lag = int(lag_value)
         # x = a[k], y = b[k + lag] for every k where both indices lie on the grid; the pair belongs to k's window.
         lo, hi = max(0, -lag), min(size, size - lag)
         if hi <= lo:
             continue
-        xa, xm = a[lo:hi], ma[lo:hi]
-        yb, ym = b[lo + lag : hi + lag], mb[lo + lag : hi + lag]
-        products = {
-            "n": xm * ym,
-            "sx": xa * ym,
-            "sy": xm * yb,
-            "sxy": xa * yb,
-            "sxx": xa * xa * ym,
-            "syy": xm * yb * yb,
-        }
-        # Window w holds k in [starts[w], starts[w+1]); shift the boundaries into this lag's slice.
-        bounds = np.clip(starts - lo, 0, hi - lo)
-        for name, values in products.items():
-            cumulative = np.concatenate(([0.0], np.cumsum(values)))
-            edges = np.append(bounds, hi - lo)
-            sums[name][:, column] = cumulative[edges[1:]] - cumulative[edges[:-1]]
-    return CrossCorrelationSums(lags, **sums)
+        xa, xm, xaa = a[lo:hi], ma[lo:hi], aa[lo:hi]
+        yb, ym, ybb = b[lo + lag : hi + lag], mb[lo + lag : hi + lag], bb[lo + lag : hi + lag]
+        products = np.stack([xm * ym, xa * ym, xm * yb, xa * yb, xaa * ym, xm * ybb])
+        # Window w holds k in [starts[w], starts[w+1]); shift the boundaries into this lag's slice. reduceat sums
+        # from each start to the next, so only non-empty windows are given to it.
+        edges = np.append(np.clip(starts - lo, 0, hi - lo), hi - lo)
+        nonempty = np.flatnonzero(edges[1:] > edges[:-1])
+        if len(nonempty):
+            sums[:, nonempty, column] = np.add.reduceat(products, edges[nonempty], axis=1)
+    return CrossCorrelationSums(lags, *sums)
 
 
 def cross_correlation(returns_a: FloatArray, returns_b: FloatArray, max_lag: int) -> CrossCorrelation:
@@ -191,43 +185,64 @@ def hayashi_yoshida(
         raise ValueError("Hayashi-Yoshida needs at least two observations of each series")
     lags = np.asarray(lags_ms, dtype=np.int64)
     left, right = times_a[:-1], times_a[1:]
-    counter = _GridCounter(times_a, times_b, lags, grid_ms) if grid_ms else None
+    grid = _GridRuns(times_a, ra, times_b, log_prices_b, lags, grid_ms) if grid_ms else None
     covariance = np.empty(len(lags))
     for position, theta in enumerate(lags):
-        # b's interval j overlaps (t_{i-1}, t_i] after the shift iff s_j - θ > t_{i-1} and s_{j-1} - θ < t_i.
-        if counter is not None:
-            first = counter.count_le(left, int(theta))
-            last = counter.count_lt(right, int(theta))
-        else:
-            first = np.searchsorted(times_b, left + theta, side="right")
-            last = np.searchsorted(times_b, right + theta, side="left")
-        first = np.maximum(first, 1)
-        last = np.minimum(last, m)
-        run = np.where(last >= first, log_prices_b[last] - log_prices_b[np.minimum(first, last + 1) - 1], 0.0)
-        covariance[position] = float(ra @ run)
+        if grid is not None:
+            covariance[position] = grid.covariance(int(theta))
+            continue
+        # b's interval j overlaps (t_{i-1}, t_i] after the shift iff s_j - θ > t_{i-1} and s_{j-1} - θ < t_i: j runs
+        # from first = #{s <= t_{i-1} + θ} (at least 1) to last = #{s < t_i + θ} (at most m), and first <= last + 1
+        # always, so the run's sum of b-returns is p_b[last] - p_b[first - 1] (0 when the run is empty).
+        first = np.maximum(np.searchsorted(times_b, left + theta, side="right"), 1)
+        last = np.minimum(np.searchsorted(times_b, right + theta, side="left"), m)
+        covariance[position] = float(ra @ (log_prices_b[last] - log_prices_b[first - 1]))
     scale = float(np.sqrt(np.sum(ra * ra) * np.sum(rb * rb)))
     correlation = covariance / scale if scale > 0 else np.full(len(lags), np.nan)
     return HayashiYoshida(lags, covariance, correlation)
 
 
-class _GridCounter:
-    """How many of b's times are ≤ or < a query, by lookup in a cumulative count over the grid."""
+class _GridRuns:
+    """HY on a grid without searching: the same runs as the binary search, by lookups over the grid cells.
 
-    def __init__(self, times_a: IntArray, times_b: IntArray, lags: IntArray, grid_ms: int):
-        self.origin = int(min(times_a[0], times_b[0]))
-        if any(bool(np.any((x - self.origin) % grid_ms)) for x in (times_a, times_b, lags)):
+    Over every cell x (padded by the largest shift on both sides): #{s <= x} from a cumulative count, hence
+    p_b[first - 1] and p_b[last] for an a-interval ending or starting there. Spreading a's returns onto the cells
+    (at the cell of t_i for the "last" term, of t_{i-1} for the "first" term) turns each lag into two dot products
+    of contiguous slices: U(θ) = Σ_i ra_i (p_b[last_i] - p_b[first_i - 1]).
+    """
+
+    def __init__(
+        self,
+        times_a: IntArray,
+        ra: FloatArray,
+        times_b: IntArray,
+        log_prices_b: FloatArray,
+        lags: IntArray,
+        grid_ms: int,
+    ):
+        origin = int(min(times_a[0], times_b[0]))
+        if any(bool(np.any((x - origin) % grid_ms)) for x in (times_a, times_b, lags)):
             raise ValueError(f"times and lags must be multiples of the {grid_ms} ms grid")
+        self.pad = int(np.abs(lags).max()) // grid_ms + 1 if len(lags) else 1
+        cells_a = (times_a - origin) // grid_ms
+        cells_b = (times_b - origin) // grid_ms
+        self.size = int(max(cells_a[-1], cells_b[-1])) + 1
+        counts = np.cumsum(np.bincount(cells_b, minlength=self.size))  # [x] = #{b at or before cell x}
+        m = len(times_b) - 1
+        padded = np.concatenate((np.zeros(self.pad, dtype=np.int64), counts, np.full(self.pad, m + 1)))
+        # Relative to b's first price: the two dot products below are then of returns-sized numbers, and their
+        # difference (the covariance) does not cancel digits of the price level.
+        log_prices_b = log_prices_b - log_prices_b[0]
+        self.before_first = log_prices_b[np.maximum(padded, 1) - 1]  # p_b[first - 1], first = #{s <= x}
+        self.at_last = log_prices_b[np.minimum(padded, m)]  # p_b[last], last = #{s <= x}
+        self.ra_at_end = np.zeros(self.size)
+        self.ra_at_end[cells_a[1:]] = ra  # last = #{s < t_i + θ} = #{s <= cell(t_i) - 1 + shift}
+        self.ra_at_start = np.zeros(self.size)
+        self.ra_at_start[cells_a[:-1]] = ra  # first = #{s <= cell(t_{i-1}) + shift}
         self.grid_ms = grid_ms
-        cells = (times_b - self.origin) // grid_ms
-        self.size = int(cells[-1]) + 1
-        self.cumulative = np.cumsum(np.bincount(cells, minlength=self.size))  # [x] = #{b at or before cell x}
-        self.total = len(times_b)
 
-    def count_le(self, times: IntArray, shift: int) -> IntArray:
-        cells = (times + shift - self.origin) // self.grid_ms
-        clipped = np.clip(cells, 0, self.size - 1)
-        counts = self.cumulative[clipped]
-        return np.where(cells < 0, 0, np.where(cells >= self.size, self.total, counts))
-
-    def count_lt(self, times: IntArray, shift: int) -> IntArray:
-        return self.count_le(times - self.grid_ms, shift)
+    def covariance(self, shift_ms: int) -> float:
+        offset = self.pad + shift_ms // self.grid_ms
+        last = self.at_last[offset - 1 : offset - 1 + self.size]
+        first = self.before_first[offset : offset + self.size]
+        return float(self.ra_at_end @ last - self.ra_at_start @ first)

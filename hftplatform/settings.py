@@ -308,7 +308,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": schedule(timedelta(hours=1)),
     },
     "marketdata-leadlag-refresh-tracked": {
-        "task": "marketdata.leadlag_tasks.leadlag_refresh_tracked",
+        "task": "marketdata.tasks.leadlag_refresh_tracked",
         "schedule": schedule(timedelta(days=1)),
     },
 }

@@ -23,9 +23,9 @@ from hftplatform.api.schema import error_response
 from marketdata.api.views import utc_ms
 from marketdata.leadlag import selectors, services
 from marketdata.leadlag.markets import MarketSpecError, leadlag_markets_parse
-from marketdata.leadlag_tasks import leadlag_run
 from marketdata.live import open_time_iso
 from marketdata.models import LeadLagRun
+from marketdata.tasks import leadlag_run
 
 RUNS_LIMIT = 50
 

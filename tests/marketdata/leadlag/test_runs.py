@@ -13,8 +13,8 @@ from django.core.management import CommandError, call_command
 from marketdata import services as kline_services
 from marketdata.core.candles import Candle
 from marketdata.leadlag import services
-from marketdata.leadlag_tasks import leadlag_refresh_tracked, leadlag_run
 from marketdata.models import Instrument, LeadLagRun
+from marketdata.tasks import leadlag_refresh_tracked, leadlag_run
 from tests.marketdata.factories import InstrumentFactory
 from tests.marketdata.leadlag.synthetic import market_ticks
 

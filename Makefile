@@ -17,7 +17,9 @@ TYPED := hftplatform/embedded.py hftplatform/errors.py hftplatform/status.py hft
 	marketdata/exchanges/transport.py marketdata/exchanges/clients.py marketdata/services.py marketdata/selectors.py \
 	marketdata/downloads.py marketdata/tracking.py marketdata/live.py marketdata/overview.py \
 	fees/core/__init__.py fees/core/numbers.py fees/core/vault.py fees/simulation.py \
-	orderbook/live/connectors.py orderbook/live/snapshots.py
+	orderbook/live/connectors.py orderbook/live/snapshots.py \
+	marketdata/leadlag/__init__.py marketdata/leadlag/alignment.py marketdata/leadlag/estimators.py \
+	marketdata/leadlag/discovery.py marketdata/leadlag/analysis.py marketdata/leadlag/markets.py
 
 .PHONY: install demo test test-fast lint format bench lock clean-data
 

@@ -156,6 +156,15 @@ def _key(user_id: int) -> str:
     return str(user_id)
 
 
+def _when(at: datetime | None, vault: Vault) -> datetime:
+    """The event's time: the given one, or now read under the vault's lock. Now is taken after the lock so a
+    writer that waited never lands before the one it waited for (a clock step back still cannot: the vault's
+    settled time is the floor)."""
+    if at is not None:
+        return at
+    return max(timezone.now(), vault.settled_at)
+
+
 def _aware(at: datetime | None) -> datetime:
     if at is None:
         return timezone.now()
@@ -384,7 +393,7 @@ def vault_deposit_record(
             raise VaultServiceError("an off-chain deposit is recorded by an operator")
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
         raise VaultServiceError(f"a deposit amount must be a positive integer of base units, got {amount!r}")
-    at = _aware(at)
+    at = None if at is None else _aware(at)
     lookup = (
         {"chain_id": chain_id, "tx_hash": tx_hash, "log_index": log_index}
         if onchain
@@ -400,7 +409,7 @@ def vault_deposit_record(
                 vault,
                 depositor_id=depositor_id,
                 amount=amount,
-                at=at,
+                at=_when(at, vault),
                 source=Deposit.Source.ONCHAIN if onchain else Deposit.Source.OFFCHAIN,
                 lookup=lookup,
                 recorded_by_id=recorded_by_id,
@@ -507,9 +516,10 @@ def vault_withdrawal_request(
     and reserved out of the vault's cash. The withdrawal then waits in ``awaiting_custody``: nothing is paid
     until the Safe custody flow exists. A repeated ``idempotency_key`` returns the first request.
     """
-    at = _aware(at)
+    at = None if at is None else _aware(at)
     with transaction.atomic():
         vault = _vault_locked(vault_id)
+        when = _when(at, vault)
         if idempotency_key is not None:
             existing = Withdrawal.objects.filter(
                 vault_id=vault_id, depositor_id=depositor_id, idempotency_key=idempotency_key
@@ -535,7 +545,7 @@ def vault_withdrawal_request(
         session = _session_open(vault, accounts, lots)
         key = _key(depositor_id)
         try:
-            result = session.engine.withdraw(at=at, depositor=key, shares=shares, amount=amount, lot_id=lot_number)
+            result = session.engine.withdraw(at=when, depositor=key, shares=shares, amount=amount, lot_id=lot_number)
         except VaultError as error:
             raise _refused(error) from None
         payload: dict[str, Any] = {"depositor": key}
@@ -545,7 +555,7 @@ def vault_withdrawal_request(
             payload["amount"] = str(amount)
         if lot_number is not None:
             payload["lot"] = lot_number
-        _session_store(session, kind=VaultEvent.Kind.WITHDRAW, at=at, payload=payload)
+        _session_store(session, kind=VaultEvent.Kind.WITHDRAW, at=when, payload=payload)
         fees = [row for row in session.engine.ledger if isinstance(row, PerformanceCrystallisation)]
         with localcontext(FEE_CONTEXT):
             withdrawal = Withdrawal.objects.create(
@@ -591,14 +601,15 @@ def vault_withdrawal_request(
 def vault_fees_settle(*, vault_id: int, at: datetime | None = None) -> FeeLedgerEntry | None:
     """Settle the management fee up to ``at`` (now by default): one ledger row minting the fee shares, or None
     when nothing accrued. Idempotent: a vault already settled to ``at`` or later is left as it is."""
-    at = _aware(at)
+    at = None if at is None else _aware(at)
     with transaction.atomic():
         vault = _vault_locked(vault_id)
-        if at <= vault.settled_at:
+        when = _when(at, vault)
+        if when <= vault.settled_at:
             return None
         session = _session_open(vault, [], [])
-        row = session.engine.settle(at=at)
-        _session_store(session, kind=VaultEvent.Kind.SETTLE, at=at, payload={})
+        row = session.engine.settle(at=when)
+        _session_store(session, kind=VaultEvent.Kind.SETTLE, at=when, payload={})
         if row is None:
             return None
         # settle() returns the planned row; the ledger holds it numbered.
@@ -643,15 +654,16 @@ def vault_return_record(*, vault_id: int, gross: Decimal, at: datetime | None = 
     """The vault's holdings moved by ``gross`` (0.2 = +20%) at ``at``: after settling, the gross value is
     multiplied by ``1 + gross`` (rounded down to the price scale). For operator corrections and simulations;
     live vaults use :func:`vault_valuation_record`."""
-    at = _aware(at)
+    at = None if at is None else _aware(at)
     with transaction.atomic():
         vault = _vault_locked(vault_id)
+        when = _when(at, vault)
         session = _session_open(vault, [], [])
         try:
-            session.engine.apply_return(at=at, gross=gross)
+            session.engine.apply_return(at=when, gross=gross)
         except VaultError as error:
             raise _refused(error) from None
-        event = _session_store(session, kind=VaultEvent.Kind.RETURN, at=at, payload={"gross": format(gross, "f")})
+        event = _session_store(session, kind=VaultEvent.Kind.RETURN, at=when, payload={"gross": format(gross, "f")})
         return event.nav_snapshot
 
 
@@ -715,10 +727,11 @@ def _position_mark(vault: Vault, position: Position, at_ms: int) -> dict[str, An
 def vault_valuation_record(*, vault_id: int, at: datetime | None = None) -> Valuation:
     """Mark the vault's positions to market at ``at`` and make that its gross value: Σ quantity · price ·
     10^decimals, rounded down to a base unit, each price the last stored close (``sources`` says which)."""
-    at = _aware(at)
-    at_ms = int(at.timestamp() * 1000)
+    at = None if at is None else _aware(at)
     with transaction.atomic():
         vault = _vault_locked(vault_id)
+        when = _when(at, vault)
+        at_ms = int(when.timestamp() * 1000)
         positions = list(Position.objects.filter(vault=vault).order_by("id"))
         if not positions:
             raise VaultServiceError("the vault has no positions to value")
@@ -730,21 +743,21 @@ def vault_valuation_record(*, vault_id: int, at: datetime | None = None) -> Valu
             raise VaultServiceError(f"the positions are worth {value} base units: a vault's value cannot be negative")
         session = _session_open(vault, [], [])
         try:
-            session.engine.settle(at=at)
+            session.engine.settle(at=when)
         except VaultError as error:
             raise _refused(error) from None
         session.engine.value = Decimal(value)
-        event = _session_store(session, kind=VaultEvent.Kind.VALUATION, at=at, payload={"value": str(value)})
-        return Valuation.objects.create(vault=vault, event=event, at=at, value=Decimal(value), sources=sources)
+        event = _session_store(session, kind=VaultEvent.Kind.VALUATION, at=when, payload={"value": str(value)})
+        return Valuation.objects.create(vault=vault, event=event, at=when, value=Decimal(value), sources=sources)
 
 
 def vault_nav_snapshot(*, vault_id: int, at: datetime | None = None) -> NavSnapshot:
     """Publish the NAV at ``at``: the management fee is settled up to then (FEES.md) and a snapshot taken.
     A vault already settled past ``at`` gets a snapshot at its settled time."""
-    at = _aware(at)
+    at = None if at is None else _aware(at)
     with transaction.atomic():
         vault = _vault_locked(vault_id)
-        at = max(at, vault.settled_at)
+        when = max(_when(at, vault), vault.settled_at)
         session = _session_open(vault, [], [])
-        session.engine.settle(at=at)
-        return _session_store(session, kind=VaultEvent.Kind.SETTLE, at=at, payload={}).nav_snapshot
+        session.engine.settle(at=when)
+        return _session_store(session, kind=VaultEvent.Kind.SETTLE, at=when, payload={}).nav_snapshot

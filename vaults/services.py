@@ -405,11 +405,13 @@ def vault_deposit_record(
             existing = Deposit.objects.filter(**lookup).first()
             if existing is not None:
                 return DepositResult(_deposit_same(existing, vault_id, depositor_id, amount), created=False)
+            when = _when(at, vault)
+            _year_ends_catch_up(vault, when)
             deposit = _deposit_apply(
                 vault,
                 depositor_id=depositor_id,
                 amount=amount,
-                at=_when(at, vault),
+                at=when,
                 source=Deposit.Source.ONCHAIN if onchain else Deposit.Source.OFFCHAIN,
                 lookup=lookup,
                 recorded_by_id=recorded_by_id,
@@ -520,6 +522,7 @@ def vault_withdrawal_request(
     with transaction.atomic():
         vault = _vault_locked(vault_id)
         when = _when(at, vault)
+        _year_ends_catch_up(vault, when)
         if idempotency_key is not None:
             existing = Withdrawal.objects.filter(
                 vault_id=vault_id, depositor_id=depositor_id, idempotency_key=idempotency_key
@@ -605,6 +608,7 @@ def vault_fees_settle(*, vault_id: int, at: datetime | None = None) -> FeeLedger
     with transaction.atomic():
         vault = _vault_locked(vault_id)
         when = _when(at, vault)
+        _year_ends_catch_up(vault, when)
         if when <= vault.settled_at:
             return None
         session = _session_open(vault, [], [])
@@ -621,28 +625,46 @@ def year_end(year: int) -> datetime:
     return datetime(year + 1, 1, 1, tzinfo=UTC)
 
 
-def vault_fees_crystallise_year_end(*, vault_id: int, year: int) -> list[FeeLedgerEntry]:
-    """Crystallise every lot at the end of calendar ``year`` (UTC): the performance fee rows charged.
+def year_ends_due(vault: Vault, until: datetime) -> list[int]:
+    """Calendar years (UTC) whose end is at or before ``until``, after the vault started, not yet crystallised."""
+    year = vault.crystallised_year + 1 if vault.crystallised_year is not None else vault.started_at.year
+    due = []
+    while year_end(year) <= until:
+        if year_end(year) > vault.started_at:
+            due.append(year)
+        year += 1
+    return due
 
-    Runs once per vault and year (``Vault.crystallised_year`` under the row lock): running it again charges
-    nothing. It runs at the year end, or, if the vault has already moved past it (an event came first), at the
-    vault's settled time, the earliest instant still possible.
-    """
-    with transaction.atomic():
-        vault = _vault_locked(vault_id)
-        if vault.crystallised_year is not None and vault.crystallised_year >= year:
-            return []
-        end = year_end(year)
-        if end <= vault.started_at:
-            return []
-        at = max(end, vault.settled_at)
-        session = _session_open(vault, accounts_lock(vault_id=vault_id), lots_lock(vault_id=vault_id))
+
+def _year_ends_catch_up(vault: Vault, until: datetime) -> list[int]:
+    """Crystallise every lot at each calendar year end due by ``until``, in order, before the operation at
+    ``until`` (FEES.md: crystallisation at the year end comes before anything later). The vault is locked."""
+    years = year_ends_due(vault, until)
+    for year in years:
+        # At the year end itself; only a vault written before this rule (settled past it) gets its settled time.
+        at = max(year_end(year), vault.settled_at)
+        session = _session_open(vault, accounts_lock(vault_id=vault.pk), lots_lock(vault_id=vault.pk))
         session.engine.crystallise(at=at, reason="year_end")
         vault.crystallised_year = year
         _session_store(session, kind=VaultEvent.Kind.CRYSTALLISE, at=at, payload={"reason": "year_end", "year": year})
+    return years
+
+
+def vault_fees_crystallise_year_end(*, vault_id: int, year: int) -> list[FeeLedgerEntry]:
+    """Crystallise every lot at the end of calendar ``year`` (UTC), and of any earlier year still due: the
+    performance fee rows charged at the end of ``year``.
+
+    Runs once per vault and year (``Vault.crystallised_year`` under the row lock): running it again charges
+    nothing. Every other service also crystallises the year ends it passes before doing its own work, so a year
+    end is never skipped when beat is late.
+    """
+    with transaction.atomic():
+        vault = _vault_locked(vault_id)
+        if year not in _year_ends_catch_up(vault, year_end(year)):
+            return []
         return list(
             FeeLedgerEntry.objects.filter(
-                vault_id=vault_id, kind=FeeLedgerEntry.Kind.PERFORMANCE, reason="year_end", at=at
+                vault_id=vault_id, kind=FeeLedgerEntry.Kind.PERFORMANCE, reason="year_end", at=year_end(year)
             ).order_by("sequence")
         )
 
@@ -658,6 +680,7 @@ def vault_return_record(*, vault_id: int, gross: Decimal, at: datetime | None = 
     with transaction.atomic():
         vault = _vault_locked(vault_id)
         when = _when(at, vault)
+        _year_ends_catch_up(vault, when)
         session = _session_open(vault, [], [])
         try:
             session.engine.apply_return(at=when, gross=gross)
@@ -731,6 +754,7 @@ def vault_valuation_record(*, vault_id: int, at: datetime | None = None) -> Valu
     with transaction.atomic():
         vault = _vault_locked(vault_id)
         when = _when(at, vault)
+        _year_ends_catch_up(vault, when)
         at_ms = int(when.timestamp() * 1000)
         positions = list(Position.objects.filter(vault=vault).order_by("id"))
         if not positions:
@@ -758,6 +782,7 @@ def vault_nav_snapshot(*, vault_id: int, at: datetime | None = None) -> NavSnaps
     with transaction.atomic():
         vault = _vault_locked(vault_id)
         when = max(_when(at, vault), vault.settled_at)
+        _year_ends_catch_up(vault, when)
         session = _session_open(vault, [], [])
         session.engine.settle(at=when)
         return _session_store(session, kind=VaultEvent.Kind.SETTLE, at=when, payload={}).nav_snapshot

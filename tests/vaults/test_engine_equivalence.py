@@ -4,6 +4,7 @@ through a fresh ``fees.core.Vault`` with the same inputs leaves every stored num
 from __future__ import annotations
 
 import random
+from datetime import datetime
 from decimal import Decimal, localcontext
 
 import pytest
@@ -14,7 +15,16 @@ from tests.factories import UserFactory
 from tests.vaults.builders import T0, YEAR, at, deposit, stored_matches_engine, vault_new
 from vaults import selectors, services
 from vaults.models import Lot, VaultEvent
-from vaults.services import VaultServiceError
+from vaults.services import VaultServiceError, year_end
+
+
+def _engine_year_ends(engine: FeeVault, done: list[int], until: datetime) -> None:
+    """What the services do before any operation: crystallise each calendar year end passed, at the year end."""
+    year = (done[-1] + 1) if done else T0.year
+    while year_end(year) <= until:
+        engine.crystallise(at=year_end(year), reason="year_end")
+        done.append(year)
+        year += 1
 
 
 def _scenario(seed: int) -> None:
@@ -24,9 +34,11 @@ def _scenario(seed: int) -> None:
     engine = FeeVault(started_at=T0)
     seconds = 0
     refused = 0
-    for _ in range(30):
+    years_done: list[int] = []
+    for _ in range(36):
         seconds += rng.choice([0, 1, 3600, 86_400 * rng.randint(1, 60)])
         when = at(seconds)
+        _engine_year_ends(engine, years_done, when)  # every service crystallises the year ends it passes first
         user = rng.choice(users)
         key = str(user.pk)
         kind = rng.choices(
@@ -42,11 +54,7 @@ def _scenario(seed: int) -> None:
             engine.apply_return(at=when, gross=gross)
             services.vault_return_record(vault_id=vault.pk, gross=gross, at=when)
         elif kind == "crystallise":
-            year = when.year - 1
-            if when.year > T0.year and year > (services.Vault.objects.get(pk=vault.pk).crystallised_year or 0):
-                services.vault_fees_crystallise_year_end(vault_id=vault.pk, year=year)
-                stored_at = services.Vault.objects.get(pk=vault.pk).settled_at
-                engine.crystallise(at=stored_at, reason="year_end")
+            services.vault_fees_crystallise_year_end(vault_id=vault.pk, year=when.year - 1)
         elif kind == "settle":
             engine.settle(at=when)
             services.vault_fees_settle(vault_id=vault.pk, at=when)
@@ -69,6 +77,13 @@ def _scenario(seed: int) -> None:
             services.vault_withdrawal_request(vault_id=vault.pk, depositor_id=user.pk, at=when, **arguments)
         stored_matches_engine(vault.pk, engine)
         assert selectors.vault_reconciliation(vault_id=vault.pk).ok
+    # a settlement two years on passes at least one year end, crystallised first
+    final = at(max(seconds, 0) + 2 * YEAR)
+    _engine_year_ends(engine, years_done, final)
+    engine.settle(at=final)
+    services.vault_fees_settle(vault_id=vault.pk, at=final)
+    stored_matches_engine(vault.pk, engine)
+    assert len(years_done) >= 2
     assert len(engine.ledger) > 5
     # The event log replays to the same state.
     stored_matches_engine(vault.pk, selectors.vault_engine_replay(vault_id=vault.pk))

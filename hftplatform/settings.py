@@ -311,6 +311,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "marketdata.tasks.leadlag_refresh_tracked",
         "schedule": schedule(timedelta(days=1)),
     },
+    "vaults-fees-settle-all": {"task": "vaults.tasks.vaults_fees_settle_all", "schedule": schedule(timedelta(hours=1))},
+    "vaults-year-end-crystallise-all": {
+        "task": "vaults.tasks.vaults_year_end_crystallise_all",
+        "schedule": schedule(timedelta(days=1)),
+    },
 }
 
 # -- i18n, static ------------------------------------------------------------------------------------------

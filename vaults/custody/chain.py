@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
+from eth_utils.exceptions import ValidationError  # what eth-tester's py-evm raises for a stale nonce
 from hexbytes import HexBytes
 from safe_eth.eth.contracts import (
     get_example_erc20_contract,
@@ -23,7 +24,7 @@ from safe_eth.eth.contracts import (
 )
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractLogicError, TransactionNotFound
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3Exception
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
@@ -410,7 +411,7 @@ class ProposalExecutor:
             return self._invalidated(tx, stored.safe_tx_hash, current_nonce)
         try:
             self.w3.eth.send_raw_transaction(stored.raw_transaction)
-        except ValueError as error:
+        except (ValueError, Web3Exception, ValidationError) as error:
             # "already known" / "nonce too low": the node has it or it was replaced; the receipt decides.
             receipt = self._receipt_get(stored.tx_hash)
             if receipt is None:

@@ -407,3 +407,19 @@ def test_cosigner_key_from_the_environment() -> None:
     ]:
         with pytest.raises(CosignerConfigurationError, match=message):
             PolicyCosigner.from_environment(environ)
+
+
+def test_a_stored_transaction_whose_sender_nonce_was_spent_is_refused_not_replaced(evm: Evm) -> None:
+    w, packed = _signed_withdrawal(evm)
+    stale_store = CrashAfterRecording()
+    with pytest.raises(KeyboardInterrupt):
+        executor(evm, stale_store).execute(w.tx, packed)
+    # The executor's account sends something else with that account nonce (an operator's manual top-up, say).
+    chain.transaction_send(evm.w3, evm.deployer, {"to": evm.recovery.address, "value": 1})
+    resumed_store = chain.SubmissionMemoryStore()
+    resumed_store.submissions = dict(stale_store.submissions)
+
+    outcome = executor(evm, resumed_store).execute(w.tx, packed)
+
+    assert (outcome.status, outcome.code, outcome.resumed) == ("refused", "rebroadcast_failed", True)
+    assert_untouched(evm, w.wallet_a.address)

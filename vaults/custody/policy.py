@@ -17,8 +17,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from vaults.custody.calls import SAFE_CONTROL_FUNCTIONS, erc20_transfer_decode
-from vaults.custody.safe_tx import OPERATION_CALL, SafeTx, address_normalise
-from vaults.custody.withdrawal_request import REQUIRED_WALLETS, Authorisation
+from vaults.custody.safe_tx import OPERATION_CALL, SafeTx, SafeTxError, address_normalise
+from vaults.custody.withdrawal_request import (
+    REQUIRED_WALLETS,
+    Authorisation,
+    typed_signature_recover,
+    withdrawal_request_hash,
+)
 
 DESTINATION_REGISTRATION_DELAY = timedelta(hours=48)
 CONTROL_CHANGE_DELAY = timedelta(hours=72)
@@ -206,6 +211,18 @@ def _asset_transfer(operation: Operation, context: PolicyContext) -> tuple[list[
     return [], transfer.recipient, transfer.amount
 
 
+def _request_signers(authorisation: Authorisation) -> set[str]:
+    """The wallets whose signatures over the request verify now; an Authorisation is re-checked, not trusted."""
+    digest = withdrawal_request_hash(authorisation.request)
+    signers: set[str] = set()
+    for signature in authorisation.signatures:
+        try:
+            signers.add(typed_signature_recover(digest, signature))
+        except SafeTxError:
+            continue
+    return signers
+
+
 def _withdrawal(operation: Operation, context: PolicyContext, rule: PolicyRule) -> list[Reason]:
     reasons = _transaction_shape(operation, to_self=False)
     transfer_reasons, recipient, amount = _asset_transfer(operation, context)
@@ -217,7 +234,7 @@ def _withdrawal(operation: Operation, context: PolicyContext, rule: PolicyRule) 
     request = authorisation.request
     if request.chain_id != operation.chain_id or request.vault != operation.safe:
         reasons.append(Reason("request_other_vault", "the signed request is for another vault or chain"))
-    distinct_linked = {signer for signer in authorisation.signers if signer in linked}
+    distinct_linked = {signer for signer in _request_signers(authorisation) if signer in linked}
     if len(distinct_linked) < REQUIRED_WALLETS:
         reasons.append(
             Reason(
@@ -225,6 +242,8 @@ def _withdrawal(operation: Operation, context: PolicyContext, rule: PolicyRule) 
                 f"{len(distinct_linked)} distinct linked wallet(s) signed, {REQUIRED_WALLETS} required",
             )
         )
+    if context.now.timestamp() >= request.deadline:
+        reasons.append(Reason("deadline_passed", f"the signed request expired at {request.deadline_at.isoformat()}"))
     if recipient is not None and recipient != request.destination:
         reasons.append(
             Reason("destination_mismatch", f"the transfer pays {recipient}, the request says {request.destination}")

@@ -185,11 +185,15 @@ def typed_signature_recover(digest: bytes, signature: bytes) -> str:
 
 @dataclass(frozen=True)
 class Authorisation:
-    """The depositor layer is satisfied: ``signers`` (ascending) are two or more distinct linked wallets."""
+    """The depositor layer is satisfied: ``signers`` (ascending) are two or more distinct linked wallets.
+
+    ``signatures`` are kept so the co-signer re-verifies them rather than trusting ``signers``.
+    """
 
     request: WithdrawalRequest
     request_hash: bytes
     signers: tuple[str, ...]
+    signatures: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -258,5 +262,8 @@ def withdrawal_authorisation_check(
             )
         signers.append(signer)
     return Authorisation(
-        request=request, request_hash=digest, signers=tuple(sorted(signers, key=lambda address: int(address, 16)))
+        request=request,
+        request_hash=digest,
+        signers=tuple(sorted(signers, key=lambda address: int(address, 16))),
+        signatures=tuple(signatures),
     )

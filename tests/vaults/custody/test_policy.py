@@ -278,3 +278,26 @@ def test_markdown_table_has_a_row_per_operation_type() -> None:
         "| owner, threshold, module or guard change | 2 operator approvals and a 72 h delay after the announcement"
         in markdown
     )
+
+
+class TestAuthorisationIsReverified:
+    kind = OperationKind.WITHDRAWAL_TO_LINKED_WALLET
+
+    def context(self, authorisation: Authorisation, now: datetime = NOW) -> PolicyContext:
+        return PolicyContext(now=now, asset=ASSET, authorisation=authorisation, linked_wallets=LINKED, payout=100)
+
+    def test_listed_signers_without_their_signatures_are_not_trusted(self) -> None:
+        genuine = authorised(WALLET_A.address)
+        forged = replace(genuine, signatures=genuine.signatures[:1])
+        op = operation(self.kind, ASSET, erc20_transfer_data(WALLET_A.address, 100))
+        assert codes(op, self.context(genuine)) == []
+        assert codes(op, self.context(forged)) == ["depositor_signatures"]
+        assert codes(op, self.context(replace(genuine, signatures=(b"\x00" * 65, b"\x01" * 65)))) == [
+            "depositor_signatures"
+        ]
+
+    def test_a_request_that_expired_since_it_was_checked(self) -> None:
+        op = operation(self.kind, ASSET, erc20_transfer_data(WALLET_A.address, 100))
+        assert codes(op, self.context(authorised(WALLET_A.address), now=NOW + timedelta(hours=1))) == [
+            "deadline_passed"
+        ]

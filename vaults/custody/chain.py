@@ -114,8 +114,9 @@ def _contract_deploy(w3: Web3, sender: LocalAccount, contract: type[Contract] | 
 
 
 def _call_send(w3: Web3, sender: LocalAccount, function: Any, *, gas: int | None = None) -> TxReceipt:
+    # A placeholder gas stops web3 estimating here: the estimate (and its revert code) belongs to transaction_sign.
     transaction = function.build_transaction({"from": sender.address, "gas": gas or 1})
-    del transaction["gas"]  # filled (and simulated) by transaction_sign
+    del transaction["gas"]
     tx_hash, _ = transaction_send(w3, sender, transaction, gas=gas)
     return receipt_wait(w3, tx_hash)
 
@@ -230,6 +231,7 @@ def safe_exec_transaction(
     w3: Web3, safe_address: str, tx: SafeTx, packed_signatures: bytes, sender: LocalAccount
 ) -> dict[str, Any]:
     """The unsigned ``execTransaction`` transaction (no gas, no nonce) for ``sender`` to sign."""
+    # Placeholder gas, as in _call_send: estimation happens when signing, where a revert becomes a ChainError.
     transaction = dict(_exec_function(w3, safe_address, tx, packed_signatures).build_transaction(
         {"from": sender.address, "gas": 1}
     ))  # fmt: skip

@@ -3,8 +3,12 @@
 Baseline: Django ``bulk_create`` of the same kline rows through the unmanaged model, measured in this same run on
 a subset (``BULK_CREATE_ROWS``) and extrapolated as a rate; the ratio is archive-import candles per second over
 bulk_create's. Generated archives (twelve Binance columns, eight-decimal text) of one month each, ≥ 1,000,000
-candles in all, are imported into a scratch database made for the run (``test_<name>_bench``) and dropped after.
-Read-back: one year of 1m candles (525,600) for one market through ``klines_export`` (COPY TO STDOUT, CSV).
+candles in all, are imported through ``archives_import_many`` (``IMPORT_WORKERS`` connections, as the downloader
+would hand over the months it fetched) into a scratch database made for the run (``test_<name>_bench``) and
+dropped after; ``IMPORT_ROUNDS`` rounds, each into a market of its own, the clock running from the zips in memory
+to the last commit. pyarrow and NumPy are imported before the clock starts (process start-up, paid once).
+Read-back: one year of 1m candles (525,600) for one market through ``klines_export`` (CSV), median of ``ROUNDS``.
+The machine is shared: the figures move with whatever else runs, so every round is printed.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ from typing import Any
 CANDLES_TARGET = 1_000_000
 BULK_CREATE_ROWS = 50_000
 YEAR_1M = 525_600
-ROUNDS = 3
+ROUNDS = 5
+IMPORT_ROUNDS = 3
+IMPORT_WORKERS = 2
 _SYMBOLS = itertools.count(1)
 
 
@@ -87,22 +93,34 @@ def _instrument(symbol: str) -> Any:
     )
 
 
-def _archive_import_rate(archives: list[tuple[str, bytes, str, int]]) -> tuple[float, int]:
-    from marketdata import services
+def _items(archives: list[tuple[str, bytes, str, int]], instrument_id: int) -> list[Any]:
+    from marketdata.archive_loading import ArchiveItem
 
-    instrument = _instrument(f"B{next(_SYMBOLS)}USDT")
-    candles = sum(a[3] for a in archives)
-    start = time.perf_counter()
-    for period, data, checksum, _ in archives:
-        services.archive_import(
-            instrument_id=instrument.pk,
+    return [
+        ArchiveItem(
+            instrument_id=instrument_id,
             interval="1m",
             period=period,
             url=f"http://127.0.0.1/data/spot/monthly/klines/X/1m/{checksum.split()[1]}",
             zip_bytes=data,
             checksum_text=checksum,
         )
-    return candles / (time.perf_counter() - start), candles
+        for period, data, checksum, _ in archives
+    ]
+
+
+def _archive_import_rate(archives: list[tuple[str, bytes, str, int]]) -> tuple[float, int]:
+    from marketdata.archive_loading import archives_import_many
+    from marketdata.services import ArchiveResult
+
+    items = _items(archives, _instrument(f"B{next(_SYMBOLS)}USDT").pk)
+    candles = sum(a[3] for a in archives)
+    start = time.perf_counter()
+    results = archives_import_many(items=items, workers=IMPORT_WORKERS)
+    seconds = time.perf_counter() - start
+    written = sum(r.written for r in results if isinstance(r, ArchiveResult))
+    assert written == candles, results
+    return candles / seconds, candles
 
 
 def _bulk_create_rate(archive: tuple[str, bytes, str, int]) -> float:
@@ -141,25 +159,15 @@ def _bulk_create_rate(archive: tuple[str, bytes, str, int]) -> float:
     return len(candles) / (time.perf_counter() - start)
 
 
-def _read_back_seconds() -> float:
+def _read_back_seconds() -> list[float]:
     from marketdata import selectors
+    from marketdata.archive_loading import archives_import_many
+    from marketdata.core.archives import archive_period_range
 
     instrument = _instrument(f"Y{next(_SYMBOLS)}USDT")
     rng = random.Random(7)  # noqa: S311  (generated prices, not secrets)
-    for month in range(1, 13):
-        period, data, checksum, _ = _month_archive(instrument.venue_symbol, 2023, month, rng)
-        from marketdata import services
-
-        services.archive_import(
-            instrument_id=instrument.pk,
-            interval="1m",
-            period=period,
-            url=f"http://127.0.0.1/{checksum.split()[1]}",
-            zip_bytes=data,
-            checksum_text=checksum,
-        )
-    from marketdata.core.archives import archive_period_range
-
+    year = [_month_archive(instrument.venue_symbol, 2023, month, rng) for month in range(1, 13)]
+    assert not any(isinstance(r, Exception) for r in archives_import_many(items=_items(year, instrument.pk)))
     start_ms, end_ms = archive_period_range("2023-01")[0], archive_period_range("2023-12")[1]
     samples = []
     for _ in range(ROUNDS):
@@ -169,11 +177,14 @@ def _read_back_seconds() -> float:
         samples.append(time.perf_counter() - start)
         lines = out.getvalue().count(b"\n") - 1
         assert lines == YEAR_1M, lines
-    return statistics.median(samples)
+    return samples
 
 
 def main() -> None:
     _setup_django()
+    import numpy  # noqa: F401  (start-up of the import path, paid once per process)
+    import pyarrow.csv  # noqa: F401
+
     rng = random.Random(1)  # noqa: S311  (generated prices, not secrets)
     with _scratch_database():
         archives = []
@@ -184,14 +195,20 @@ def main() -> None:
             total += archives[-1][3]
             year, month = (year + 1, 1) if month == 12 else (year, month + 1)
         baseline = _bulk_create_rate(archives[0])
-        rate, candles = _archive_import_rate(archives)
+        rounds = [_archive_import_rate(archives) for _ in range(IMPORT_ROUNDS)]
+        rates = [rate for rate, _ in rounds]
+        rate, candles = statistics.median(rates), rounds[0][1]
         print(
             f"Django bulk_create (subset {BULK_CREATE_ROWS:,} rows, rate extrapolated)  "
             f"{baseline:>10,.0f} candles/s   ratio 1.00 (baseline)"
         )
         print(
-            f"archive import ({len(archives)} zips, {candles:,} candles)  {rate:>10,.0f} candles/s   "
-            f"ratio {rate / baseline:.1f}   (target: 300,000/s and ratio 15)"
+            f"archive import ({len(archives)} zips, {candles:,} candles, {IMPORT_WORKERS} connections)  "
+            f"median {rate:>10,.0f} candles/s   ratio {rate / baseline:.1f}   "
+            f"(target: ≥ 300,000/s and ratio ≥ 15)   rounds: {', '.join(f'{r:,.0f}' for r in rates)}"
         )
-        seconds = _read_back_seconds()
-        print(f"read-back 1 year of 1m ({YEAR_1M:,} candles, CSV export)  median {seconds:.3f} s   (target ≤ 0.5 s)")
+        samples = _read_back_seconds()
+        print(
+            f"read-back 1 year of 1m ({YEAR_1M:,} candles, CSV export)  median {statistics.median(samples):.3f} s   "
+            f"(target ≤ 0.5 s)   rounds: {', '.join(f'{x:.3f}' for x in samples)}"
+        )

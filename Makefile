@@ -19,7 +19,9 @@ TYPED := hftplatform/embedded.py hftplatform/errors.py hftplatform/status.py hft
 	fees/core/__init__.py fees/core/numbers.py fees/core/vault.py fees/simulation.py \
 	orderbook/live/connectors.py orderbook/live/snapshots.py \
 	marketdata/leadlag/__init__.py marketdata/leadlag/alignment.py marketdata/leadlag/estimators.py \
-	marketdata/leadlag/discovery.py marketdata/leadlag/analysis.py marketdata/leadlag/markets.py
+	marketdata/leadlag/discovery.py marketdata/leadlag/analysis.py marketdata/leadlag/markets.py \
+	vaults/custody/__init__.py vaults/custody/safe_tx.py vaults/custody/calls.py vaults/custody/withdrawal_request.py \
+	vaults/custody/policy.py vaults/custody/cosigner.py vaults/custody/chain.py vaults/custody/cli.py
 
 .PHONY: install demo test test-fast lint format bench lock clean-data
 

@@ -330,3 +330,16 @@ def test_a_report_computed_by_the_analysis_renders(client: Client) -> None:
     assert chart["pairs"][0]["xcorr"]["lag_seconds"] == [60.0 * lag for lag in range(-5, 6)]
     assert chart["pairs"][0]["peak_lag_seconds"] == 180.0
     assert len(chart["pairs"][0]["rolling"]) == 2
+
+
+@pytest.mark.django_db
+def test_the_markets_list_and_candle_charts_link_to_the_page(client: Client) -> None:
+    markets_create()
+
+    listing = client.get("/markets/").content.decode()
+    chart = client.get("/markets/coinbase/BTC-USD/").content.decode()
+
+    assert listing.count('<a href="/markets/leadlag/BTC-USDT/">lead-lag</a>') == 2  # Binance and Bybit rows
+    assert listing.count('<a href="/markets/leadlag/BTC-USD/">lead-lag</a>') == 1
+    assert '<a href="/markets/leadlag/BTC-USD/">Lead-lag of BTC/USD across venues</a>' in chart
+    assert client.get("/markets/leadlag/BTC-USD/").status_code == 200

@@ -3,13 +3,18 @@ rolling leadership share are drawn, hovering shows a point's values, and a chart
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
+from django.conf import settings
+from django.test import Client
 from playwright.sync_api import expect
 
 from tests.e2e.test_candle_chart import run_outside_playwright
+from tests.factories import UserFactory
 from tests.marketdata.leadlag.test_page import LAGS, stored_page_run
 
 SCREENSHOT = Path(tempfile.gettempdir()) / "leadlag-page.png"  # for a person to look at after a run
@@ -90,3 +95,57 @@ def test_leadlag_page_draws_the_stored_run_hovers_and_downloads_png(chromium, li
     assert download.url.startswith("data:image/png;base64,")
     assert page.evaluate("() => window.leadlagCharts.lastPng.startsWith('data:image/png;base64,')")
     assert Path(download.path()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def signed_in_session() -> str:
+    """A user's session key, as if they had signed in."""
+    client = Client()
+    client.force_login(UserFactory())
+    return str(client.cookies[settings.SESSION_COOKIE_NAME].value)
+
+
+@pytest.mark.browser
+def test_signed_in_user_starts_a_run_with_the_csrf_token(chromium, live_asgi_server) -> None:
+    # Given a signed-in user on the page of a market with a stored run
+    run_outside_playwright(stored_page_run)
+    session = run_outside_playwright(signed_in_session)
+    context = chromium.new_context(viewport={"width": 1200, "height": 900})
+    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_asgi_server.url}])
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    expect.set_options(timeout=15_000)
+    posted: list[dict[str, Any]] = []
+
+    def answer(route: Any) -> None:
+        # The API itself is tested on its own; here: what the page sends, and how it shows the answer.
+        request = route.request
+        posted.append({"headers": request.headers, "body": request.post_data_json})
+        route.fulfill(status=202, content_type="application/json", body=json.dumps({"id": 4242, "status": "queued"}))
+
+    page.route("**/api/v1/leadlag/", answer)
+    page.goto(f"{live_asgi_server.url}/markets/leadlag/BTC-USDT/")
+
+    # When they start a 1m run over one day with a maximum lag of 10 steps
+    page.fill("#leadlag-form-exchanges", "binance,coinbase:BTC/USD")
+    page.select_option("#leadlag-form-interval", "1m")
+    page.fill("#leadlag-form-start", "2023-11-14")
+    page.fill("#leadlag-form-end", "2023-11-15")
+    page.fill("#leadlag-form-max-lag", "10")
+    page.click("#leadlag-run-form button[type=submit]")
+
+    # Then the page posted the run with the form's CSRF token and says it is queued
+    expect(page.locator("#leadlag-run-status")).to_have_text(
+        "Run #4242 is queued; reload the page when it has finished."
+    )
+    token = page.locator("#leadlag-run-form input[name=csrfmiddlewaretoken]").get_attribute("value")
+    assert len(posted) == 1
+    assert posted[0]["headers"]["x-csrftoken"] == token
+    assert posted[0]["body"] == {
+        "symbol": "BTC/USDT",
+        "exchanges": "binance,coinbase:BTC/USD",
+        "interval": "1m",
+        "start": "2023-11-14",
+        "end": "2023-11-15",
+        "max_lag": 10,
+    }
+    context.close()

@@ -23,7 +23,7 @@ from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Model
+from django.db.models import F, Model, QuerySet
 from django.utils import timezone
 
 from fees.core import DepositorAccount, InsufficientSharesError, VaultError
@@ -35,7 +35,7 @@ from fees.models import FeeLedgerEntry
 from hftplatform.errors import ServiceError
 from marketdata.core.intervals import interval_get
 from marketdata.selectors import klines_read
-from vaults.lock_objects import accounts_lock, lots_lock, vault_lock
+from vaults.lock_objects import LotRow, accounts_lock, lots_lock, lots_lock_covering, vault_lock
 from vaults.models import (
     Deposit,
     Lot,
@@ -147,7 +147,7 @@ class _Session:
     vault: Vault
     engine: FeeVault
     accounts: dict[str, VaultAccount]  # by the engine's depositor key (the user id as text)
-    lots: dict[int, Lot]  # by number (the engine's lot id)
+    lots: dict[int, int]  # lot id by number (the engine's lot id)
     account_before: dict[str, tuple[Decimal, ...]]
     lot_before: dict[int, tuple[Decimal, Decimal]]
 
@@ -187,7 +187,7 @@ def _account_numbers(account: VaultAccount | DepositorAccount) -> tuple[Decimal,
 _ACCOUNT_COLUMNS = ("shares", "deposited", "paid_out", "management_fee", "performance_fee", "fee_index_mark")
 
 
-def _session_open(vault: Vault, accounts: Sequence[VaultAccount], lots: Sequence[Lot]) -> _Session:
+def _session_open(vault: Vault, accounts: Sequence[VaultAccount], lots: Sequence[LotRow]) -> _Session:
     """An engine holding the vault's fee state and the given (locked) accounts and lots."""
     engine = FeeVault(started_at=vault.settled_at)
     engine.value = vault.value
@@ -196,11 +196,14 @@ def _session_open(vault: Vault, accounts: Sequence[VaultAccount], lots: Sequence
     engine.fee_index = vault.fee_index
     engine._sequence = vault.sequence  # the engine numbers ledger rows and flows on from the stored counter
     ordered = sorted(lots, key=lambda lot: lot.number)
+    numbers: dict[int, list[int]] = {}
+    for lot in ordered:
+        numbers.setdefault(lot.depositor_id, []).append(lot.number)
     for account in accounts:  # id order = the order of first deposits, as the engine's dict keeps them
         key = _key(account.depositor_id)
         engine.accounts[key] = DepositorAccount(
             depositor=key,
-            lot_ids=[lot.number for lot in ordered if lot.depositor_id == account.depositor_id],
+            lot_ids=numbers.get(account.depositor_id, []),
             shares=account.shares,
             deposited=int(account.deposited),
             paid_out=int(account.paid_out),
@@ -214,7 +217,7 @@ def _session_open(vault: Vault, accounts: Sequence[VaultAccount], lots: Sequence
         vault=vault,
         engine=engine,
         accounts={_key(a.depositor_id): a for a in accounts},
-        lots={lot.number: lot for lot in ordered},
+        lots={lot.number: lot.id for lot in ordered},
         account_before={_key(a.depositor_id): _account_numbers(a) for a in accounts},
         lot_before={lot.number: (lot.shares, lot.hwm) for lot in ordered},
     )
@@ -234,45 +237,91 @@ def _rows_update(model: type[Model], columns: Sequence[str], rows: list[tuple[An
         cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
 
 
-def _ledger_entry(session: _Session, row: ManagementAccrual | PerformanceCrystallisation) -> FeeLedgerEntry:
+_LEDGER_COLUMNS = (
+    "vault_id",
+    "sequence",
+    "at",
+    "kind",
+    "fee_value",
+    "fee_shares",
+    "price",
+    "seconds",
+    "factor",
+    "shares_outstanding",
+    "depositor_shares",
+    "fee_per_share",
+    "fee_index",
+    "reason",
+    "lot_id",
+    "depositor_id",
+    "shares",
+    "hwm_before",
+    "hwm_after",
+)
+
+
+def _ledger_values(session: _Session, row: ManagementAccrual | PerformanceCrystallisation) -> tuple[Any, ...]:
     vault_id = session.vault.pk
     if isinstance(row, ManagementAccrual):
-        return FeeLedgerEntry(
-            vault_id=vault_id,
-            sequence=row.sequence,
-            at=row.at,
-            kind=FeeLedgerEntry.Kind.MANAGEMENT,
-            fee_value=row.fee_value,
-            fee_shares=row.fee_shares,
-            price=row.price,
-            seconds=row.seconds,
-            factor=row.factor,
-            shares_outstanding=row.shares_outstanding,
-            depositor_shares=row.depositor_shares,
-            fee_per_share=row.fee_per_share,
-            fee_index=row.fee_index,
+        return (
+            vault_id,
+            row.sequence,
+            row.at,
+            FeeLedgerEntry.Kind.MANAGEMENT.value,
+            row.fee_value,
+            row.fee_shares,
+            row.price,
+            row.seconds,
+            row.factor,
+            row.shares_outstanding,
+            row.depositor_shares,
+            row.fee_per_share,
+            row.fee_index,
+            "",
+            None,
+            None,
+            None,
+            None,
+            None,
         )
-    return FeeLedgerEntry(
-        vault_id=vault_id,
-        sequence=row.sequence,
-        at=row.at,
-        kind=FeeLedgerEntry.Kind.PERFORMANCE,
-        fee_value=row.fee_value,
-        fee_shares=row.fee_shares,
-        price=row.price,
-        reason=row.reason,
-        lot_id=session.lots[row.lot_id].pk,
-        depositor_id=int(row.depositor),
-        shares=row.shares,
-        hwm_before=row.hwm_before,
-        hwm_after=row.hwm_after,
+    return (
+        vault_id,
+        row.sequence,
+        row.at,
+        FeeLedgerEntry.Kind.PERFORMANCE.value,
+        row.fee_value,
+        row.fee_shares,
+        row.price,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        row.reason,
+        session.lots[row.lot_id],
+        int(row.depositor),
+        row.shares,
+        row.hwm_before,
+        row.hwm_after,
     )
+
+
+def _ledger_copy(session: _Session) -> None:
+    """The engine's new ledger rows into ``fees_feeledgerentry`` with COPY (a year end writes one per lot)."""
+    if not session.engine.ledger:
+        return
+    columns = ", ".join(f'"{name}"' for name in _LEDGER_COLUMNS)
+    sql = f'COPY "{FeeLedgerEntry._meta.db_table}" ({columns}) FROM STDIN'
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for row in session.engine.ledger:
+            copy.write_row(_ledger_values(session, row))
 
 
 def _session_store(session: _Session, *, kind: str, at: datetime, payload: dict[str, Any]) -> VaultEvent:
     """Write what the engine changed: ledger rows, accounts, lots, the vault's fee state, the event, a snapshot."""
     engine, vault = session.engine, session.vault
-    FeeLedgerEntry.objects.bulk_create([_ledger_entry(session, row) for row in engine.ledger], batch_size=5000)
+    _ledger_copy(session)
     account_rows = []
     for key, account in engine.accounts.items():
         numbers = _account_numbers(account)
@@ -286,7 +335,7 @@ def _session_store(session: _Session, *, kind: str, at: datetime, payload: dict[
             account_rows.append((model.pk, *numbers))
     _rows_update(VaultAccount, _ACCOUNT_COLUMNS, account_rows)
     lot_rows = [
-        (session.lots[number].pk, lot.shares, lot.hwm)
+        (session.lots[number], lot.shares, lot.hwm)
         for number, lot in engine.lots.items()
         if number in session.lot_before and (lot.shares, lot.hwm) != session.lot_before[number]
     ]
@@ -338,12 +387,12 @@ def _vault_locked(vault_id: int) -> Vault:
 
 
 def _cash_move(vault: Vault, base_units: int) -> None:
-    """Move the vault's idle cash position by ``base_units`` (negative: reserved for a payout)."""
+    """Move the vault's idle cash position by ``base_units`` (negative: reserved for a payout); an ``F()``
+    update, the row created on the vault's first deposit."""
     quantity = Decimal(base_units).scaleb(-vault.asset_decimals)
-    position, _ = Position.objects.get_or_create(
-        vault=vault, asset=vault.base_asset, venue=CASH_VENUE, defaults={"quantity": ZERO}
-    )
-    Position.objects.filter(pk=position.pk).update(quantity=F("quantity") + quantity)
+    cash = Position.objects.filter(vault=vault, asset=vault.base_asset, venue=CASH_VENUE)
+    if not cash.update(quantity=F("quantity") + quantity):
+        Position.objects.create(vault=vault, asset=vault.base_asset, venue=CASH_VENUE, quantity=quantity)
 
 
 # -- deposits -----------------------------------------------------------------------------------------------------
@@ -544,7 +593,12 @@ def vault_withdrawal_request(
         accounts = accounts_lock(vault_id=vault_id, depositor_ids=[depositor_id])
         if not accounts:
             raise InsufficientVaultSharesError(f"depositor {depositor_id} holds nothing in this vault")
-        lots = lots_lock(vault_id=vault_id, depositor_id=depositor_id, nonempty_or_number=lot_number)
+        if shares is not None and lot_number is None:
+            # Oldest first: only the lots that cover the shares take part (and are locked), however many more
+            # the depositor holds; if they do not cover them, that is every lot and the engine refuses.
+            lots = lots_lock_covering(vault_id=vault_id, depositor_id=depositor_id, shares=shares)
+        else:
+            lots = lots_lock(vault_id=vault_id, depositor_id=depositor_id, nonempty_or_number=lot_number)
         session = _session_open(vault, accounts, lots)
         key = _key(depositor_id)
         try:
@@ -579,7 +633,7 @@ def vault_withdrawal_request(
         WithdrawalPart.objects.bulk_create(
             WithdrawalPart(
                 withdrawal=withdrawal,
-                lot=session.lots[flow.lot_id],
+                lot_id=session.lots[flow.lot_id],
                 sequence=flow.sequence,
                 shares=flow.shares,
                 price=flow.price,
@@ -650,9 +704,9 @@ def _year_ends_catch_up(vault: Vault, until: datetime) -> list[int]:
     return years
 
 
-def vault_fees_crystallise_year_end(*, vault_id: int, year: int) -> list[FeeLedgerEntry]:
+def vault_fees_crystallise_year_end(*, vault_id: int, year: int) -> QuerySet[FeeLedgerEntry]:
     """Crystallise every lot at the end of calendar ``year`` (UTC), and of any earlier year still due: the
-    performance fee rows charged at the end of ``year``.
+    performance fee rows charged at the end of ``year`` (a lazy query: a year end can charge 100,000 lots).
 
     Runs once per vault and year (``Vault.crystallised_year`` under the row lock): running it again charges
     nothing. Every other service also crystallises the year ends it passes before doing its own work, so a year
@@ -661,12 +715,10 @@ def vault_fees_crystallise_year_end(*, vault_id: int, year: int) -> list[FeeLedg
     with transaction.atomic():
         vault = _vault_locked(vault_id)
         if year not in _year_ends_catch_up(vault, year_end(year)):
-            return []
-        return list(
-            FeeLedgerEntry.objects.filter(
-                vault_id=vault_id, kind=FeeLedgerEntry.Kind.PERFORMANCE, reason="year_end", at=year_end(year)
-            ).order_by("sequence")
-        )
+            return FeeLedgerEntry.objects.none()
+        return FeeLedgerEntry.objects.filter(
+            vault_id=vault_id, kind=FeeLedgerEntry.Kind.PERFORMANCE, reason="year_end", at=year_end(year)
+        ).order_by("sequence")
 
 
 # -- value: market moves and valuations ---------------------------------------------------------------------------

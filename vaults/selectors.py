@@ -122,3 +122,42 @@ def fees_charged(*, vault_id: int) -> dict[str, Decimal]:
         .values_list("kind", "total")
     )
     return {kind: totals.get(kind, ZERO) for kind in (FeeLedgerEntry.Kind.MANAGEMENT, FeeLedgerEntry.Kind.PERFORMANCE)}
+
+
+@dataclass(frozen=True)
+class Holding:
+    """A depositor's holding in one vault at the vault's last settled state: ``value`` is shares · P and
+    ``net_value`` what withdrawing every lot now would pay (the accrued performance fee taken off), both base
+    units rounded down; ``price`` is P (base units per share, not rounded)."""
+
+    vault: Vault
+    account: VaultAccount
+    price: Decimal
+    value: int
+    net_value: int
+    lots: list[Lot]
+
+
+def vault_price(vault: Vault) -> Decimal:
+    """P = value / shares outstanding (1 base unit per share for an empty vault), at the fee context."""
+    if not vault.shares_outstanding:
+        return Decimal(1)
+    with localcontext(FEE_CONTEXT):
+        return vault.value / vault.shares_outstanding
+
+
+def holdings_for(*, depositor_id: int) -> list[Holding]:
+    """Every vault the depositor holds (or held) shares in, with value and net value."""
+    from fees.core.numbers import units_down
+    from fees.core.vault import withdrawal_quote
+
+    result = []
+    accounts = VaultAccount.objects.filter(depositor_id=depositor_id).select_related("vault").order_by("vault__name")
+    for account in accounts:
+        price = vault_price(account.vault)
+        lots = list(Lot.objects.filter(vault_id=account.vault_id, depositor_id=depositor_id).order_by("number"))
+        with localcontext(FEE_CONTEXT):
+            net = sum((withdrawal_quote(lot.shares, price, lot.hwm)[0] for lot in lots if lot.shares), 0)
+            value = units_down(account.shares * price)
+        result.append(Holding(account.vault, account, price, value, net, lots))
+    return result

@@ -118,7 +118,7 @@ def vault_create(
     started_at: datetime | None = None,
 ) -> Vault:
     """A new, empty vault (P = 1 base unit per share until its first deposit)."""
-    if not _SLUG.fullmatch(slug):
+    if not _SLUG.fullmatch(slug) or slug == "me":  # /api/v1/vaults/me/ is the depositor's own
         raise VaultServiceError(f"slug {slug!r} must be lower-case words joined by '-'")
     if not 0 <= asset_decimals <= 36:
         raise VaultServiceError(f"asset decimals must be in 0..36, got {asset_decimals}")

@@ -1,0 +1,266 @@
+"""Vault API: public vault list and detail (NAV series, metrics); the signed-in depositor's holdings, deposits,
+withdrawals and statements (only their own); off-chain deposits (operators) and withdrawal requests.
+
+Numbers are exact decimal strings: amounts in base units of the vault's asset, shares with 18 places, prices
+(NAV per share) in base units per share.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from fees.core.numbers import decimal_text, price_down
+from fees.statements import StatementError, statement_compute, statement_csv, statement_pdf
+from hftplatform.errors import ServiceError
+from vaults import selectors, services
+from vaults.models import Deposit, Vault, Withdrawal
+
+NAV_POINTS = 500
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else decimal_text(value)
+
+
+def _vault_summary(vault: Vault) -> dict[str, Any]:
+    return {
+        "slug": vault.slug,
+        "name": vault.name,
+        "base_asset": vault.base_asset,
+        "asset_decimals": vault.asset_decimals,
+        "allocation": vault.allocation,
+        "nav_per_share": decimal_text(price_down(selectors.vault_price(vault))),
+        "value": decimal_text(vault.value),
+        "shares_outstanding": decimal_text(vault.shares_outstanding),
+        "settled_at": vault.settled_at.isoformat(),
+    }
+
+
+class VaultListApi(APIView):
+    """Public vaults with their current NAV per share."""
+
+    permission_classes = (AllowAny,)
+
+    @extend_schema(operation_id="vaults_list", tags=["vaults"], responses={200: dict}, auth=[])
+    def get(self, request: Request) -> Response:
+        return Response({"results": [_vault_summary(vault) for vault in selectors.vaults_public()]})
+
+
+class VaultDetailApi(APIView):
+    """One public vault: NAV series (the last 500 snapshots), fees charged to date, positions."""
+
+    permission_classes = (AllowAny,)
+
+    @extend_schema(operation_id="vaults_detail", tags=["vaults"], responses={200: dict}, auth=[])
+    def get(self, request: Request, slug: str) -> Response:
+        vault = get_object_or_404(Vault, slug=slug, public=True)
+        series = selectors.nav_series(vault_id=vault.pk, limit=NAV_POINTS)
+        fees = selectors.fees_charged(vault_id=vault.pk)
+        first = series[0].price if series else None
+        last = series[-1].price if series else None
+        return Response(
+            {
+                **_vault_summary(vault),
+                "nav_series": [{"at": point.at.isoformat(), "nav_per_share": _text(point.price)} for point in series],
+                "metrics": {
+                    "management_fee_charged": _text(fees["management"]),
+                    "performance_fee_charged": _text(fees["performance"]),
+                    "nav_change": _text(price_down(last / first - 1)) if first and last else None,
+                },
+                "positions": [
+                    {"asset": p.asset, "venue": p.venue, "quantity": _text(p.quantity)}
+                    for p in vault.positions.order_by("asset", "venue")
+                ],
+            }
+        )
+
+
+class MyHoldingsApi(APIView):
+    """The signed-in depositor's holdings: per vault, shares, value, net value and lots."""
+
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(operation_id="vaults_my_holdings", tags=["vaults"], responses={200: dict})
+    def get(self, request: Request) -> Response:
+        holdings = selectors.holdings_for(depositor_id=request.user.pk)
+        return Response(
+            {
+                "results": [
+                    {
+                        "vault": h.vault.slug,
+                        "shares": _text(h.account.shares),
+                        "nav_per_share": _text(price_down(h.price)),
+                        "value": str(h.value),
+                        "net_value": str(h.net_value),
+                        "deposited": _text(h.account.deposited),
+                        "paid_out": _text(h.account.paid_out),
+                        "management_fee": _text(h.account.management_fee),
+                        "performance_fee": _text(h.account.performance_fee),
+                        "lots": [
+                            {
+                                "id": lot.pk,
+                                "number": lot.number,
+                                "shares": _text(lot.shares),
+                                "hwm": _text(lot.hwm),
+                                "opened_at": lot.opened_at.isoformat(),
+                            }
+                            for lot in h.lots
+                        ],
+                    }
+                    for h in holdings
+                ]
+            }
+        )
+
+
+def _deposit_out(deposit: Deposit) -> dict[str, Any]:
+    return {
+        "id": deposit.pk,
+        "vault": deposit.vault.slug,
+        "amount": _text(deposit.amount),
+        "shares": _text(deposit.shares),
+        "price": _text(deposit.price),
+        "at": deposit.at.isoformat(),
+        "source": deposit.source,
+        "lot": deposit.lot_id,
+    }
+
+
+def _withdrawal_out(withdrawal: Withdrawal) -> dict[str, Any]:
+    return {
+        "id": withdrawal.pk,
+        "vault": withdrawal.vault.slug,
+        "state": withdrawal.state,
+        "state_label": withdrawal.get_state_display(),
+        "shares": _text(withdrawal.shares),
+        "payout": _text(withdrawal.payout),
+        "performance_fee": _text(withdrawal.performance_fee),
+        "price": _text(withdrawal.price),
+        "at": withdrawal.at.isoformat(),
+    }
+
+
+class MyDepositsApi(APIView):
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(operation_id="vaults_my_deposits", tags=["vaults"], responses={200: dict})
+    def get(self, request: Request) -> Response:
+        deposits = Deposit.objects.filter(depositor=request.user).select_related("vault").order_by("-at", "-id")
+        return Response({"results": [_deposit_out(d) for d in deposits[:500]]})
+
+
+class MyWithdrawalsApi(APIView):
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(operation_id="vaults_my_withdrawals", tags=["vaults"], responses={200: dict})
+    def get(self, request: Request) -> Response:
+        withdrawals = Withdrawal.objects.filter(depositor=request.user).select_related("vault").order_by("-at", "-id")
+        return Response({"results": [_withdrawal_out(w) for w in withdrawals[:500]]})
+
+
+def _parse_time(value: str | None, name: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat((value or "").replace("Z", "+00:00"))
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise ServiceError(f"{name} must be an ISO 8601 time with a zone", code="invalid", fields={name: ["time"]})
+    return parsed
+
+
+class MyStatementApi(APIView):
+    """The signed-in depositor's statement for one vault and period ``(start, end]``: JSON, or ``?download=csv``
+    / ``?download=pdf`` as a file (``format`` is DRF's own content negotiation parameter)."""
+
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(operation_id="vaults_my_statement", tags=["vaults"], responses={200: dict})
+    def get(self, request: Request, slug: str) -> Response | HttpResponse:
+        vault = get_object_or_404(Vault, slug=slug)
+        start = _parse_time(request.query_params.get("start"), "start")
+        end = _parse_time(request.query_params.get("end"), "end")
+        try:
+            statement = statement_compute(vault_id=vault.pk, depositor_id=request.user.pk, start=start, end=end)
+        except StatementError as error:
+            raise ServiceError(str(error), code="invalid") from None
+        kind = request.query_params.get("download", "")
+        name = f"statement-{vault.slug}-{start:%Y%m%d}-{end:%Y%m%d}"
+        if kind == "csv":
+            response = HttpResponse(statement_csv(statement), content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+            return response
+        if kind == "pdf":
+            response = HttpResponse(statement_pdf(statement), content_type="application/pdf")
+            response["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
+            return response
+        return Response(dict(statement.rows()))
+
+
+class DepositCreateApi(APIView):
+    """Operators record an off-chain deposit (idempotent on ``idempotency_key``)."""
+
+    permission_classes = (IsAdminUser,)
+
+    class InputSerializer(serializers.Serializer):
+        depositor_id = serializers.IntegerField()
+        amount = serializers.RegexField(r"^[1-9][0-9]{0,77}$", help_text="Base units, a positive integer.")
+        idempotency_key = serializers.CharField(max_length=100)
+
+    @extend_schema(operation_id="vaults_deposit_create", tags=["vaults"], request=InputSerializer, responses=dict)
+    def post(self, request: Request, slug: str) -> Response:
+        vault = get_object_or_404(Vault, slug=slug)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = services.vault_deposit_record(
+            vault_id=vault.pk,
+            depositor_id=data.validated_data["depositor_id"],
+            amount=int(data.validated_data["amount"]),
+            idempotency_key=data.validated_data["idempotency_key"],
+            recorded_by_id=request.user.pk,
+        )
+        return Response(_deposit_out(result.deposit), status=201 if result.created else 200)
+
+
+class WithdrawalCreateApi(APIView):
+    """The signed-in depositor requests a withdrawal in shares or in a net amount; it waits for custody."""
+
+    permission_classes = (IsAuthenticated,)
+
+    class InputSerializer(serializers.Serializer):
+        shares = serializers.CharField(required=False, help_text="Shares, up to 18 decimal places.")
+        amount = serializers.RegexField(r"^[1-9][0-9]{0,77}$", required=False, help_text="Net base units.")
+        lot = serializers.IntegerField(required=False, help_text="Take from this lot only.")
+        idempotency_key = serializers.CharField(max_length=100, required=False)
+
+    @extend_schema(operation_id="vaults_withdrawal_create", tags=["vaults"], request=InputSerializer, responses=dict)
+    def post(self, request: Request, slug: str) -> Response:
+        vault = get_object_or_404(Vault, slug=slug)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        shares = None
+        if "shares" in values:
+            try:
+                shares = Decimal(values["shares"])
+            except InvalidOperation:
+                raise ServiceError("shares must be decimal text", fields={"shares": ["decimal"]}) from None
+        withdrawal = services.vault_withdrawal_request(
+            vault_id=vault.pk,
+            depositor_id=request.user.pk,
+            shares=shares,
+            amount=int(values["amount"]) if "amount" in values else None,
+            lot_id=values.get("lot"),
+            idempotency_key=values.get("idempotency_key"),
+        )
+        return Response(_withdrawal_out(withdrawal), status=201)

@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("marketdata.api.urls")),
     path("", include("fees.api_urls")),
     path("", include("orderbook.api_urls")),
+    path("", include("vaults.api_urls")),
     path("", include("marketdata.leadlag_api")),
     re_path(r"^.*$", api_not_found),
 ]

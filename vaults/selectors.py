@@ -143,7 +143,8 @@ def vault_price(vault: Vault) -> Decimal:
     if not vault.shares_outstanding:
         return Decimal(1)
     with localcontext(FEE_CONTEXT):
-        return vault.value / vault.shares_outstanding
+        price: Decimal = vault.value / vault.shares_outstanding
+        return price
 
 
 def holdings_for(*, depositor_id: int) -> list[Holding]:

@@ -8,7 +8,6 @@ import vaults.fields
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -17,30 +16,55 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='FeeLedgerEntry',
+            name="FeeLedgerEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sequence', models.BigIntegerField(help_text="The engine's sequence number within the vault.")),
-                ('at', models.DateTimeField()),
-                ('kind', models.CharField(choices=[('management', 'Management accrual'), ('performance', 'Performance crystallisation')], max_length=12)),
-                ('fee_value', vaults.fields.ExactNumericField(help_text='Base units, exact.')),
-                ('fee_shares', vaults.fields.ExactNumericField(help_text='Shares minted to or moved to the fee account.')),
-                ('price', vaults.fields.ExactNumericField(help_text='P (price scale), base units per share.')),
-                ('seconds', vaults.fields.ExactNumericField(blank=True, null=True)),
-                ('factor', vaults.fields.ExactNumericField(blank=True, help_text='K(dt) = 0.99 ** dt', null=True)),
-                ('shares_outstanding', vaults.fields.ExactNumericField(blank=True, null=True)),
-                ('depositor_shares', vaults.fields.ExactNumericField(blank=True, null=True)),
-                ('fee_per_share', vaults.fields.ExactNumericField(blank=True, null=True)),
-                ('fee_index', vaults.fields.ExactNumericField(blank=True, null=True)),
-                ('reason', models.CharField(blank=True, choices=[('withdrawal', 'Withdrawal'), ('year_end', 'Year end'), ('requested', 'Requested')], max_length=12)),
-                ('shares', vaults.fields.ExactNumericField(blank=True, help_text='Shares crystallised.', null=True)),
-                ('hwm_before', vaults.fields.ExactNumericField(blank=True, null=True)),
-                ('hwm_after', vaults.fields.ExactNumericField(blank=True, null=True)),
-                ('depositor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='fee_rows', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("sequence", models.BigIntegerField(help_text="The engine's sequence number within the vault.")),
+                ("at", models.DateTimeField()),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("management", "Management accrual"), ("performance", "Performance crystallisation")],
+                        max_length=12,
+                    ),
+                ),
+                ("fee_value", vaults.fields.ExactNumericField(help_text="Base units, exact.")),
+                (
+                    "fee_shares",
+                    vaults.fields.ExactNumericField(help_text="Shares minted to or moved to the fee account."),
+                ),
+                ("price", vaults.fields.ExactNumericField(help_text="P (price scale), base units per share.")),
+                ("seconds", vaults.fields.ExactNumericField(blank=True, null=True)),
+                ("factor", vaults.fields.ExactNumericField(blank=True, help_text="K(dt) = 0.99 ** dt", null=True)),
+                ("shares_outstanding", vaults.fields.ExactNumericField(blank=True, null=True)),
+                ("depositor_shares", vaults.fields.ExactNumericField(blank=True, null=True)),
+                ("fee_per_share", vaults.fields.ExactNumericField(blank=True, null=True)),
+                ("fee_index", vaults.fields.ExactNumericField(blank=True, null=True)),
+                (
+                    "reason",
+                    models.CharField(
+                        blank=True,
+                        choices=[("withdrawal", "Withdrawal"), ("year_end", "Year end"), ("requested", "Requested")],
+                        max_length=12,
+                    ),
+                ),
+                ("shares", vaults.fields.ExactNumericField(blank=True, help_text="Shares crystallised.", null=True)),
+                ("hwm_before", vaults.fields.ExactNumericField(blank=True, null=True)),
+                ("hwm_after", vaults.fields.ExactNumericField(blank=True, null=True)),
+                (
+                    "depositor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="fee_rows",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'fee ledger entries',
-                'ordering': ['vault_id', 'sequence'],
+                "verbose_name_plural": "fee ledger entries",
+                "ordering": ["vault_id", "sequence"],
             },
         ),
     ]

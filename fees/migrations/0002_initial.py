@@ -5,39 +5,50 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('fees', '0001_initial'),
-        ('vaults', '0001_initial'),
+        ("fees", "0001_initial"),
+        ("vaults", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='feeledgerentry',
-            name='lot',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='fee_rows', to='vaults.lot'),
+            model_name="feeledgerentry",
+            name="lot",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="fee_rows",
+                to="vaults.lot",
+            ),
         ),
         migrations.AddField(
-            model_name='feeledgerentry',
-            name='vault',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='fee_ledger', to='vaults.vault'),
+            model_name="feeledgerentry",
+            name="vault",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="fee_ledger", to="vaults.vault"
+            ),
         ),
         migrations.AddIndex(
-            model_name='feeledgerentry',
-            index=models.Index(fields=['vault', 'depositor', 'at'], name='fee_ledger_depositor_idx'),
+            model_name="feeledgerentry",
+            index=models.Index(fields=["vault", "depositor", "at"], name="fee_ledger_depositor_idx"),
         ),
         migrations.AddConstraint(
-            model_name='feeledgerentry',
-            constraint=models.UniqueConstraint(fields=('vault', 'sequence'), name='fee_ledger_vault_sequence_unique'),
+            model_name="feeledgerentry",
+            constraint=models.UniqueConstraint(fields=("vault", "sequence"), name="fee_ledger_vault_sequence_unique"),
         ),
         migrations.AddConstraint(
-            model_name='feeledgerentry',
-            constraint=models.CheckConstraint(condition=models.Q(('fee_value__gte', 0)), name='fee_ledger_fee_nonnegative'),
+            model_name="feeledgerentry",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("fee_value__gte", 0)), name="fee_ledger_fee_nonnegative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='feeledgerentry',
-            constraint=models.CheckConstraint(condition=models.Q(('fee_shares__gte', 0)), name='fee_ledger_shares_nonnegative'),
+            model_name="feeledgerentry",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("fee_shares__gte", 0)), name="fee_ledger_shares_nonnegative"
+            ),
         ),
     ]

@@ -6,37 +6,69 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('marketdata', '0001_initial'),
+        ("marketdata", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='LeadLagRun',
+            name="LeadLagRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('symbol', models.CharField(help_text='Unified symbol of the first market (the one asked for).', max_length=64)),
-                ('interval', models.CharField(max_length=4)),
-                ('start_ms', models.BigIntegerField(help_text='Window start, ms UTC, inclusive.')),
-                ('end_ms', models.BigIntegerField(help_text='Window end, ms UTC, exclusive.')),
-                ('parameters', models.JSONField(default=dict, help_text='markets [{exchange, symbol, instrument_id}], max_lag, …')),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed')], default='queued', max_length=8)),
-                ('progress_done', models.PositiveIntegerField(default=0)),
-                ('progress_total', models.PositiveIntegerField(default=0)),
-                ('outputs', models.JSONField(blank=True, default=dict)),
-                ('error', models.TextField(blank=True)),
-                ('timings', models.JSONField(blank=True, default=dict, help_text='Seconds per stage: read, align, each method, store.')),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='leadlag_runs', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "symbol",
+                    models.CharField(
+                        help_text="Unified symbol of the first market (the one asked for).", max_length=64
+                    ),
+                ),
+                ("interval", models.CharField(max_length=4)),
+                ("start_ms", models.BigIntegerField(help_text="Window start, ms UTC, inclusive.")),
+                ("end_ms", models.BigIntegerField(help_text="Window end, ms UTC, exclusive.")),
+                (
+                    "parameters",
+                    models.JSONField(default=dict, help_text="markets [{exchange, symbol, instrument_id}], max_lag, …"),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("queued", "Queued"), ("running", "Running"), ("done", "Done"), ("failed", "Failed")],
+                        default="queued",
+                        max_length=8,
+                    ),
+                ),
+                ("progress_done", models.PositiveIntegerField(default=0)),
+                ("progress_total", models.PositiveIntegerField(default=0)),
+                ("outputs", models.JSONField(blank=True, default=dict)),
+                ("error", models.TextField(blank=True)),
+                (
+                    "timings",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="Seconds per stage: read, align, each method, store."
+                    ),
+                ),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="leadlag_runs",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created'],
-                'indexes': [models.Index(fields=['symbol', 'interval', 'start_ms'], name='leadlag_run_lookup')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('start_ms__lt', models.F('end_ms'))), name='leadlag_window_nonempty')],
+                "ordering": ["-created"],
+                "indexes": [models.Index(fields=["symbol", "interval", "start_ms"], name="leadlag_run_lookup")],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("start_ms__lt", models.F("end_ms"))), name="leadlag_window_nonempty"
+                    )
+                ],
             },
         ),
     ]

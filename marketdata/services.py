@@ -34,6 +34,7 @@ from marketdata.models import Instrument, KlineArchive, KlineCoverage, KlineDown
 # Plain decimal text only: PostgreSQL would accept '1E-8', ' 1' or '.5' but print them back differently, and a tab
 # or newline would break the COPY stream.
 _PLAIN_DECIMAL = re.compile(r"\d+(?:\.\d+)?\Z")
+_PLAIN_OHLCV = re.compile("\n".join([r"\d+(?:\.\d+)?"] * 5) + r"\Z")  # one match per candle: the hot path
 COPY_CHUNK = 1 << 20  # bytes per write to the COPY stream
 KLINE_COLUMNS = "instrument_id, interval, open_time, open, high, low, close, volume, closed"
 
@@ -74,9 +75,10 @@ def _candles_check(interval: Interval, candles: Sequence[Candle]) -> list[Candle
         previous = candle.open_time
         if not interval.is_aligned(candle.open_time):
             raise CandleError(f"candle at {candle.open_time} is not on the {interval.code} grid")
-        for text in (candle.open, candle.high, candle.low, candle.close, candle.volume):
-            if not isinstance(text, str) or not _PLAIN_DECIMAL.match(text):
-                raise CandleError(f"candle at {candle.open_time}: {text!r} is not plain decimal text")
+        texts = (candle.open, candle.high, candle.low, candle.close, candle.volume)
+        if not (all(type(text) is str for text in texts) and _PLAIN_OHLCV.match("\n".join(texts))):
+            bad = next(t for t in texts if not isinstance(t, str) or not _PLAIN_DECIMAL.match(t))
+            raise CandleError(f"candle at {candle.open_time}: {bad!r} is not plain decimal text")
         candle.validate()
     return rows
 

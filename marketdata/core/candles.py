@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+
+_FLOAT_MAX = sys.float_info.max  # below it, the text was finite (inf and nan never pass the strict checks)
 
 
 class CandleError(ValueError):
@@ -22,6 +25,16 @@ class Candle:
 
     def validate(self) -> Candle:
         """Check the numbers and the OHLC order; return self. Raises :class:`CandleError`."""
+        # Fast path, still exact: rounding decimal text to the nearest binary float never reverses an order, so a
+        # strict float inequality implies the exact one. Ties, zeros and anything odd take the Decimal path.
+        try:
+            fo, fh, fl = float(self.open), float(self.high), float(self.low)
+            fc, fv = float(self.close), float(self.volume)
+        except (ValueError, TypeError):
+            pass
+        else:
+            if 0.0 < fl < fo < fh < _FLOAT_MAX and fl < fc < fh and 0.0 < fv < _FLOAT_MAX:
+                return self
         try:
             o, h, lo, c, v = (Decimal(x) for x in (self.open, self.high, self.low, self.close, self.volume))
         except (InvalidOperation, TypeError):

@@ -13,7 +13,10 @@ from decimal import Context, Decimal, Inexact, InvalidOperation
 # Wide enough for any sum of exchange quantities; Inexact is trapped so an overflowing sum raises, never rounds.
 EXACT = Context(prec=200, traps=[Inexact, InvalidOperation])
 # Decimal() itself also takes " 1", "1_000", "NaN" and "Infinity"; a venue's number is none of those.
-_NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_NUMBER_PATTERN = r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+_NUMBER = re.compile(_NUMBER_PATTERN)
+# Five numbers joined by newlines (which no number contains): one match checks a whole OHLCV row.
+_FIVE_NUMBERS = re.compile("\n".join([_NUMBER_PATTERN] * 5))
 
 
 class DecimalTextError(ValueError):
@@ -23,6 +26,13 @@ class DecimalTextError(ValueError):
 def is_decimal_text(text: object) -> bool:
     """True for a plain or exponent decimal number written as text (no sign but ``-``, no spaces, finite)."""
     return isinstance(text, str) and _NUMBER.fullmatch(text) is not None
+
+
+def are_decimal_texts(texts: tuple[object, ...] | list[object]) -> bool:
+    """True when all five of ``texts`` are decimal number text (one regex match: the hot path of a kline page)."""
+    if len(texts) != 5 or not all(type(text) is str for text in texts):
+        return False
+    return _FIVE_NUMBERS.fullmatch("\n".join(texts)) is not None  # type: ignore[arg-type]
 
 
 def decimal_parse(text: str) -> Decimal:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from marketdata.core.candles import Candle, CandleError
-from marketdata.core.decimal_text import is_decimal_text
+from marketdata.core.decimal_text import are_decimal_texts, is_decimal_text
 from marketdata.core.intervals import Interval
 from marketdata.core.rest import PayloadError
 from marketdata.core.venues import Venue
@@ -66,9 +66,11 @@ def decimal_field(venue: Venue, value: Any, what: str) -> str:
 
 def ohlcv_fields(venue: Venue, values: Sequence[Any], what: str) -> tuple[str, str, str, str, str]:
     """Five decimal strings (open, high, low, close, volume) checked and kept verbatim; the hot path of a page."""
-    for value in values:
-        if not is_decimal_text(value):
-            raise PayloadError(f"{venue}: {what} has a field that is not a decimal string: {value!r}")
+    if not are_decimal_texts(values):
+        for value in values:
+            if not is_decimal_text(value):
+                raise PayloadError(f"{venue}: {what} has a field that is not a decimal string: {value!r}")
+        raise PayloadError(f"{venue}: {what} does not have five OHLCV fields: {values!r}")
     o, h, lo, c, v = values
     return o, h, lo, c, v
 

@@ -7,7 +7,7 @@ Venues that send JSON numbers (Coinbase Exchange) can write ``1e-05``; PostgreSQ
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Context, Decimal, Inexact, InvalidOperation
 
 # Wide enough for any sum of exchange quantities; Inexact is trapped so an overflowing sum raises, never rounds.
@@ -28,11 +28,12 @@ def is_decimal_text(text: object) -> bool:
     return isinstance(text, str) and _NUMBER.fullmatch(text) is not None
 
 
-def are_decimal_texts(texts: tuple[object, ...] | list[object]) -> bool:
+def are_decimal_texts(texts: Sequence[object]) -> bool:
     """True when all five of ``texts`` are decimal number text (one regex match: the hot path of a kline page)."""
-    if len(texts) != 5 or not all(type(text) is str for text in texts):
+    strings = [text for text in texts if type(text) is str]
+    if len(strings) != 5 or len(texts) != 5:
         return False
-    return _FIVE_NUMBERS.fullmatch("\n".join(texts)) is not None  # type: ignore[arg-type]
+    return _FIVE_NUMBERS.fullmatch("\n".join(strings)) is not None
 
 
 def decimal_parse(text: str) -> Decimal:

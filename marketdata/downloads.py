@@ -18,6 +18,7 @@ used.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import queue
 import threading
@@ -27,8 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 
 from marketdata import selectors, services
+from marketdata.archive_loading import ArchiveItem, archives_import_many
 from marketdata.core import archives
 from marketdata.core.candles import Candle, CandleError
 from marketdata.core.gaps import ranges_subtract
@@ -40,10 +43,13 @@ from marketdata.exchanges.clients import KlineClient, VenueClients, VenueEndpoin
 from marketdata.exchanges.limits import SlidingWindowLimiter
 from marketdata.exchanges.transport import RestTransport, RetryPolicy, TransportError, TransportStats
 from marketdata.models import Instrument, KlineArchive
+from marketdata.services import ArchiveResult
 
 logger = logging.getLogger(__name__)
 
-ARCHIVE_CONCURRENCY = 4
+ARCHIVE_CONCURRENCY = 4  # archive downloads in flight
+ARCHIVE_BATCH = 8  # fetched archives imported together
+ARCHIVE_IMPORT_WORKERS = 2  # database connections importing them (one PostgreSQL backend keeps one core busy)
 PROGRESS_EVERY_S = 1.0
 
 
@@ -207,12 +213,13 @@ class KlineDownloader:
 
         # Archives first: a period the archive host cannot serve (or serves badly) joins the REST plan.
         if archive_jobs:
+            batch: list[_Fetched] = []
             for fetched in self._fetch(self._archives_fetch(archive_jobs)):
-                if fetched.recheck:
-                    self._archive_recheck_store(fetched)
-                elif not self._archive_store(fetched):
-                    self.summary.archive_fallbacks += 1
-                    rest.append((fetched.target, fetched.start_ms, fetched.end_ms))
+                batch.append(fetched)
+                if len(batch) >= ARCHIVE_BATCH:
+                    rest.extend(self._archives_store(batch))
+                    batch = []
+            rest.extend(self._archives_store(batch))
         if rest:
             for fetched in self._fetch(self._rest_fetch(rest, now)):
                 self._rest_store(fetched, now)
@@ -355,58 +362,56 @@ class KlineDownloader:
             self.summary.fetched.extend((target, c) for c in fetched.candles)
         self._report()
 
-    def _archive_store(self, fetched: _Fetched) -> bool:
-        """Import one fetched archive; False when REST must serve its period instead."""
-        if fetched.error is not None:
-            if not (isinstance(fetched.error, VenueError) and fetched.error.status == 404):
-                logger.warning("archive for %s: %s; using REST", fetched.target.label, fetched.error)
-            return False
-        assert fetched.archive is not None
-        period, url, body, checksum_text = fetched.archive
-        try:
-            result = services.archive_import(
-                instrument_id=fetched.target.instrument_id,
-                interval=fetched.target.interval,
-                period=period,
-                url=url,
-                zip_bytes=body,
-                checksum_text=checksum_text,
-            )
-        except archives.ArchiveError as error:
-            logger.warning("archive %s refused (%s); using REST", url, error)
-            return False
-        self.summary.archives += 1
-        self.summary.rows_written += result.written
-        self.summary.rows_present += result.present
-        self.summary.done += interval_get(fetched.target.interval).count(fetched.start_ms, fetched.end_ms)
-        self._report()
-        return True
+    def _archives_store(self, batch: list[_Fetched]) -> list[tuple[DownloadTarget, int, int]]:
+        """Import a batch of fetched archives; returns the periods REST must serve instead (missing, refused).
 
-    def _archive_recheck_store(self, fetched: _Fetched) -> None:
-        """An imported archive checked again: a changed one replaces its period; a failure changes nothing."""
+        Outside a transaction the batch is imported concurrently, each archive on a connection of its own (the
+        server's work then spreads over the cores); inside one (a caller's ``atomic``), one after the other.
+        """
+        imports = [f for f in batch if f.archive is not None and f.error is None]
+        items = [ArchiveItem(f.target.instrument_id, f.target.interval, *f.archive) for f in imports if f.archive]
+        if connection.in_atomic_block or len(items) < 2:
+            outcomes: list[ArchiveResult | archives.ArchiveError] = []
+            for item in items:
+                try:
+                    outcomes.append(services.archive_import(**dataclasses.asdict(item)))
+                except archives.ArchiveError as error:
+                    outcomes.append(error)
+        else:
+            outcomes = archives_import_many(items=items, workers=ARCHIVE_IMPORT_WORKERS)
+        results = dict(zip(map(id, imports), outcomes, strict=True))
+        fallbacks: list[tuple[DownloadTarget, int, int]] = []
+        for fetched in batch:
+            outcome = results.get(id(fetched))
+            if fetched.recheck:
+                self._archive_recheck_done(fetched, outcome)
+                continue
+            if isinstance(outcome, ArchiveResult):
+                self.summary.archives += 1
+                self.summary.rows_written += outcome.written
+                self.summary.rows_present += outcome.present
+                self.summary.done += interval_get(fetched.target.interval).count(fetched.start_ms, fetched.end_ms)
+                continue
+            reason = outcome if outcome is not None else fetched.error
+            if not (isinstance(reason, VenueError) and reason.status == 404):
+                logger.warning("archive for %s: %s; using REST", fetched.target.label, reason)
+            self.summary.archive_fallbacks += 1
+            fallbacks.append((fetched.target, fetched.start_ms, fetched.end_ms))
+        self._report()
+        return fallbacks
+
+    def _archive_recheck_done(self, fetched: _Fetched, outcome: ArchiveResult | archives.ArchiveError | None) -> None:
+        """An imported archive checked again: a changed one replaced its period; a failure changed nothing."""
         if fetched.unchanged:
             return
-        if fetched.error is not None:
-            logger.warning("archive recheck for %s: %s; the stored period stays", fetched.target.label, fetched.error)
+        if not isinstance(outcome, ArchiveResult):
+            reason = outcome if outcome is not None else fetched.error
+            logger.warning("archive recheck for %s: %s; the stored period stays", fetched.target.label, reason)
             return
-        assert fetched.archive is not None
-        period, url, body, checksum_text = fetched.archive
-        try:
-            result = services.archive_import(
-                instrument_id=fetched.target.instrument_id,
-                interval=fetched.target.interval,
-                period=period,
-                url=url,
-                zip_bytes=body,
-                checksum_text=checksum_text,
-            )
-        except archives.ArchiveError as error:
-            logger.warning("archive %s re-published but refused (%s); the stored period stays", url, error)
-            return
-        if result.status == "changed":
+        if outcome.status == "changed":
             self.summary.archives_republished += 1
-            self.summary.rows_written += result.written
-            logger.info("archive %s was re-published: period %s re-imported", url, period)
+            self.summary.rows_written += outcome.written
+            logger.info("archive for %s was re-published: period re-imported", fetched.target.label)
 
     # -- reporting ----------------------------------------------------------------------------------------------
 

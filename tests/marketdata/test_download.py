@@ -402,3 +402,23 @@ def republished_run(venues: Venues, market: Market) -> None:
         recheck_archives=True,
     )
     assert (again.archives_republished, again.requests) == (0, 2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_archives_are_imported_concurrently_outside_a_transaction(venues):
+    # No test transaction here: the downloader hands the fetched archives to several database connections at once.
+    instrument = instrument_for(BINANCE_SPOT)
+    start, end = DAY0 + 30 * MINUTE_MS, DAY0 + 6 * DAY_MS + 30 * MINUTE_MS
+    venues.archive.checksum_mismatch("2024-01-04")
+    summary = klines_download(
+        targets=[target(instrument, start, end)],
+        endpoints=venues.endpoints(),
+        archive_url=venues.archive.url,
+        policy=FAST,
+        now_ms=clock,
+    )
+    assert summary.errors == []
+    assert (summary.archives, summary.archive_fallbacks) == (4, 1)  # 01-02, 01-03, 01-05, 01-06; 01-04 via REST
+    assert stored(instrument, "1m", start, end) == truth(BINANCE_SPOT, "1m", start, end)
+    assert selectors.coverage_ranges(instrument_id=instrument.pk, interval="1m") == [(start, end)]
+    assert summary.gaps_left == 0

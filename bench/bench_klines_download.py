@@ -11,6 +11,10 @@ The measurement covers whole limit windows only, timed by the server:
 - Bybit: 600 requests in any 5 s (120/s): consecutive 5 s windows from the first request.
 - Coinbase: 10 requests/s: consecutive 1 s windows from the first request.
 
+Two workloads per venue: **history** (one market, full pages: 1,000 candles a request, 300 at Coinbase — the
+client's parsing and storing of each page is part of the pace) and **many markets** (the catch-up of many tracked
+markets: one short window of 10 candles per market, so the pace is the rate limiter's own).
+
 Then the server process is stopped (the downloader's pending requests fail: that ends the run, it is no result;
 the client's retries are cut short for that, and no request fails while the rate is measured). Printed: achieved
 requests/s against the allowed rate, the percentage (target ≥ 90 %), the busiest window against the limit, and
@@ -19,6 +23,7 @@ the count of 429/418/403 answers (target 0).
 
 from __future__ import annotations
 
+import logging
 import math
 import multiprocessing
 import threading
@@ -69,16 +74,30 @@ CASES = [
 MEASURE_S = {"FakeBinance": None, "FakeBybit": 30.0, "FakeCoinbase": 20.0}  # None: one full calendar minute
 
 
-def _serve(fake_name: str, market: tuple[str, str, str, str], listed_ms: int, pipe: Connection) -> None:
+# Enough short windows to outlast each measurement at the venue's allowed rate (Binance: a partial minute, then a
+# full one of 3,000 requests).
+MANY_MARKETS = {"binance": 7500, "bybit": 4000, "coinbase": 400}
+MANY_CANDLES = 10
+
+
+def _many_symbols(case: VenueCase) -> list[tuple[str, str]]:
+    """(venue symbol, unified symbol) of the many-markets workload: COIN0/USDT, COIN1/USDT, ..."""
+    base, quote = case.symbol.split("/")
+    join = "-" if case.venue == "coinbase" else ""
+    return [(f"C{n}{base}{join}{quote}", f"C{n}{base}/{quote}") for n in range(MANY_MARKETS[case.venue])]
+
+
+def _serve(fake_name: str, markets: list[tuple[str, str, str, str]], listed_ms: int, pipe: Connection) -> None:
     """The server process: start the fake with its default limits, sample its request log until told to stop."""
     from marketdata.core.venues import MarketType, Venue
     from tests.marketdata import fakes
 
-    venue, market_type, venue_symbol, symbol = market
-    base, quote = symbol.split("/")
-    truth = fakes.Market(Venue(venue), MarketType(market_type), venue_symbol, listed_ms=listed_ms, base=base,
-                         quote=quote)  # fmt: skip
-    with getattr(fakes, fake_name)([truth]) as fake:
+    truths = []
+    for venue, market_type, venue_symbol, symbol in markets:
+        base, quote = symbol.split("/")
+        truths.append(fakes.Market(Venue(venue), MarketType(market_type), venue_symbol, listed_ms=listed_ms,
+                                   base=base, quote=quote))  # fmt: skip
+    with getattr(fakes, fake_name)(truths) as fake:
         pipe.send(fake.url)
         samples: list[tuple[float, int]] = []
         while not pipe.poll(SAMPLE_S):
@@ -98,7 +117,7 @@ def _count_at(samples: list[tuple[float, int]], moment: float) -> int:
     return count
 
 
-def _measure(case: VenueCase) -> dict[str, Any]:
+def _measure(case: VenueCase, many: bool = False) -> dict[str, Any]:
     from django.db import connections
 
     from marketdata.downloads import DownloadTarget, klines_download
@@ -108,29 +127,39 @@ def _measure(case: VenueCase) -> dict[str, Any]:
 
     # Default timeouts, but few and short retries: when the server process stops, the run should end within
     # seconds. No request fails while the rate is measured, so retries play no part in it.
-    ending_policy = RetryPolicy(max_attempts=2, backoff_s=0.2, backoff_max_s=0.5)
+    # Many markets: no retry at all, or thousands of queued windows would each retry against the stopped server.
+    ending_policy = RetryPolicy(max_attempts=1 if many else 2, backoff_s=0.2, backoff_max_s=0.5)
 
     now_ms = int(time.time() * 1000)
     listed_ms = (now_ms // DAY_MS - 20 * 365) * DAY_MS  # twenty years of minutes: the run never runs out
-    base, quote = case.symbol.split("/")
-    instrument = Instrument.objects.create(
-        exchange=case.venue, market_type=case.market_type, symbol=case.symbol, venue_symbol=case.venue_symbol,
-        base=base, quote=quote, tick_size="0.01", lot_size="0.00001",
+    symbols = _many_symbols(case) if many else [(case.venue_symbol, case.symbol)]
+    instruments = Instrument.objects.bulk_create(
+        Instrument(
+            exchange=case.venue, market_type=case.market_type, symbol=symbol, venue_symbol=venue_symbol,
+            base=symbol.split("/")[0], quote=symbol.split("/")[1], tick_size="0.01", lot_size="0.00001",
+        )
+        for venue_symbol, symbol in symbols
     )  # fmt: skip
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
-    market = (case.venue, case.market_type, case.venue_symbol, case.symbol)
-    server = context.Process(target=_serve, args=(case.name, market, listed_ms, theirs), daemon=True)
+    markets = [(case.venue, case.market_type, venue_symbol, symbol) for venue_symbol, symbol in symbols]
+    server = context.Process(target=_serve, args=(case.name, markets, listed_ms, theirs), daemon=True)
     server.start()
     url = ours.recv()
     endpoints = VenueEndpoints(binance_url=url, binance_futures_url=url, bybit_url=url, coinbase_url=url)
-    target = DownloadTarget.for_instrument(instrument, "1m", listed_ms, now_ms)
+    if many:  # one short window per market, all in the past
+        recent = (now_ms // MINUTE_MS - 10 * MANY_CANDLES) * MINUTE_MS
+        targets = [
+            DownloadTarget.for_instrument(i, "1m", recent, recent + MANY_CANDLES * MINUTE_MS) for i in instruments
+        ]
+    else:
+        targets = [DownloadTarget.for_instrument(instruments[0], "1m", listed_ms, now_ms)]
     outcome: dict[str, Any] = {}
 
     def download() -> None:
         try:
             outcome["summary"] = klines_download(
-                targets=[target], endpoints=endpoints, use_archives=False, record_job=False, policy=ending_policy
+                targets=targets, endpoints=endpoints, use_archives=False, record_job=False, policy=ending_policy
             )
         except Exception as error:  # the server going away ends the run
             outcome["error"] = error
@@ -148,7 +177,9 @@ def _measure(case: VenueCase) -> dict[str, Any]:
     ours.send("stop")
     samples, statuses = ours.recv()
     server.join(10)
-    client.join(120)
+    client.join(300)
+    if client.is_alive():
+        raise RuntimeError("the download did not end after its server stopped")
     first = next(at for at, logged in samples if logged > 0) - SAMPLE_S
     windows = case.windows(first, samples[-1][0])
     counts = [_count_at(samples, hi) - _count_at(samples, lo) for lo, hi in windows]
@@ -160,7 +191,7 @@ def _measure(case: VenueCase) -> dict[str, Any]:
         "busiest": max(counts, default=0),
         "refused": {code: statuses.get(code, 0) for code in (429, 418, 403)},
         "requests": samples[-1][1],
-        "rows": _rows(instrument.pk),
+        "rows": sum(_rows(i.pk) for i in instruments[:1]) if not many else _rows_all(),
     }
 
 
@@ -173,15 +204,39 @@ def _rows(instrument_id: int) -> int:
     return int(row[0]) if row else 0
 
 
+def _rows_all() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM marketdata_kline")
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
 def main() -> None:
     _setup_django()
+    # Stopping the server ends each run by failing the requests still queued: expected, and not worth a line each.
+    logging.getLogger("marketdata.downloads").setLevel(logging.ERROR)
     with _scratch_database():
-        for case in CASES:
-            result = _measure(case)
-            refused = ", ".join(f"{code}: {n}" for code, n in result["refused"].items())
-            print(
-                f"{case.venue:8} {result['rate']:7.2f} req/s of {result['allowed']:.2f} allowed  "
-                f"{100 * result['rate'] / result['allowed']:5.1f} %  (target ≥ 90 %)   over {result['windows']} full "
-                f"{case.window_s:g} s windows, busiest {result['busiest']} of {case.allowed_per_window}   "
-                f"refused {refused} (target 0)   [{result['requests']} requests, {result['rows']:,} candles stored]"
-            )
+        for many in (False, True):
+            print("many markets, 10-candle windows (the limiter's own pace):" if many else "history, full pages:")
+            for case in CASES:
+                _print(case, _measure(case, many=many))
+                _clear()
+
+
+def _clear() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE marketdata_kline, marketdata_klinecoverage, marketdata_instrument CASCADE")
+
+
+def _print(case: VenueCase, result: dict[str, Any]) -> None:
+    refused = ", ".join(f"{code}: {n}" for code, n in result["refused"].items())
+    print(
+        f"  {case.venue:8} {result['rate']:7.2f} req/s of {result['allowed']:.2f} allowed  "
+        f"{100 * result['rate'] / result['allowed']:5.1f} %  (target ≥ 90 %)   over {result['windows']} full "
+        f"{case.window_s:g} s windows, busiest {result['busiest']} of {case.allowed_per_window}   "
+        f"refused {refused} (target 0)   [{result['requests']} requests, {result['rows']:,} candles stored]"
+    )

@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, overload
 
 from django.conf import settings
 from django.db import connection
@@ -47,6 +47,9 @@ from marketdata.services import ArchiveResult
 
 logger = logging.getLogger(__name__)
 
+# Fetched windows of one market stored together, up to this many candles: one transaction's fixed cost (locks,
+# the range probe, the coverage merge, the commit) spread over several pages.
+STORE_BATCH_CANDLES = 5000
 ARCHIVE_CONCURRENCY = 4  # archive downloads in flight
 ARCHIVE_BATCH = 8  # fetched archives imported together
 ARCHIVE_IMPORT_WORKERS = 2  # database connections importing them (one PostgreSQL backend keeps one core busy)
@@ -221,16 +224,39 @@ class KlineDownloader:
                     batch = []
             rest.extend(self._archives_store(batch))
         if rest:
-            for fetched in self._fetch(self._rest_fetch(rest, now)):
-                self._rest_store(fetched, now)
+            pending: dict[DownloadTarget, list[_Fetched]] = {}
+            for window in self._fetch(self._rest_fetch(rest, now), idle=True):
+                if window is None:  # nothing more arrived yet: store what waits
+                    for target in list(pending):
+                        self._rest_store(pending.pop(target), now)
+                    continue
+                waiting = pending.setdefault(window.target, [])
+                waiting.append(window)
+                if window.error is not None or sum(len(f.candles or ()) for f in waiting) >= STORE_BATCH_CANDLES:
+                    self._rest_store(pending.pop(window.target), now)
+            for target in list(pending):
+                self._rest_store(pending.pop(target), now)
         self._gaps_count(targets, now)
         self._report(force=True)
         return self.summary
 
     # -- the network thread -------------------------------------------------------------------------------------
 
-    def _fetch(self, produce: Callable[[queue.Queue[object]], Coroutine[Any, Any, None]]) -> Iterator[_Fetched]:
-        """Run ``produce`` on a loop in a thread of its own; yield what it fetches, in arrival order."""
+    @overload
+    def _fetch(
+        self, produce: Callable[[queue.Queue[object]], Coroutine[Any, Any, None]], idle: Literal[False] = False
+    ) -> Iterator[_Fetched]: ...
+
+    @overload
+    def _fetch(
+        self, produce: Callable[[queue.Queue[object]], Coroutine[Any, Any, None]], idle: Literal[True]
+    ) -> Iterator[_Fetched | None]: ...
+
+    def _fetch(
+        self, produce: Callable[[queue.Queue[object]], Coroutine[Any, Any, None]], idle: bool = False
+    ) -> Iterator[_Fetched | None]:
+        """Run ``produce`` on a loop in a thread of its own; yield what it fetches, in arrival order (and, with
+        ``idle``, None whenever nothing has arrived yet: the moment to store what waits)."""
         results: queue.Queue[object] = queue.Queue(maxsize=256)
         crashed: list[BaseException] = []
 
@@ -244,7 +270,15 @@ class KlineDownloader:
 
         thread = threading.Thread(target=network, name="klines-download", daemon=True)
         thread.start()
-        while (item := results.get()) is not _DONE:
+        while True:
+            try:
+                item = results.get_nowait()
+            except queue.Empty:
+                if idle:
+                    yield None
+                item = results.get()
+            if item is _DONE:
+                break
             assert isinstance(item, _Fetched)
             yield item
         thread.join()
@@ -329,37 +363,42 @@ class KlineDownloader:
 
     # -- the storing thread (the caller's) ---------------------------------------------------------------------
 
-    def _rest_store(self, fetched: _Fetched, now: int) -> None:
-        target = fetched.target
+    def _rest_store(self, batch: list[_Fetched], now: int) -> None:
+        """Store fetched windows of one market in one transaction (one COPY, their coverage with it)."""
+        target = batch[0].target
+        if target in self._errored:
+            return
+        iv = interval_get(target.interval)
         try:
-            if fetched.error is not None:
-                raise fetched.error
-            assert fetched.candles is not None
-            outside = [c.open_time for c in fetched.candles if not fetched.start_ms <= c.open_time < fetched.end_ms]
-            if outside:
-                raise PayloadError(f"candles outside the window asked for: {outside[:3]}")
-            iv = interval_get(target.interval)
-            covered_end = min(fetched.end_ms, iv.floor(now))
+            candles: list[Candle] = []
+            covered: list[tuple[int, int]] = []
+            for fetched in batch:
+                if fetched.error is not None:
+                    raise fetched.error
+                assert fetched.candles is not None
+                outside = [c.open_time for c in fetched.candles if not fetched.start_ms <= c.open_time < fetched.end_ms]
+                if outside:
+                    raise PayloadError(f"candles outside the window asked for: {outside[:3]}")
+                candles.extend(fetched.candles)
+                covered_end = min(fetched.end_ms, iv.floor(now))
+                if covered_end > fetched.start_ms:
+                    covered.append((fetched.start_ms, covered_end))
             result = services.klines_store(
-                instrument_id=target.instrument_id,
-                interval=target.interval,
-                candles=fetched.candles,
-                covered=(fetched.start_ms, covered_end) if covered_end > fetched.start_ms else None,
+                instrument_id=target.instrument_id, interval=target.interval, candles=candles, covered=covered
             )
         except (VenueError, PayloadError, TransportError, CandleError) as error:
             # Refused (bad symbol...), nonsense, or down through every retry: this market stops here. What was
             # stored stays, and coverage says where a re-run resumes.
             self._failed.add(target)
-            if target not in self._errored:  # windows in flight fail too; one error per market is the news
-                self._errored.add(target)
-                self.summary.errors.append(f"{target.label}: {error}")
-                logger.warning("klines download %s failed: %s", target.label, error)
+            self._errored.add(target)  # windows in flight fail too; one error per market is the news
+            self.summary.errors.append(f"{target.label}: {error}")
+            logger.warning("klines download %s failed: %s", target.label, error)
             return
         self.summary.rows_written += result.written
         self.summary.rows_present += result.present
-        self.summary.done += interval_get(target.interval).count(fetched.start_ms, fetched.end_ms)
+        self.summary.done += sum(iv.count(f.start_ms, f.end_ms) for f in batch)
         if self.collect:
-            self.summary.fetched.extend((target, c) for c in fetched.candles)
+            self.summary.fetched.extend((target, c) for c in candles)
         self._report()
 
     def _archives_store(self, batch: list[_Fetched]) -> list[tuple[DownloadTarget, int, int]]:

@@ -134,10 +134,15 @@ _MERGE_SQL = f"""
 
 
 def klines_store(
-    *, instrument_id: int, interval: str, candles: Sequence[Candle], covered: tuple[int, int] | None
+    *,
+    instrument_id: int,
+    interval: str,
+    candles: Sequence[Candle],
+    covered: tuple[int, int] | Sequence[tuple[int, int]] | None,
 ) -> StoreResult:
     """Store candles (open times in ms on the interval's grid, exact decimal text) and, in the same transaction,
-    add ``covered`` — the half-open window in ms the venue was asked for and answered — to the coverage.
+    add ``covered`` — the half-open window in ms the venue was asked for and answered, or several — to the
+    coverage.
 
     A new candle is written; a stored closed candle is left as it is ("present"); a stored open candle is replaced
     by the incoming one, so the still-open candle is never duplicated. Bad candles raise
@@ -145,8 +150,16 @@ def klines_store(
     """
     iv = interval_get(interval)
     rows = _candles_check(iv, candles)
-    if covered is not None and covered[0] >= covered[1]:
-        raise ValueError(f"empty coverage window {covered}")
+    windows: list[tuple[int, int]]
+    if covered is None:
+        windows = []
+    elif len(covered) == 2 and all(isinstance(x, int) for x in covered):
+        windows = [cast(tuple[int, int], covered)]
+    else:
+        windows = list(cast(Sequence[tuple[int, int]], covered))
+    for window in windows:
+        if window[0] >= window[1]:
+            raise ValueError(f"empty coverage window {window}")
     with transaction.atomic():
         _instrument_lock(instrument_id)
         written = 0
@@ -174,8 +187,8 @@ def klines_store(
                 with connection.cursor() as cursor:
                     cursor.execute(_MERGE_SQL)
                     written = cursor.rowcount
-        if covered is not None:
-            _coverage_add(instrument_id, iv.code, covered[0], covered[1])
+        for start_ms, end_ms in ranges_merge(windows):
+            _coverage_add(instrument_id, iv.code, start_ms, end_ms)
     return StoreResult(written=written, present=len(rows) - written)
 
 

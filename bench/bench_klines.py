@@ -16,14 +16,13 @@ from __future__ import annotations
 import hashlib
 import io
 import itertools
-import os
 import random
 import statistics
 import time
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
+
+from bench.database import django_setup, scratch_database
 
 CANDLES_TARGET = 1_000_000
 BULK_CREATE_ROWS = 50_000
@@ -32,26 +31,6 @@ ROUNDS = 5
 IMPORT_ROUNDS = 3
 IMPORT_WORKERS = 2
 _SYMBOLS = itertools.count(1)
-
-
-def _setup_django() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hftplatform.settings")
-    import django
-
-    django.setup()
-
-
-@contextmanager
-def _scratch_database() -> Iterator[None]:
-    from django.db import connection
-    from django.test.utils import setup_databases, teardown_databases
-
-    config = setup_databases(verbosity=0, interactive=False, keepdb=False, aliases={"default"})
-    try:
-        connection.ensure_connection()
-        yield
-    finally:
-        teardown_databases(config, verbosity=0)
 
 
 def _month_archive(symbol: str, year: int, month: int, rng: random.Random) -> tuple[str, bytes, str, int]:
@@ -181,12 +160,12 @@ def _read_back_seconds() -> list[float]:
 
 
 def main() -> None:
-    _setup_django()
+    django_setup()
     import numpy  # noqa: F401  (start-up of the import path, paid once per process)
     import pyarrow.csv  # noqa: F401
 
     rng = random.Random(1)  # noqa: S311  (generated prices, not secrets)
-    with _scratch_database():
+    with scratch_database():
         archives = []
         total = 0
         year, month = 2021, 1

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from bench.bench_klines import _scratch_database, _setup_django
+from bench.database import django_setup, scratch_database
 
 DAY_MS = 86_400_000
 MINUTE_MS = 60_000
@@ -214,10 +214,10 @@ def _rows_all() -> int:
 
 
 def main() -> None:
-    _setup_django()
+    django_setup()
     # Stopping the server ends each run by failing the requests still queued: expected, and not worth a line each.
     logging.getLogger("marketdata.downloads").setLevel(logging.ERROR)
-    with _scratch_database():
+    with scratch_database():
         for many in (False, True):
             print("many markets, 10-candle windows (the limiter's own pace):" if many else "history, full pages:")
             for case in CASES:

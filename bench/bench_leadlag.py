@@ -10,37 +10,16 @@ COPY-binary read, and statsmodels' VECM fit against the core's on one pair-year.
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
+from bench.database import django_setup, scratch_database
+
 YEAR_MINUTES = 525_600
 START_MS = 1_672_531_200_000  # 2023-01-01 00:00 UTC
 TARGET_SECONDS = 10.0
-
-
-def _setup_django() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hftplatform.settings")
-    import django
-
-    django.setup()
-
-
-@contextmanager
-def _scratch_database() -> Iterator[None]:
-    from django.db import connection
-    from django.test.utils import setup_databases, teardown_databases
-
-    config = setup_databases(verbosity=0, interactive=False, keepdb=False, aliases={"default"})
-    try:
-        connection.ensure_connection()
-        yield
-    finally:
-        teardown_databases(config, verbosity=0)
 
 
 def _instruments() -> dict[str, Any]:
@@ -99,11 +78,11 @@ def _copy_year(instruments: dict[str, Any]) -> int:
 
 
 def main() -> None:
-    _setup_django()
+    django_setup()
     from marketdata import selectors as kline_selectors
     from marketdata.leadlag import selectors, services
 
-    with _scratch_database():
+    with scratch_database():
         instruments = _instruments()
         rows = _copy_year(instruments)
         end_ms = START_MS + YEAR_MINUTES * 60_000

@@ -10,14 +10,13 @@ Targets (issue 5): accrual + crystallisation ≤ 5 s; ≥ 200 requests/s on one 
 
 from __future__ import annotations
 
-import os
 import statistics
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+
+from bench.database import django_setup, scratch_database
 
 LOTS = 100_000
 DEPOSITORS = 1_000
@@ -25,26 +24,6 @@ LOT_AMOUNT = 1_000_000
 THREADS = 8
 SECONDS = 3.0
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
-
-
-def _setup_django() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hftplatform.settings")
-    import django
-
-    django.setup()
-
-
-@contextmanager
-def _scratch_database() -> Iterator[None]:
-    from django.db import connection
-    from django.test.utils import setup_databases, teardown_databases
-
-    config = setup_databases(verbosity=0, interactive=False, keepdb=False, aliases={"default"})
-    try:
-        connection.ensure_connection()
-        yield
-    finally:
-        teardown_databases(config, verbosity=0)
 
 
 def _users(count: int, prefix: str) -> list[int]:
@@ -170,8 +149,8 @@ def _request_rate(vault_id: int, users: list[int], threads: int) -> tuple[float,
 
 
 def main() -> None:
-    _setup_django()
-    with _scratch_database():
+    django_setup()
+    with scratch_database():
         from vaults import selectors, services
 
         baseline = _engine_baseline()

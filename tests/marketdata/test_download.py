@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from marketdata import selectors
 from marketdata.core.intervals import DAY_MS, INTERVALS, MINUTE_MS
 from marketdata.core.venues import MarketType, Venue
-from marketdata.downloads import DownloadTarget, klines_download
+from marketdata.downloads import DownloadSummary, DownloadTarget, klines_download
 from marketdata.exchanges.clients import VenueEndpoints
 from marketdata.exchanges.transport import RetryPolicy
 from marketdata.models import Instrument
@@ -111,6 +112,15 @@ def target(instrument: Instrument, start_ms: int, end_ms: int, interval: str = "
     return DownloadTarget.for_instrument(instrument, interval, start_ms, end_ms)
 
 
+def download(venues: Venues, *targets: DownloadTarget, archives: bool = False, **options: Any) -> DownloadSummary:
+    """The downloader against the fake venues on the tests' clock: REST only, unless ``archives``."""
+    if archives:
+        options["archive_url"] = venues.archive.url
+    else:
+        options["use_archives"] = False
+    return klines_download(targets=list(targets), endpoints=venues.endpoints(), policy=FAST, now_ms=clock, **options)
+
+
 Row = tuple[int, str, str, str, str, str]
 
 
@@ -144,11 +154,7 @@ def truth(market: Market, interval: str, start_ms: int, end_ms: int) -> list[Row
 def test_rest_download_stores_exactly_the_venue_candles_and_a_rerun_asks_nothing(venues, market, days):
     instrument = instrument_for(market)
     start, end = DAY0 + 17 * MINUTE_MS, DAY0 + days * DAY_MS - 3 * MINUTE_MS  # not page-aligned on purpose
-    endpoints = venues.endpoints()
-
-    summary = klines_download(
-        targets=[target(instrument, start, end)], endpoints=endpoints, use_archives=False, policy=FAST, now_ms=clock
-    )
+    summary = download(venues, target(instrument, start, end))
 
     expected = truth(market, "1m", start, end)
     assert stored(instrument, "1m", start, end) == expected
@@ -164,22 +170,14 @@ def test_rest_download_stores_exactly_the_venue_candles_and_a_rerun_asks_nothing
     assert summary.requests == pages
     assert selectors.coverage_ranges(instrument_id=instrument.pk, interval="1m") == [(start, end)]
 
-    again = klines_download(
-        targets=[target(instrument, start, end)], endpoints=endpoints, use_archives=False, policy=FAST, now_ms=clock
-    )
+    again = download(venues, target(instrument, start, end))
     assert (again.requests, again.rows_written, again.gaps_left) == (0, 0, 0)
 
 
 @pytest.mark.django_db
 def test_coinbase_holes_are_venue_empty_not_gaps(venues):
     instrument = instrument_for(COINBASE)
-    klines_download(
-        targets=[target(instrument, DAY0, DAY0 + DAY_MS)],
-        endpoints=venues.endpoints(),
-        use_archives=False,
-        policy=FAST,
-        now_ms=clock,
-    )
+    download(venues, target(instrument, DAY0, DAY0 + DAY_MS))
     report = selectors.klines_gaps(instrument_id=instrument.pk, interval="1m", start_ms=DAY0, end_ms=DAY0 + DAY_MS)
     assert report.unfetched == ()
     assert report.venue_empty == (
@@ -193,13 +191,7 @@ def test_the_open_candle_is_stored_open_then_replaced_when_it_closes(venues):
     instrument = instrument_for(BINANCE_SPOT)
     open_at = M1.floor(NOW)
     start = open_at - 10 * MINUTE_MS
-    summary = klines_download(
-        targets=[target(instrument, start, open_at + 60 * MINUTE_MS)],
-        endpoints=venues.endpoints(),
-        use_archives=False,
-        policy=FAST,
-        now_ms=clock,
-    )
+    summary = download(venues, target(instrument, start, open_at + 60 * MINUTE_MS))
     rows = selectors.klines_read(instrument_id=instrument.pk, interval="1m", start_ms=start, end_ms=open_at + MINUTE_MS)
     assert [r.open_time for r in rows] == list(M1.open_times(start, open_at + MINUTE_MS))
     assert [r.closed for r in rows] == [True] * 10 + [False]
@@ -208,13 +200,7 @@ def test_the_open_candle_is_stored_open_then_replaced_when_it_closes(venues):
     assert summary.gaps_left == 0
 
     later = _now[0] = NOW + 2 * MINUTE_MS
-    again = klines_download(
-        targets=[target(instrument, start, open_at + 60 * MINUTE_MS)],
-        endpoints=venues.endpoints(),
-        use_archives=False,
-        policy=FAST,
-        now_ms=clock,
-    )
+    again = download(venues, target(instrument, start, open_at + 60 * MINUTE_MS))
     assert again.errors == []
     rows = selectors.klines_read(instrument_id=instrument.pk, interval="1m", start_ms=start, end_ms=later)
     assert [r.open_time for r in rows] == list(M1.open_times(start, M1.floor(later) + MINUTE_MS))
@@ -236,14 +222,7 @@ def test_transport_faults_are_retried_and_nothing_is_lost(venues):
     start, end = DAY0, DAY0 + 5000 * MINUTE_MS
     for kind in ("500", "502", "503", "timeout", "truncated", "cut"):
         venues.binance.faults.add(kind, times=1, path_prefix="/api/v3/klines")
-    summary = klines_download(
-        targets=[target(instrument, start, end)],
-        endpoints=venues.endpoints(),
-        use_archives=False,
-        policy=FAST,
-        now_ms=clock,
-        concurrency=2,
-    )
+    summary = download(venues, target(instrument, start, end), concurrency=2)
     assert summary.errors == []
     assert summary.retries == 6
     assert summary.requests == 5 + 6
@@ -255,13 +234,7 @@ def test_a_429_pauses_every_request_for_retry_after_and_never_provokes_a_ban(ven
     instrument = instrument_for(BINANCE_SPOT)
     start, end = DAY0, DAY0 + 4000 * MINUTE_MS
     venues.binance.faults.add("429", times=1, path_prefix="/api/v3/klines")
-    summary = klines_download(
-        targets=[target(instrument, start, end)],
-        endpoints=venues.endpoints(),
-        use_archives=False,
-        policy=FAST,
-        now_ms=clock,
-    )
+    summary = download(venues, target(instrument, start, end))
     assert summary.errors == []
     assert venues.binance.counts()[418] == 0
     assert venues.binance.counts()[429] == 1
@@ -277,10 +250,7 @@ def test_a_rate_limit_answer_pauses_the_venue_then_the_download_completes(venues
     server = venues.bybit if market.venue is Venue.BYBIT else venues.coinbase
     server.faults.add(status, times=1)
     start, end = DAY0, DAY0 + 1500 * MINUTE_MS
-    summary = klines_download(
-        targets=[target(instrument, start, end)], endpoints=venues.endpoints(), use_archives=False, policy=FAST,
-        now_ms=clock,
-    )  # fmt: skip
+    summary = download(venues, target(instrument, start, end))
     assert summary.errors == []
     assert summary.rate_limited == 1
     assert server.counts()[int(status)] == 1
@@ -312,13 +282,7 @@ def test_an_unknown_symbol_is_an_error_that_writes_nothing_and_other_markets_go_
     good = instrument_for(BYBIT_SPOT)
     bad = InstrumentFactory(exchange="bybit", symbol="NOPE/USDT", venue_symbol="NOPEUSDT", base="NOPE")
     start, end = DAY0, DAY0 + 2000 * MINUTE_MS
-    summary = klines_download(
-        targets=[target(bad, start, end), target(good, start, end)],
-        endpoints=venues.endpoints(),
-        use_archives=False,
-        policy=FAST,
-        now_ms=clock,
-    )
+    summary = download(venues, target(bad, start, end), target(good, start, end))
     assert len(summary.errors) == 1
     assert "bybit NOPE/USDT 1m" in summary.errors[0]
     assert stored(bad, "1m", start, end) == []
@@ -332,13 +296,7 @@ def test_binance_archives_serve_complete_days_and_rest_the_edges(venues, fault):
     instrument = instrument_for(BINANCE_SPOT)
     start, end = DAY0 + 22 * 60 * MINUTE_MS, DAY0 + 3 * DAY_MS + 90 * MINUTE_MS
     getattr(venues.archive, fault)("2024-01-03")  # refused (sha256), so REST serves that day instead
-    summary = klines_download(
-        targets=[target(instrument, start, end)],
-        endpoints=venues.endpoints(),
-        archive_url=venues.archive.url,
-        policy=FAST,
-        now_ms=clock,
-    )
+    summary = download(venues, target(instrument, start, end), archives=True)
     assert summary.errors == []
     assert summary.archives == 1  # 2024-01-02; 2024-01-03 corrupt
     assert summary.archive_fallbacks == 1
@@ -358,49 +316,23 @@ def test_a_republished_archive_is_detected_on_recheck_and_its_period_reimported(
 def republished_run(venues: Venues, market: Market) -> None:
     instrument = instrument_for(market)
     start, end = DAY0 + DAY_MS, DAY0 + 3 * DAY_MS  # two complete days: both from archives
-    first = klines_download(
-        targets=[target(instrument, start, end)],
-        endpoints=venues.endpoints(),
-        archive_url=venues.archive.url,
-        policy=FAST,
-        now_ms=clock,
-    )
+    first = download(venues, target(instrument, start, end), archives=True)
     assert (first.archives, first.requests) == (2, 4)  # a .CHECKSUM and a zip per day, no REST
     before = stored(instrument, "1m", start, end)
 
     venues.archive.republish("2024-01-03")  # Binance fixes that day's file: new volumes, new checksum
     after_truth = truth(market, "1m", start, end)
     assert after_truth != before
-    plain = klines_download(
-        targets=[target(instrument, start, end)],
-        endpoints=venues.endpoints(),
-        archive_url=venues.archive.url,
-        policy=FAST,
-        now_ms=clock,
-    )
+    plain = download(venues, target(instrument, start, end), archives=True)
     assert (plain.requests, plain.archives_republished) == (0, 0)  # covered: nothing asked without --recheck
 
-    recheck = klines_download(
-        targets=[target(instrument, start, end)],
-        endpoints=venues.endpoints(),
-        archive_url=venues.archive.url,
-        policy=FAST,
-        now_ms=clock,
-        recheck_archives=True,
-    )
+    recheck = download(venues, target(instrument, start, end), archives=True, recheck_archives=True)
     assert recheck.errors == []
     assert recheck.archives_republished == 1
     assert recheck.requests == 2 + 1  # two .CHECKSUM files, one changed zip
     assert stored(instrument, "1m", start, end) == after_truth
 
-    again = klines_download(
-        targets=[target(instrument, start, end)],
-        endpoints=venues.endpoints(),
-        archive_url=venues.archive.url,
-        policy=FAST,
-        now_ms=clock,
-        recheck_archives=True,
-    )
+    again = download(venues, target(instrument, start, end), archives=True, recheck_archives=True)
     assert (again.archives_republished, again.requests) == (0, 2)
 
 
@@ -410,13 +342,7 @@ def test_archives_are_imported_concurrently_outside_a_transaction(venues):
     instrument = instrument_for(BINANCE_SPOT)
     start, end = DAY0 + 30 * MINUTE_MS, DAY0 + 6 * DAY_MS + 30 * MINUTE_MS
     venues.archive.checksum_mismatch("2024-01-04")
-    summary = klines_download(
-        targets=[target(instrument, start, end)],
-        endpoints=venues.endpoints(),
-        archive_url=venues.archive.url,
-        policy=FAST,
-        now_ms=clock,
-    )
+    summary = download(venues, target(instrument, start, end), archives=True)
     assert summary.errors == []
     assert (summary.archives, summary.archive_fallbacks) == (4, 1)  # 01-02, 01-03, 01-05, 01-06; 01-04 via REST
     assert stored(instrument, "1m", start, end) == truth(BINANCE_SPOT, "1m", start, end)

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation, localcontext
+from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -35,6 +36,7 @@ from fees.models import FeeLedgerEntry
 from hftplatform.errors import ServiceError
 from marketdata.core.intervals import interval_get
 from marketdata.selectors import klines_read
+from vaults.live import vault_nav_broadcast
 from vaults.lock_objects import LotRow, accounts_lock, lots_lock, lots_lock_covering, vault_lock
 from vaults.models import (
     Deposit,
@@ -361,7 +363,7 @@ def _session_store(session: _Session, *, kind: str, at: datetime, payload: dict[
         ]
     )
     event = VaultEvent.objects.create(vault=vault, number=vault.event_count, at=at, kind=kind, payload=payload)
-    NavSnapshot.objects.create(
+    snapshot = NavSnapshot.objects.create(
         vault=vault,
         event=event,
         at=at,
@@ -370,6 +372,9 @@ def _session_store(session: _Session, *, kind: str, at: datetime, payload: dict[
         shares_outstanding=engine.shares_outstanding,
         fee_account_shares=engine.fee_account_shares,
     )
+    # Pages hear of the NAV only once it is committed (a rollback discards the callback); robust: a channel
+    # layer outage is logged and must not turn a committed deposit into an error for its caller.
+    transaction.on_commit(partial(vault_nav_broadcast, vault_id=vault.pk, snapshot=snapshot), robust=True)
     return event
 
 

@@ -1,7 +1,61 @@
-// Vault page: the NAV per share series (from the vault API) drawn as a line on a canvas. Exact decimal strings
-// become numbers only for drawing; every figure shown as text stays the API's exact string.
+// Vault page: the NAV per share series (from the vault API) drawn as a line on a canvas, kept live by
+// /ws/vaults/<id>/nav/; "my holdings": each holding's value refreshed from the holdings API when its vault's NAV
+// changes. Exact decimal strings become numbers only for drawing; every figure shown as text stays exact.
 (function () {
   "use strict";
+  const CLOSE_UNKNOWN_VAULT = 4404; // vaults.consumers.CLOSE_UNKNOWN_VAULT
+  const MAX_POINTS = 500; // vaults.api.NAV_POINTS: the page keeps as many points as the API serves
+
+  function socketUrl(path) {
+    const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    return scheme + window.location.host + path;
+  }
+
+  // A websocket that reconnects with backoff, except after "no such vault" (nothing will ever arrive).
+  function liveSocket(path, onMessage) {
+    let delay = 1000;
+    function connect() {
+      const socket = new WebSocket(socketUrl(path));
+      socket.onopen = function () { delay = 1000; };
+      socket.onmessage = function (event) { onMessage(JSON.parse(event.data)); };
+      socket.onclose = function (event) {
+        if (event.code === CLOSE_UNKNOWN_VAULT) return;
+        setTimeout(connect, delay);
+        delay = Math.min(delay * 2, 30000);
+      };
+    }
+    connect();
+  }
+
+  // ---- my holdings ---------------------------------------------------------------------------------------
+  // The holder's value needs their shares and lots (net of the performance fee): the server computes it
+  // exactly, so a NAV event only triggers one re-read of the holdings API, never arithmetic in the browser.
+  const holdings = document.querySelectorAll("section.holding[data-ws-path]");
+  let refreshing = null;
+  function holdingsRefresh(url) {
+    if (refreshing) return refreshing;
+    refreshing = fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then((response) => response.json())
+      .then((body) => {
+        body.results.forEach((h) => {
+          const section = document.querySelector('section.holding[data-vault-slug="' + h.vault + '"]');
+          if (!section) return;
+          section.querySelector("[data-role=value]").textContent = h.value;
+          section.querySelector("[data-role=net-value]").textContent = h.net_value;
+          section.dataset.updates = String(Number(section.dataset.updates || "0") + 1);
+        });
+      })
+      .catch(() => {})
+      .finally(() => { refreshing = null; });
+    return refreshing;
+  }
+  holdings.forEach((section) => {
+    liveSocket(section.dataset.wsPath, (message) => {
+      if (message.type === "nav") holdingsRefresh(section.dataset.holdingsUrl);
+    });
+  });
+
+  // ---- the vault page ------------------------------------------------------------------------------------
   const canvas = document.getElementById("vault-nav-chart");
   if (!canvas) return;
 
@@ -37,11 +91,30 @@
     ctx.stroke();
   }
 
+  let series = [];
   fetch(canvas.dataset.apiUrl, { headers: { Accept: "application/json" } })
     .then((response) => response.json())
     .then((vault) => {
-      draw(vault.nav_series);
+      series = vault.nav_series;
+      draw(series);
       document.getElementById("vault-nav").textContent = vault.nav_per_share;
+      // Opened after the series is loaded, so a live point is never drawn before the history behind it.
+      if (canvas.dataset.wsPath) liveSocket(canvas.dataset.wsPath, navUpdate);
     })
     .catch(() => { document.getElementById("vault-nav-empty").hidden = false; });
+
+  function navUpdate(message) {
+    if (message.type !== "nav") return;
+    document.getElementById("vault-nav").textContent = message.nav_per_share;
+    const point = { at: message.at, nav_per_share: message.nav_per_share };
+    const last = series[series.length - 1];
+    // A snapshot older than the chart's last point (a reconnect replay or a late delivery) is not appended.
+    if (last && Date.parse(point.at) < Date.parse(last.at)) return;
+    series.push(point);
+    if (series.length > MAX_POINTS) series.shift();
+    document.getElementById("vault-nav-empty").hidden = true;
+    draw(series);
+    canvas.dataset.updates = String(Number(canvas.dataset.updates || "0") + 1);
+  }
 })();
+

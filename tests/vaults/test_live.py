@@ -217,3 +217,21 @@ def test_client_frames_are_ignored_and_a_foreign_origin_is_refused(redis_namespa
     assert silent is True
     assert (message["value"], message["shares_outstanding"], message["nav_per_share"]) == ("42", "42", "1")
     assert refused[0] is False
+
+
+def test_pages_point_their_scripts_at_the_vault_socket() -> None:
+    vault, user = vault_new(), UserFactory()
+    deposit(vault, user, 1_000)
+    page = Client().get("/vaults/usdc-core/")
+    assert page.status_code == 200
+    assert f'data-ws-path="/ws/vaults/{vault.pk}/nav/"'.encode() in page.content
+    client = Client()
+    client.force_login(user)
+    mine = client.get("/vaults/mine/")
+    assert mine.status_code == 200
+    content = mine.content.decode()
+    assert content.count(f'data-ws-path="/ws/vaults/{vault.pk}/nav/"') == 1
+    assert 'data-vault-slug="usdc-core"' in content
+    assert 'data-holdings-url="/api/v1/vaults/me/holdings/"' in content
+    assert '<dd class="mono" data-role="value">1000</dd>' in content
+    assert "js/vault.js" in content

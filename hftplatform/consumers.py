@@ -11,6 +11,43 @@ from hftplatform import status
 CLOSE_UNAUTHENTICATED = 4401
 
 
+class ReadOnlyGroupConsumer(AsyncJsonWebsocketConsumer):
+    """A socket that joins one Channels group and only forwards its broadcasts; what the client sends is ignored.
+
+    A subclass names the group in :meth:`group_for`, or returns None to refuse with ``refusal_code``; it may send a
+    first message in :meth:`joined`.
+    """
+
+    refusal_code = 4404
+    group: str | None = None
+
+    async def group_for(self) -> str | None:
+        raise NotImplementedError
+
+    async def joined(self) -> None:
+        """Called once the socket is in its group (e.g. to send the last snapshot)."""
+
+    async def connect(self) -> None:
+        group = await self.group_for()
+        if group is None:
+            # Accept first: a handshake refused outright reaches the browser as code 1006, never the refusal
+            # code, and the page would reconnect forever.
+            await self.accept()
+            await self.close(code=self.refusal_code)
+            return
+        self.group = group
+        await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+        await self.joined()
+
+    async def disconnect(self, code: int) -> None:
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        return None  # read-only: not even parsed, so a malformed frame cannot break the socket
+
+
 class PlatformStatusConsumer(AsyncJsonWebsocketConsumer):
     """Live platform status for signed-in users: a snapshot on connect, then every broadcast."""
 

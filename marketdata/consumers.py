@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from hftplatform.consumers import ReadOnlyGroupConsumer
 from marketdata.live import kline_group
 from marketdata.models import Instrument
 
@@ -19,29 +19,14 @@ def _instrument_exists(instrument_id: int) -> bool:
     return Instrument.objects.filter(pk=instrument_id).exists()
 
 
-class KlinesConsumer(AsyncJsonWebsocketConsumer):
-    """Joins the market's group and forwards every broadcast; market data is public, so no sign-in is needed.
-    Anything the client sends is ignored: the socket only reads."""
+class KlinesConsumer(ReadOnlyGroupConsumer):
+    """Joins the market's group and forwards every broadcast; market data is public, so no sign-in is needed."""
 
-    group: str | None = None
+    refusal_code = CLOSE_UNKNOWN_MARKET
 
-    async def connect(self) -> None:
+    async def group_for(self) -> str | None:
         instrument_id = int(self.scope["url_route"]["kwargs"]["instrument_id"])
-        if not await _instrument_exists(instrument_id):
-            # Accept first so the browser sees 4404 rather than 1006 and does not reconnect forever.
-            await self.accept()
-            await self.close(code=CLOSE_UNKNOWN_MARKET)
-            return
-        self.group = kline_group(instrument_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
-
-    async def disconnect(self, code: int) -> None:
-        if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
-        return None  # read-only: not even parsed, so a malformed frame cannot break the socket
+        return kline_group(instrument_id) if await _instrument_exists(instrument_id) else None
 
     async def klines_update(self, event: dict[str, Any]) -> None:
         await self.send_json(

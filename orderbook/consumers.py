@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
-
+from hftplatform.consumers import ReadOnlyGroupConsumer
 from marketdata.core.venues import SymbolError, unified_symbol_split
 from orderbook.live.snapshots import market_unslug
 from orderbook.selectors import orderbook_snapshot_aget
@@ -18,34 +17,24 @@ from orderbook.services import orderbook_group
 CLOSE_BAD_SYMBOL = 4400
 
 
-class OrderBookConsumer(AsyncJsonWebsocketConsumer):
-    """Joins the market's group and forwards its snapshots; market data is public, so no sign-in is needed.
-    Anything the client sends is ignored."""
+class OrderBookConsumer(ReadOnlyGroupConsumer):
+    """Joins the market's group and forwards its snapshots; market data is public, so no sign-in is needed."""
 
-    group: str | None = None
+    refusal_code = CLOSE_BAD_SYMBOL
+    symbol = ""
 
-    async def connect(self) -> None:
-        symbol = market_unslug(self.scope["url_route"]["kwargs"]["market"])
+    async def group_for(self) -> str | None:
+        self.symbol = market_unslug(self.scope["url_route"]["kwargs"]["market"])
         try:
-            unified_symbol_split(symbol)
+            unified_symbol_split(self.symbol)
         except SymbolError:
-            # Accept first so the browser sees 4400 rather than 1006 and does not reconnect forever.
-            await self.accept()
-            await self.close(code=CLOSE_BAD_SYMBOL)
-            return
-        self.group = orderbook_group(symbol)
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
-        snapshot = await orderbook_snapshot_aget(symbol=symbol)
+            return None
+        return orderbook_group(self.symbol)
+
+    async def joined(self) -> None:
+        snapshot = await orderbook_snapshot_aget(symbol=self.symbol)
         if snapshot is not None:
             await self.send_json({"type": "orderbook", "snapshot": snapshot})
-
-    async def disconnect(self, code: int) -> None:
-        if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
-        return None  # read-only
 
     async def orderbook_snapshot(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "orderbook", "snapshot": event["snapshot"]})

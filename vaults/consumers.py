@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from hftplatform.consumers import ReadOnlyGroupConsumer
 from vaults.live import vault_group
 from vaults.models import Vault, VaultAccount
 
@@ -28,28 +28,14 @@ def _may_watch(vault_id: int, user: Any) -> bool:
     return VaultAccount.objects.filter(vault_id=vault_id, depositor_id=user.pk).exists()
 
 
-class VaultNavConsumer(AsyncJsonWebsocketConsumer):
-    """Joins the vault's group and forwards each committed NAV snapshot. Anything the client sends is ignored."""
+class VaultNavConsumer(ReadOnlyGroupConsumer):
+    """Joins the vault's group and forwards each committed NAV snapshot."""
 
-    group: str | None = None
+    refusal_code = CLOSE_UNKNOWN_VAULT
 
-    async def connect(self) -> None:
+    async def group_for(self) -> str | None:
         vault_id = int(self.scope["url_route"]["kwargs"]["vault_id"])
-        if not await _may_watch(vault_id, self.scope.get("user")):
-            # Accept first so the browser sees 4404 rather than 1006 and does not reconnect forever.
-            await self.accept()
-            await self.close(code=CLOSE_UNKNOWN_VAULT)
-            return
-        self.group = vault_group(vault_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
-
-    async def disconnect(self, code: int) -> None:
-        if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
-        return None  # read-only: not even parsed, so a malformed frame cannot break the socket
+        return vault_group(vault_id) if await _may_watch(vault_id, self.scope.get("user")) else None
 
     async def nav_update(self, event: dict[str, Any]) -> None:
         await self.send_json(

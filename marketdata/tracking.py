@@ -19,7 +19,6 @@ from django.db.models import Max
 from marketdata import live
 from marketdata.core.candles import Candle
 from marketdata.core.intervals import Interval, interval_get
-from marketdata.core.venues import MarketType, Venue
 from marketdata.downloads import DownloadSummary, DownloadTarget, klines_download
 from marketdata.exchanges.clients import VenueEndpoints
 from marketdata.exchanges.transport import RetryPolicy
@@ -57,18 +56,7 @@ def tracked_targets(*, now_ms: int) -> list[DownloadTarget]:
             current = interval.floor(now_ms)
             start = ends.get((instrument.pk, code)) or _candles_back(interval, current, TRACK_LOOKBACK_CANDLES)
             end = interval.next_open(current)
-            targets.append(
-                DownloadTarget(
-                    instrument_id=instrument.pk,
-                    venue=Venue(instrument.exchange),
-                    market_type=MarketType(instrument.market_type),
-                    symbol=instrument.symbol,
-                    venue_symbol=instrument.venue_symbol,
-                    interval=code,
-                    start_ms=min(start, current),
-                    end_ms=end,
-                )
-            )
+            targets.append(DownloadTarget.for_instrument(instrument, code, min(start, current), end))
     return targets
 
 

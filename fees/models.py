@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from vaults.fields import ExactNumericField
+from hftplatform.fields import ExactNumericField
 
 
 class FeeLedgerEntry(models.Model):

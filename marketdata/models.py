@@ -6,43 +6,11 @@ its scale: ``'0.01000000'`` goes in and comes out as ``'0.01000000'``. Candle ti
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-from typing import Any
-
-from django import forms
 from django.contrib.postgres.fields import ArrayField
-from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.backends.base.base import BaseDatabaseWrapper
 
+from hftplatform.fields import ExactNumericField
 from marketdata.core.venues import MarketType, Venue
-
-
-class ExactDecimalField(models.Field):  # type: ignore[type-arg]
-    """``NUMERIC`` with no typmod: Django's ``DecimalField`` always writes ``numeric(p, s)``, which rescales the
-    venue's text ('0.01' would come back as '0.01000000'); an unconstrained column keeps the scale as written."""
-
-    description = "Exact decimal (PostgreSQL NUMERIC without precision or scale)"
-
-    def db_type(self, connection: BaseDatabaseWrapper) -> str:
-        return "numeric"
-
-    def to_python(self, value: Any) -> Decimal | None:
-        if value is None or isinstance(value, Decimal):
-            return value
-        try:
-            number = Decimal(str(value).strip())
-        except InvalidOperation:
-            raise ValidationError(f"{value!r} is not a decimal number") from None
-        if not number.is_finite():
-            raise ValidationError(f"{value!r} is not a finite decimal number")
-        return number
-
-    def get_prep_value(self, value: Any) -> Decimal | None:
-        return self.to_python(super().get_prep_value(value))
-
-    def formfield(self, **kwargs: Any) -> forms.Field | None:
-        return super().formfield(**{"form_class": forms.DecimalField, **kwargs})
 
 
 class Instrument(models.Model):
@@ -55,8 +23,8 @@ class Instrument(models.Model):
     base = models.CharField(max_length=32)
     quote = models.CharField(max_length=32)
     settle = models.CharField(max_length=32, null=True, blank=True)  # noqa: DJ001  (None: spot, no settle asset)
-    tick_size = ExactDecimalField(help_text="Price step, the venue's exact text.")
-    lot_size = ExactDecimalField(help_text="Quantity step, the venue's exact text.")
+    tick_size = ExactNumericField(help_text="Price step, the venue's exact text.")
+    lot_size = ExactNumericField(help_text="Quantity step, the venue's exact text.")
     listed_at = models.DateTimeField(null=True, blank=True, help_text="UTC; empty where the venue does not say.")
     active = models.BooleanField(default=True)
     tracked = models.BooleanField(default=False, help_text="Beat keeps its klines current up to the last close.")
@@ -86,11 +54,11 @@ class Kline(models.Model):
     instrument = models.ForeignKey(Instrument, on_delete=models.DO_NOTHING, db_constraint=False)
     interval = models.CharField(max_length=4)
     open_time = models.BigIntegerField(help_text="Milliseconds since the epoch, UTC.")
-    open = ExactDecimalField()
-    high = ExactDecimalField()
-    low = ExactDecimalField()
-    close = ExactDecimalField()
-    volume = ExactDecimalField(help_text="Base-asset volume.")
+    open = ExactNumericField()
+    high = ExactNumericField()
+    low = ExactNumericField()
+    close = ExactNumericField()
+    volume = ExactNumericField(help_text="Base-asset volume.")
     closed = models.BooleanField(help_text="False: the still-open candle, replaced when it closes.")
 
     class Meta:

@@ -2,7 +2,7 @@
 snapshots, positions and valuations.
 
 Every number of the fee engine (``fees.core``) is stored exactly in an unconstrained ``NUMERIC``
-(:class:`vaults.fields.ExactNumericField`): asset amounts as whole base units, shares at 18 places, prices and
+(:class:`hftplatform.fields.ExactNumericField`): asset amounts as whole base units, shares at 18 places, prices and
 fee values at the engine's own scale. Nothing here is written except by :mod:`vaults.services`, under the row
 locks of :mod:`vaults.lock_objects`.
 """
@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from vaults.fields import ExactNumericField
+from hftplatform.fields import ExactNumericField
 
 ZERO = Decimal(0)
 

@@ -4,7 +4,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-import vaults.fields
+import hftplatform.fields
 
 
 class Migration(migrations.Migration):
@@ -28,18 +28,18 @@ class Migration(migrations.Migration):
                         max_length=12,
                     ),
                 ),
-                ("fee_value", vaults.fields.ExactNumericField(help_text="Base units, exact.")),
+                ("fee_value", hftplatform.fields.ExactNumericField(help_text="Base units, exact.")),
                 (
                     "fee_shares",
-                    vaults.fields.ExactNumericField(help_text="Shares minted to or moved to the fee account."),
+                    hftplatform.fields.ExactNumericField(help_text="Shares minted to or moved to the fee account."),
                 ),
-                ("price", vaults.fields.ExactNumericField(help_text="P (price scale), base units per share.")),
-                ("seconds", vaults.fields.ExactNumericField(blank=True, null=True)),
-                ("factor", vaults.fields.ExactNumericField(blank=True, help_text="K(dt) = 0.99 ** dt", null=True)),
-                ("shares_outstanding", vaults.fields.ExactNumericField(blank=True, null=True)),
-                ("depositor_shares", vaults.fields.ExactNumericField(blank=True, null=True)),
-                ("fee_per_share", vaults.fields.ExactNumericField(blank=True, null=True)),
-                ("fee_index", vaults.fields.ExactNumericField(blank=True, null=True)),
+                ("price", hftplatform.fields.ExactNumericField(help_text="P (price scale), base units per share.")),
+                ("seconds", hftplatform.fields.ExactNumericField(blank=True, null=True)),
+                ("factor", hftplatform.fields.ExactNumericField(blank=True, help_text="K(dt) = 0.99 ** dt", null=True)),
+                ("shares_outstanding", hftplatform.fields.ExactNumericField(blank=True, null=True)),
+                ("depositor_shares", hftplatform.fields.ExactNumericField(blank=True, null=True)),
+                ("fee_per_share", hftplatform.fields.ExactNumericField(blank=True, null=True)),
+                ("fee_index", hftplatform.fields.ExactNumericField(blank=True, null=True)),
                 (
                     "reason",
                     models.CharField(
@@ -48,9 +48,12 @@ class Migration(migrations.Migration):
                         max_length=12,
                     ),
                 ),
-                ("shares", vaults.fields.ExactNumericField(blank=True, help_text="Shares crystallised.", null=True)),
-                ("hwm_before", vaults.fields.ExactNumericField(blank=True, null=True)),
-                ("hwm_after", vaults.fields.ExactNumericField(blank=True, null=True)),
+                (
+                    "shares",
+                    hftplatform.fields.ExactNumericField(blank=True, help_text="Shares crystallised.", null=True),
+                ),
+                ("hwm_before", hftplatform.fields.ExactNumericField(blank=True, null=True)),
+                ("hwm_after", hftplatform.fields.ExactNumericField(blank=True, null=True)),
                 (
                     "depositor",
                     models.ForeignKey(

@@ -4,7 +4,7 @@ import django.contrib.postgres.fields
 import django.db.models.deletion
 from django.db import migrations, models
 
-import marketdata.models
+import hftplatform.fields
 
 PARTITIONS = 8
 
@@ -61,11 +61,11 @@ class Migration(migrations.Migration):
                 ),
                 ("interval", models.CharField(max_length=4)),
                 ("open_time", models.BigIntegerField(help_text="Milliseconds since the epoch, UTC.")),
-                ("open", marketdata.models.ExactDecimalField()),
-                ("high", marketdata.models.ExactDecimalField()),
-                ("low", marketdata.models.ExactDecimalField()),
-                ("close", marketdata.models.ExactDecimalField()),
-                ("volume", marketdata.models.ExactDecimalField(help_text="Base-asset volume.")),
+                ("open", hftplatform.fields.ExactNumericField()),
+                ("high", hftplatform.fields.ExactNumericField()),
+                ("low", hftplatform.fields.ExactNumericField()),
+                ("close", hftplatform.fields.ExactNumericField()),
+                ("volume", hftplatform.fields.ExactNumericField(help_text="Base-asset volume.")),
                 ("closed", models.BooleanField(help_text="False: the still-open candle, replaced when it closes.")),
             ],
             options={
@@ -126,8 +126,8 @@ class Migration(migrations.Migration):
                 ("base", models.CharField(max_length=32)),
                 ("quote", models.CharField(max_length=32)),
                 ("settle", models.CharField(blank=True, max_length=32, null=True)),
-                ("tick_size", marketdata.models.ExactDecimalField(help_text="Price step, the venue's exact text.")),
-                ("lot_size", marketdata.models.ExactDecimalField(help_text="Quantity step, the venue's exact text.")),
+                ("tick_size", hftplatform.fields.ExactNumericField(help_text="Price step, the venue's exact text.")),
+                ("lot_size", hftplatform.fields.ExactNumericField(help_text="Quantity step, the venue's exact text.")),
                 (
                     "listed_at",
                     models.DateTimeField(blank=True, help_text="UTC; empty where the venue does not say.", null=True),

@@ -6,7 +6,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-import vaults.fields
+import hftplatform.fields
 
 
 class Migration(migrations.Migration):
@@ -51,20 +51,20 @@ class Migration(migrations.Migration):
                 ("settled_at", models.DateTimeField(help_text="UTC; the management fee is settled up to here.")),
                 (
                     "value",
-                    vaults.fields.ExactNumericField(
+                    hftplatform.fields.ExactNumericField(
                         default=Decimal("0"), help_text="Gross value in base units (price scale)."
                     ),
                 ),
                 (
                     "shares_outstanding",
-                    vaults.fields.ExactNumericField(
+                    hftplatform.fields.ExactNumericField(
                         default=Decimal("0"), help_text="All shares, the fee account's included."
                     ),
                 ),
-                ("fee_account_shares", vaults.fields.ExactNumericField(default=Decimal("0"))),
+                ("fee_account_shares", hftplatform.fields.ExactNumericField(default=Decimal("0"))),
                 (
                     "fee_index",
-                    vaults.fields.ExactNumericField(
+                    hftplatform.fields.ExactNumericField(
                         default=Decimal("0"), help_text="Management fee per depositor share since the start."
                     ),
                 ),
@@ -100,8 +100,8 @@ class Migration(migrations.Migration):
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
                 ("number", models.IntegerField()),
-                ("shares", vaults.fields.ExactNumericField()),
-                ("hwm", vaults.fields.ExactNumericField()),
+                ("shares", hftplatform.fields.ExactNumericField()),
+                ("hwm", hftplatform.fields.ExactNumericField()),
                 ("opened_at", models.DateTimeField()),
                 (
                     "depositor",
@@ -136,11 +136,11 @@ class Migration(migrations.Migration):
                 ("tx_hash", models.CharField(blank=True, max_length=66, null=True)),
                 ("log_index", models.IntegerField(blank=True, null=True)),
                 ("idempotency_key", models.CharField(blank=True, max_length=100, null=True)),
-                ("amount", vaults.fields.ExactNumericField(help_text="Base units.")),
+                ("amount", hftplatform.fields.ExactNumericField(help_text="Base units.")),
                 ("at", models.DateTimeField()),
                 ("occurred_at", models.DateTimeField(blank=True, null=True)),
-                ("price", vaults.fields.ExactNumericField(help_text="P at the deposit (price scale).")),
-                ("shares", vaults.fields.ExactNumericField()),
+                ("price", hftplatform.fields.ExactNumericField(help_text="P at the deposit (price scale).")),
+                ("shares", hftplatform.fields.ExactNumericField()),
                 ("sequence", models.BigIntegerField()),
                 (
                     "depositor",
@@ -182,23 +182,25 @@ class Migration(migrations.Migration):
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
                 ("created_at", models.DateTimeField(auto_now_add=True)),
-                ("shares", vaults.fields.ExactNumericField(default=Decimal("0"))),
-                ("deposited", vaults.fields.ExactNumericField(default=Decimal("0"), help_text="Base units.")),
+                ("shares", hftplatform.fields.ExactNumericField(default=Decimal("0"))),
+                ("deposited", hftplatform.fields.ExactNumericField(default=Decimal("0"), help_text="Base units.")),
                 (
                     "paid_out",
-                    vaults.fields.ExactNumericField(
+                    hftplatform.fields.ExactNumericField(
                         default=Decimal("0"), help_text="Base units owed or paid by withdrawals."
                     ),
                 ),
                 (
                     "management_fee",
-                    vaults.fields.ExactNumericField(default=Decimal("0"), help_text="Base units, exact."),
+                    hftplatform.fields.ExactNumericField(default=Decimal("0"), help_text="Base units, exact."),
                 ),
                 (
                     "performance_fee",
-                    vaults.fields.ExactNumericField(default=Decimal("0"), help_text="Base units crystallised, exact."),
+                    hftplatform.fields.ExactNumericField(
+                        default=Decimal("0"), help_text="Base units crystallised, exact."
+                    ),
                 ),
-                ("fee_index_mark", vaults.fields.ExactNumericField(default=Decimal("0"))),
+                ("fee_index_mark", hftplatform.fields.ExactNumericField(default=Decimal("0"))),
                 (
                     "depositor",
                     models.ForeignKey(
@@ -255,7 +257,7 @@ class Migration(migrations.Migration):
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
                 ("at", models.DateTimeField()),
-                ("value", vaults.fields.ExactNumericField(help_text="Base units.")),
+                ("value", hftplatform.fields.ExactNumericField(help_text="Base units.")),
                 ("sources", models.JSONField(default=list)),
                 (
                     "vault",
@@ -279,10 +281,10 @@ class Migration(migrations.Migration):
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
                 ("at", models.DateTimeField()),
-                ("price", vaults.fields.ExactNumericField()),
-                ("value", vaults.fields.ExactNumericField()),
-                ("shares_outstanding", vaults.fields.ExactNumericField()),
-                ("fee_account_shares", vaults.fields.ExactNumericField()),
+                ("price", hftplatform.fields.ExactNumericField()),
+                ("value", hftplatform.fields.ExactNumericField()),
+                ("shares_outstanding", hftplatform.fields.ExactNumericField()),
+                ("fee_account_shares", hftplatform.fields.ExactNumericField()),
                 (
                     "vault",
                     models.ForeignKey(
@@ -305,10 +307,10 @@ class Migration(migrations.Migration):
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
                 ("idempotency_key", models.CharField(blank=True, max_length=100, null=True)),
-                ("requested_shares", vaults.fields.ExactNumericField(blank=True, null=True)),
+                ("requested_shares", hftplatform.fields.ExactNumericField(blank=True, null=True)),
                 (
                     "requested_amount",
-                    vaults.fields.ExactNumericField(blank=True, help_text="Base units, net of fees.", null=True),
+                    hftplatform.fields.ExactNumericField(blank=True, help_text="Base units, net of fees.", null=True),
                 ),
                 (
                     "state",
@@ -322,19 +324,21 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("at", models.DateTimeField()),
-                ("price", vaults.fields.ExactNumericField(help_text="P at the request (price scale).")),
+                ("price", hftplatform.fields.ExactNumericField(help_text="P at the request (price scale).")),
                 (
                     "shares",
-                    vaults.fields.ExactNumericField(help_text="Shares taken from the lots, fee shares included."),
+                    hftplatform.fields.ExactNumericField(help_text="Shares taken from the lots, fee shares included."),
                 ),
                 (
                     "fee_shares",
-                    vaults.fields.ExactNumericField(help_text="Of those, moved to the fee account as performance fee."),
+                    hftplatform.fields.ExactNumericField(
+                        help_text="Of those, moved to the fee account as performance fee."
+                    ),
                 ),
-                ("performance_fee", vaults.fields.ExactNumericField(help_text="Base units, exact.")),
+                ("performance_fee", hftplatform.fields.ExactNumericField(help_text="Base units, exact.")),
                 (
                     "payout",
-                    vaults.fields.ExactNumericField(help_text="Base units owed to the depositor, rounded down."),
+                    hftplatform.fields.ExactNumericField(help_text="Base units owed to the depositor, rounded down."),
                 ),
                 ("updated_at", models.DateTimeField(auto_now=True)),
                 (
@@ -371,10 +375,10 @@ class Migration(migrations.Migration):
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
                 ("sequence", models.BigIntegerField()),
-                ("shares", vaults.fields.ExactNumericField()),
-                ("price", vaults.fields.ExactNumericField()),
-                ("fee_shares", vaults.fields.ExactNumericField()),
-                ("payout", vaults.fields.ExactNumericField(help_text="Base units.")),
+                ("shares", hftplatform.fields.ExactNumericField()),
+                ("price", hftplatform.fields.ExactNumericField()),
+                ("fee_shares", hftplatform.fields.ExactNumericField()),
+                ("payout", hftplatform.fields.ExactNumericField(help_text="Base units.")),
                 (
                     "lot",
                     models.ForeignKey(
@@ -403,7 +407,7 @@ class Migration(migrations.Migration):
                         help_text="Exchange or protocol holding it; 'vault' for idle cash.", max_length=32
                     ),
                 ),
-                ("quantity", vaults.fields.ExactNumericField(help_text="Asset units (not base units).")),
+                ("quantity", hftplatform.fields.ExactNumericField(help_text="Asset units (not base units).")),
                 (
                     "interval",
                     models.CharField(default="1m", help_text="Kline interval whose close marks it.", max_length=4),

@@ -1,6 +1,7 @@
-"""``ExactNumericField``: PostgreSQL ``NUMERIC`` without precision or scale, for the fee engine's numbers.
+"""``ExactNumericField``: PostgreSQL ``NUMERIC`` without precision or scale, for numbers that must come back exactly.
 
-The fee engine carries shares at 18 places, prices and fee values at 50, management fee values at up to 68 and
+A venue's decimal text keeps its scale in such a column (``'0.01000000'`` stays ``'0.01000000'``). The fee engine
+carries shares at 18 places, prices and fee values at 50, management fee values at up to 68 and
 the factor ``K(dt)`` at 100 significant digits. A ``numeric(p, s)`` column would round any of them silently to its
 scale; an unconstrained column stores exactly the ``Decimal`` it is given and gives it back, so the database holds
 the engine's numbers bit for bit.

@@ -222,6 +222,17 @@ SIWE_DOMAIN = env("SIWE_DOMAIN")
 SIWE_NONCE_TTL = timedelta(seconds=int(env("SIWE_NONCE_TTL_SECONDS", "600")))
 SIWE_CHAIN_IDS = [int(chain) for chain in env_list("SIWE_CHAIN_IDS", "1,10,137,8453,42161")]
 
+# -- Chains and custody (vaults.custody) ----------------------------------------------------------------------
+
+# JSON-RPC endpoint per EIP-155 chain ID: "1=https://node.example/...,31337=http://127.0.0.1:8545".
+CHAIN_RPC_URLS: dict[int, str] = {
+    int(chain.strip()): url.strip()
+    for chain, _, url in (item.partition("=") for item in env_list("CHAIN_RPC_URLS"))
+    if chain.strip() and url.strip()
+}
+# Blocks on top of a deposit's block before it is credited; a credited deposit reorganised away is reversed.
+DEPOSIT_CONFIRMATIONS = int(env("DEPOSIT_CONFIRMATIONS", "12"))
+
 # -- Market data ------------------------------------------------------------------------------------------
 
 # Venue base URLs (testnets, mirrors and the local fake servers of the tests point these elsewhere).

@@ -309,3 +309,34 @@ class Valuation(models.Model):
 
     def __str__(self) -> str:
         return f"valuation {self.value} of vault {self.vault_id}"
+
+
+class VaultSafe(models.Model):
+    """The Safe (v1.4.1 proxy) holding a vault's assets on one chain, as the platform deployed it: its owner set
+    (the policy co-signer, operator keys, a cold recovery key) and on-chain threshold (at least 2), and the ERC-20
+    token of the vault's base asset there. Deposits are read from that token's ``Transfer`` logs into ``address``
+    from ``deployed_block`` on; payouts are Safe transactions proposed through :mod:`vaults.custody`."""
+
+    vault = models.OneToOneField(Vault, on_delete=models.PROTECT, related_name="safe")
+    chain_id = models.BigIntegerField(help_text="EIP-155 chain ID; its RPC URL is settings.CHAIN_RPC_URLS[chain_id].")
+    address = models.CharField(max_length=42, help_text="Checksummed Safe proxy address.")
+    asset_contract = models.CharField(max_length=42, help_text="Checksummed ERC-20 address of the base asset.")
+    owners = models.JSONField(default=list, help_text="Checksummed owner addresses as deployed.")
+    threshold = models.PositiveSmallIntegerField()
+    cosigner = models.CharField(max_length=42, help_text="The policy co-signer's address (one of the owners).")
+    deployed_block = models.BigIntegerField(help_text="Block of the Safe's creation: deposit scanning starts here.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["vault_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["chain_id", "address"], name="vault_safe_chain_address_unique"),
+            models.CheckConstraint(condition=Q(threshold__gte=2), name="vault_safe_threshold_at_least_two"),
+            models.CheckConstraint(
+                condition=Q(address__regex=r"^0x[0-9a-fA-F]{40}$") & Q(asset_contract__regex=r"^0x[0-9a-fA-F]{40}$"),
+                name="vault_safe_addresses_hex",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Safe {self.address} of vault {self.vault_id} on chain {self.chain_id}"

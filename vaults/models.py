@@ -236,6 +236,7 @@ class VaultEvent(models.Model):
         CRYSTALLISE = "crystallise"
         RETURN = "return"
         VALUATION = "valuation"
+        REVERSAL = "reversal"  # a credited on-chain deposit whose transfer a chain reorganisation removed
 
     vault = models.ForeignKey(Vault, on_delete=models.PROTECT, related_name="events")
     number = models.BigIntegerField()
@@ -340,3 +341,81 @@ class VaultSafe(models.Model):
 
     def __str__(self) -> str:
         return f"Safe {self.address} of vault {self.vault_id} on chain {self.chain_id}"
+
+
+class ChainTransfer(models.Model):
+    """An ERC-20 ``Transfer`` of a vault's asset into its Safe, as read from the chain's logs, and what became of it.
+
+    ``seen`` until it has ``settings.DEPOSIT_CONFIRMATIONS`` blocks on top; then ``credited`` (a :class:`Deposit` for
+    the user whose linked wallet sent it), ``unattributed`` (the sender is no user's linked wallet: kept for an
+    operator, never guessed) or ``rejected`` (not creditable: zero amount, or the vault refused it; ``note`` says
+    why). A chain reorganisation that removes the log makes it ``orphaned`` (before crediting) or ``reversed`` (the
+    deposit undone). ``needs_operator`` flags what the scanner could not settle alone (a reversal refused because
+    the lot's shares already left)."""
+
+    class State(models.TextChoices):
+        SEEN = "seen", "Seen, awaiting confirmations"
+        CREDITED = "credited", "Credited"
+        UNATTRIBUTED = "unattributed", "Unattributed (sender not a linked wallet)"
+        REJECTED = "rejected", "Rejected (not creditable)"
+        ORPHANED = "orphaned", "Orphaned by a reorganisation before crediting"
+        REVERSED = "reversed", "Reversed after a reorganisation"
+
+    vault_safe = models.ForeignKey(VaultSafe, on_delete=models.PROTECT, related_name="transfers")
+    chain_id = models.BigIntegerField()
+    tx_hash = models.CharField(max_length=66, help_text="0x and 64 lowercase hex digits.")
+    log_index = models.IntegerField()
+    block_number = models.BigIntegerField()
+    block_hash = models.CharField(max_length=66, help_text="The block the log was last seen in.")
+    token = models.CharField(max_length=42, help_text="Checksummed ERC-20 contract that emitted the log.")
+    sender = models.CharField(max_length=42, help_text="Checksummed 'from' of the Transfer.")
+    recipient = models.CharField(max_length=42, help_text="Checksummed 'to' of the Transfer (the Safe).")
+    amount = ExactNumericField(help_text="The log's uint256 value: base units, exact.")
+    occurred_at = models.DateTimeField(null=True, blank=True, help_text="The block's timestamp (UTC).")
+    state = models.CharField(max_length=12, choices=State.choices, default=State.SEEN)
+    depositor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    deposit = models.OneToOneField(
+        Deposit, on_delete=models.SET_NULL, null=True, blank=True, related_name="chain_transfer"
+    )
+    lot = models.ForeignKey(Lot, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    reversal_event = models.ForeignKey(VaultEvent, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    needs_operator = models.BooleanField(default=False)
+    note = models.TextField(blank=True)
+    seen_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["chain_id", "block_number", "log_index"]
+        constraints = [
+            models.UniqueConstraint(fields=["chain_id", "tx_hash", "log_index"], name="chain_transfer_unique"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="chain_transfer_amount_nonnegative"),
+            models.CheckConstraint(
+                condition=Q(state__in=["seen", "credited", "unattributed", "rejected", "orphaned", "reversed"]),
+                name="chain_transfer_state",
+            ),
+        ]
+        indexes = [models.Index(fields=["vault_safe", "state", "block_number"], name="chain_transfer_state_idx")]
+
+    def __str__(self) -> str:
+        return f"transfer {self.tx_hash}:{self.log_index} of {self.amount} ({self.state})"
+
+
+class DepositScanCursor(models.Model):
+    """How far a vault Safe's deposits have been read: every block up to ``block_number`` (inclusive), and the
+    hashes of the last blocks scanned (``recent_blocks``: ``[[number, hash], ...]``, oldest first) to find the
+    fork point when a reorganisation replaces them."""
+
+    vault_safe = models.OneToOneField(VaultSafe, on_delete=models.PROTECT, related_name="deposit_cursor")
+    block_number = models.BigIntegerField()
+    block_hash = models.CharField(max_length=66, blank=True)
+    recent_blocks = models.JSONField(default=list, blank=True)
+    reorgs = models.IntegerField(default=0, help_text="Reorganisations detected so far.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["vault_safe_id"]
+
+    def __str__(self) -> str:
+        return f"deposit scan of {self.vault_safe_id} at block {self.block_number}"

@@ -232,6 +232,8 @@ CHAIN_RPC_URLS: dict[int, str] = {
 }
 # Blocks on top of a deposit's block before it is credited; a credited deposit reorganised away is reversed.
 DEPOSIT_CONFIRMATIONS = int(env("DEPOSIT_CONFIRMATIONS", "12"))
+# Seconds between two reads of the vault Safes' deposit logs (beat).
+DEPOSIT_SCAN_SECONDS = float(env("DEPOSIT_SCAN_SECONDS", "15"))
 
 # -- Market data ------------------------------------------------------------------------------------------
 
@@ -326,6 +328,11 @@ CELERY_BEAT_SCHEDULE = {
     "vaults-year-end-crystallise-all": {
         "task": "vaults.tasks.vaults_year_end_crystallise_all",
         "schedule": schedule(timedelta(days=1)),
+    },
+    "vaults-deposits-scan-all": {
+        "task": "vaults.tasks.vault_safes_deposits_scan_all",
+        "schedule": schedule(timedelta(seconds=DEPOSIT_SCAN_SECONDS)),
+        "options": {"expires": DEPOSIT_SCAN_SECONDS * 2},
     },
 }
 

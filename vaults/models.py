@@ -501,7 +501,7 @@ class SafeProposal(models.Model):
     gas_token = models.CharField(max_length=42, default="0x0000000000000000000000000000000000000000")
     refund_receiver = models.CharField(max_length=42, default="0x0000000000000000000000000000000000000000")
     nonce = ExactNumericField(help_text="The Safe nonce this transaction is valid for.")
-    safe_tx_hash = models.CharField(max_length=66, unique=True)
+    safe_tx_hash = models.CharField(max_length=66, db_index=True)
     amount = ExactNumericField(null=True, blank=True, help_text="Asset base units an ERC-20 transfer moves.")
     announced_at = models.DateTimeField(
         null=True, blank=True, help_text="Control changes: shown on the vault's public page from this time."
@@ -578,6 +578,13 @@ class SafeProposal(models.Model):
             models.CheckConstraint(
                 condition=~Q(state__in=["submitted", "executed"]) | Q(submission_tx_hash__isnull=False),
                 name="safe_proposal_submission_recorded",
+            ),
+            # A re-proposed identical SafeTx (same Safe nonce, after a cancelled one) has the same hash: unique
+            # among the proposals that can still execute or did.
+            models.UniqueConstraint(
+                fields=["safe_tx_hash"],
+                condition=Q(state__in=["proposed", "authorised", "signed", "submitted", "executed"]),
+                name="safe_proposal_hash_unique_live",
             ),
             models.UniqueConstraint(
                 fields=["request_hash"], condition=Q(request_hash__isnull=False), name="safe_proposal_request_unique"

@@ -63,3 +63,6 @@ def vault_safes_deposits_scan_all() -> list[int]:
     for safe_id in safe_ids:
         vault_safe_deposits_scan.delay(safe_id)
     return safe_ids
+
+
+from vaults.custody.tasks import custody_proposal_execute, custody_proposals_advance  # noqa: E402,F401  (discovered with the app)

@@ -82,6 +82,10 @@ class Command(BaseCommand):
                 urls = {**settings.CHAIN_RPC_URLS, deployed.chain_id: deployed.rpc_url}
                 environment["CHAIN_RPC_URLS"] = ",".join(f"{chain}={rpc}" for chain, rpc in urls.items())
                 environment.setdefault("DEPOSIT_CONFIRMATIONS", DEMO_DEPOSIT_CONFIRMATIONS)
+                # The demo Safe's co-signer is the demo's own key; this run's deployer (it holds ether) relays.
+                keys = demo_chain.demo_chain_keys_load(path=data_dir / "demo-chain-keys.json")
+                environment["HFT_SAFE_COSIGNER_KEY"] = keys.cosigner
+                environment["HFT_SAFE_RELAYER_KEY"] = deployed.deployer_key
                 chain_text = _chain_text(deployed, data_dir)
             for name, command in commands.items():
                 processes[name] = subprocess.Popen(command, env=environment)  # noqa: S603 - our own programs

@@ -697,9 +697,10 @@ def relayer_account() -> LocalAccount:
     if not key:
         raise CustodyUnavailableError("HFT_SAFE_RELAYER_KEY is not set: no account to send Safe transactions")
     try:
-        return Account.from_key(key)
+        account: LocalAccount = Account.from_key(key)
     except (ValueError, TypeError):
         raise CustodyUnavailableError("HFT_SAFE_RELAYER_KEY is not a valid private key") from None
+    return account
 
 
 def proposal_execute(

@@ -50,6 +50,7 @@ logger = logging.getLogger(__name__)
 # keccak256("Transfer(address,address,uint256)")
 TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
 BLOCKS_PER_REQUEST = 2_000  # eth_getLogs range per request: public nodes refuse much larger ones
+REQUESTS_PER_SCAN = 25  # a scan far behind catches up over several runs, each well inside the task's time limit
 RECENT_BLOCKS = 64  # block hashes kept to find a fork point (at least twice the confirmations are kept)
 
 State = ChainTransfer.State
@@ -199,17 +200,19 @@ def vault_safe_deposits_scan(
     w3: Web3 | None = None,
     confirmations: int | None = None,
     blocks_per_request: int = BLOCKS_PER_REQUEST,
+    requests_per_scan: int = REQUESTS_PER_SCAN,
     recent_blocks: int = RECENT_BLOCKS,
 ) -> DepositScan:
     """Read new deposits into vault Safe ``vault_safe_id`` from its chain (``settings.CHAIN_RPC_URLS`` unless
     ``w3`` is given), handle reorganisations, and credit transfers with at least ``confirmations`` blocks on top
     (``settings.DEPOSIT_CONFIRMATIONS`` by default). Idempotent: a repeat with nothing new on chain changes
-    nothing. Amounts are the logs' integers (base units)."""
+    nothing. At most ``requests_per_scan`` log requests of ``blocks_per_request`` blocks: a Safe far behind is
+    caught up over several scans. Amounts are the logs' integers (base units)."""
     safe = VaultSafe.objects.select_related("vault").get(pk=vault_safe_id)
     w3 = w3 if w3 is not None else chain_web3(safe.chain_id)
     confirmations = settings.DEPOSIT_CONFIRMATIONS if confirmations is None else confirmations
-    if confirmations < 0 or blocks_per_request < 1:
-        raise ValueError("confirmations must be >= 0 and blocks_per_request >= 1")
+    if confirmations < 0 or blocks_per_request < 1 or requests_per_scan < 1:
+        raise ValueError("confirmations must be >= 0, blocks_per_request and requests_per_scan >= 1")
     if w3.eth.chain_id != safe.chain_id:
         raise DepositScanError(f"the RPC for chain {safe.chain_id} serves chain {w3.eth.chain_id}")
     window = max(recent_blocks, 2 * confirmations, 1)
@@ -219,10 +222,13 @@ def vault_safe_deposits_scan(
     blocks = _Blocks(w3)
     head = int(w3.eth.block_number)
     fork = _fork_point(safe, cursor, blocks)
+    if fork is not None:
+        fork = min(fork, head)
     start = (cursor.block_number if fork is None else fork) + 1
-    scan = DepositScan(from_block=start, to_block=head, fork_block=fork)
-    if (head >= start or fork is not None) and not _read_and_store(
-        safe, cursor, blocks, scan, head=head, window=window, blocks_per_request=blocks_per_request
+    end = min(head, start + blocks_per_request * requests_per_scan - 1)
+    scan = DepositScan(from_block=start, to_block=end, fork_block=fork)
+    if (end >= start or fork is not None) and not _read_and_store(
+        safe, cursor, blocks, scan, window=window, blocks_per_request=blocks_per_request, through_head=end == head
     ):
         return scan
     _credit_confirmed(safe, blocks, scan, head=head, confirmations=confirmations)
@@ -235,26 +241,27 @@ def _read_and_store(
     blocks: _Blocks,
     scan: DepositScan,
     *,
-    head: int,
     window: int,
     blocks_per_request: int,
+    through_head: bool,
 ) -> bool:
-    """Read the logs of ``[scan.from_block, head]`` and store them with the cursor; False if the chain changed
-    while reading (nothing stored)."""
-    first_recent = max(scan.from_block, head - window + 1)
-    recent = [(number, blocks.hash(number)) for number in range(first_recent, head + 1)]
+    """Read the logs of ``[scan.from_block, scan.to_block]`` and store them with the cursor (moved to
+    ``scan.to_block``); False if the chain changed while reading (nothing stored)."""
+    end = scan.to_block
+    first_recent = max(scan.from_block, end - window + 1)
+    recent = [(number, blocks.hash(number)) for number in range(first_recent, end + 1)]
     logs, scan.requests = transfer_logs_read(
         blocks.w3,
         token=safe.asset_contract,
         recipient=safe.address,
         from_block=scan.from_block,
-        to_block=head,
+        to_block=end,
         blocks_per_request=blocks_per_request,
     )
-    blocks.forget()  # re-read the head: if it changed, the logs may come from a chain that is gone
-    head_hash = blocks.hash(head)
+    blocks.forget()  # re-read the last block: if it changed, the logs may come from a chain that is gone
+    end_hash = blocks.hash(end)
     hashes = dict(recent)
-    if (head >= scan.from_block and head_hash != hashes.get(head)) or any(
+    if (end >= scan.from_block and end_hash != hashes.get(end)) or any(
         log.block_number in hashes and hashes[log.block_number] != log.block_hash for log in logs
     ):
         scan.aborted = True
@@ -267,11 +274,11 @@ def _read_and_store(
             scan.aborted = True  # another scan moved the cursor meanwhile: it did this work
             return False
         found = _transfers_store(safe, blocks, scan, logs)
+        _transfers_gone(safe, scan, found, through_head=through_head)
         if scan.fork_block is not None:
-            _transfers_gone(safe, scan, found)
             locked.reorgs += 1
-        locked.block_number = max(head, scan.fork_block if scan.fork_block is not None else head)
-        locked.block_hash = head_hash or ""
+        locked.block_number = end
+        locked.block_hash = end_hash or ""
         locked.recent_blocks = recent_blocks[-window:]
         locked.save()
     return True
@@ -314,15 +321,13 @@ def _transfers_store(safe: VaultSafe, blocks: _Blocks, scan: DepositScan, logs: 
     return found
 
 
-def _transfers_gone(safe: VaultSafe, scan: DepositScan, found: set[int]) -> None:
-    """After a reorg: stored transfers above the fork point the chain no longer has are orphaned or reversed."""
-    assert scan.fork_block is not None
-    gone = (
-        ChainTransfer.objects.select_for_update()
-        .filter(vault_safe=safe, block_number__gt=scan.fork_block, state__in=_LIVE)
-        .exclude(pk__in=found)
-        .order_by("id")
-    )
+def _transfers_gone(safe: VaultSafe, scan: DepositScan, found: set[int], *, through_head: bool) -> None:
+    """The stored transfers of the blocks just read (and above them, when they reach the head) are exactly the
+    logs found there: any other (only ever after a reorg rewound the scan) is gone, so orphaned or reversed."""
+    blocks_read = ChainTransfer.objects.filter(vault_safe=safe, block_number__gte=scan.from_block, state__in=_LIVE)
+    if not through_head:
+        blocks_read = blocks_read.filter(block_number__lte=scan.to_block)
+    gone = blocks_read.select_for_update().exclude(pk__in=found).order_by("id")
     for transfer in gone:
         note = f"block {transfer.block_number} ({transfer.block_hash}) was reorganised away"
         if transfer.state != State.CREDITED:

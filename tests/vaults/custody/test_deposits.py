@@ -191,6 +191,21 @@ def test_a_reorg_before_crediting_orphans_the_transfer(deposits: Deposits) -> No
     assert chain_funds(deposits) == 0  # on the canonical chain the Safe never received it
 
 
+def test_a_reorg_to_a_shorter_chain_orphans_what_is_above_its_head(deposits: Deposits) -> None:
+    fork = deposits.evm.tester.take_snapshot()
+    fork_block = deposits.evm.w3.eth.block_number
+    deposits.send(deposits.alice_wallet, 2_000_000)
+    deposits.mine(3)
+    deposits.scan(confirmations=10)
+
+    deposits.evm.tester.revert_to_snapshot(fork)  # the new chain ends at the fork point itself
+    scan = deposits.scan(confirmations=10)
+
+    transfer = ChainTransfer.objects.get()
+    assert (scan.fork_block, scan.orphaned, transfer.state) == (fork_block, [transfer.pk], State.ORPHANED)
+    assert DepositScanCursor.objects.get().block_number == fork_block
+
+
 def chain_funds(deposits: Deposits) -> int:
     """The Safe's balance of the test token: what the canonical chain says it received."""
     return chain.erc20_balance(deposits.evm.w3, deposits.token, deposits.safe.address)
@@ -332,6 +347,27 @@ def test_ranges_larger_than_one_request_are_paged(deposits: Deposits) -> None:
     stored = ChainTransfer.objects.order_by("block_number")
     assert [(t.block_number, t.amount) for t in stored] == list(zip(blocks, (100, 200, 300), strict=True))
     assert len(scan.credited) == 3 and Vault.objects.get().value == 600
+
+
+def test_a_safe_far_behind_catches_up_over_several_scans(deposits: Deposits) -> None:
+    deposits.send(deposits.alice_wallet, 100)
+    deposits.mine(6)
+    deposits.send(deposits.alice_wallet, 200)
+    head = deposits.evm.w3.eth.block_number
+    ranges = []
+
+    while not ranges or ranges[-1][1] < head:
+        scan = deposits.scan(confirmations=0, blocks_per_request=2, requests_per_scan=2)
+        assert scan.requests <= 2
+        ranges.append((scan.from_block, scan.to_block))
+
+    # Consecutive ranges of at most 4 blocks, each scan continuing where the last one stopped.
+    assert ranges[0][0] == deposits.safe.deployed_block
+    assert all(end - start + 1 <= 4 for start, end in ranges)
+    assert all(ranges[i][1] + 1 == ranges[i + 1][0] for i in range(len(ranges) - 1))
+    assert len(ranges) >= 3
+    assert sorted(ChainTransfer.objects.values_list("amount", "state")) == [(100, "credited"), (200, "credited")]
+    assert Vault.objects.get().value == 300
 
 
 def test_a_node_on_another_chain_is_refused(deposits: Deposits) -> None:

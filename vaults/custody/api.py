@@ -25,10 +25,9 @@ from rest_framework.views import APIView
 
 from fees.core.numbers import decimal_text
 from hftplatform.errors import ServiceError
-from vaults import services as vault_services
 from vaults.custody import selectors, services
 from vaults.custody.destination_registration import DestinationRegistrationError
-from vaults.models import SafeProposal, Vault, VaultSafe, Withdrawal
+from vaults.models import SafeProposal, Vault, Withdrawal
 
 DEFAULT_DEADLINE = timedelta(hours=1)
 _SIGNATURE = r"^0x[0-9a-fA-F]{130}$"
@@ -129,29 +128,21 @@ class CustodyWithdrawalCreateApi(APIView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         vault = get_object_or_404(Vault, slug=values["vault"])
-        safe = VaultSafe.objects.filter(vault=vault).first()
-        if safe is None:
-            raise services.CustodyError(f"vault {vault.slug} has no Safe yet", code="vault_without_safe")
-        # Checked before anything is written: a request to an address that can never be paid burns no shares.
-        services.withdrawal_destination_check(
-            depositor_id=request.user.pk, chain_id=safe.chain_id, destination=values["destination"]
-        )
         shares = None
         if "shares" in values:
             try:
                 shares = Decimal(values["shares"])
             except InvalidOperation:
                 raise ServiceError("shares must be decimal text", fields={"shares": ["decimal"]}) from None
-        withdrawal = vault_services.vault_withdrawal_request(
+        proposal = services.custody_withdrawal_request(
             vault_id=vault.pk,
             depositor_id=request.user.pk,
+            destination=values["destination"],
+            deadline=_deadline(values.get("deadline")),
             shares=shares,
             amount=int(values["amount"]) if "amount" in values else None,
             lot_id=values.get("lot"),
             idempotency_key=values.get("idempotency_key"),
-        )
-        proposal = services.withdrawal_proposal_create(
-            withdrawal_id=withdrawal.pk, destination=values["destination"], deadline=_deadline(values.get("deadline"))
         )
         return Response(proposal_out(proposal, operator=False), status=201)
 

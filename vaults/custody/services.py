@@ -240,6 +240,37 @@ def withdrawal_destination_check(*, depositor_id: int, chain_id: int, destinatio
     return address
 
 
+def custody_withdrawal_request(
+    *,
+    vault_id: int,
+    depositor_id: int,
+    destination: str,
+    deadline: datetime,
+    shares: Decimal | None = None,
+    amount: int | None = None,
+    lot_id: int | None = None,
+    idempotency_key: str | None = None,
+) -> SafeProposal:
+    """A withdrawal paid through the vault's Safe: the destination is checked first (a request to an address that
+    can never be paid burns no shares), then the withdrawal is requested (fees crystallised, payout fixed and
+    reserved: :func:`vaults.services.vault_withdrawal_request`) and its proposal created. These are two
+    transactions, the chain's Safe nonce being read in between: if the second fails (the chain unreachable), the
+    withdrawal waits in ``awaiting_signatures`` and :func:`withdrawal_proposal_create` proposes it again."""
+    safe = VaultSafe.objects.filter(vault_id=vault_id).first()
+    if safe is None:
+        raise CustodyError(f"vault {vault_id} has no Safe yet", code="vault_without_safe")
+    withdrawal_destination_check(depositor_id=depositor_id, chain_id=safe.chain_id, destination=destination)
+    withdrawal = vault_services.vault_withdrawal_request(
+        vault_id=vault_id,
+        depositor_id=depositor_id,
+        shares=shares,
+        amount=amount,
+        lot_id=lot_id,
+        idempotency_key=idempotency_key,
+    )
+    return withdrawal_proposal_create(withdrawal_id=withdrawal.pk, destination=destination, deadline=deadline)
+
+
 def withdrawal_proposal_create(
     *,
     withdrawal_id: int,

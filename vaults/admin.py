@@ -11,6 +11,7 @@ from django.http import HttpRequest
 
 from fees.models import FeeLedgerEntry
 from vaults.models import (
+    ChainTransfer,
     Deposit,
     Lot,
     NavSnapshot,
@@ -191,3 +192,25 @@ class VaultSafeAdmin(ReadOnlyAdmin):
 class WithdrawalDestinationAdmin(ReadOnlyAdmin):
     list_display = ("depositor", "chain_id", "address", "registered_at")
     search_fields = ("depositor__email", "address")
+
+
+@admin.register(ChainTransfer)
+class ChainTransferAdmin(ReadOnlyAdmin):
+    """The ERC-20 transfers the deposit scan read into vault Safes and what became of them; the scan alone writes
+    them."""
+
+    list_display = (
+        "vault_safe",
+        "chain_id",
+        "tx_hash",
+        "log_index",
+        "block_number",
+        "sender",
+        "amount",
+        "state",
+        "needs_operator",
+        "note",
+    )
+    list_filter = ("state", "needs_operator", ("vault_safe__vault", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("tx_hash", "sender")
+    list_select_related = ("vault_safe",)

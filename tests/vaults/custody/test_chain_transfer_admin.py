@@ -1,0 +1,121 @@
+"""Admin of on-chain transfers: the deposit scan's rows listed, filtered and searched, never edited, added or
+deleted from the admin."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from tests.factories import OperatorFactory
+from tests.vaults.builders import vault_new
+from vaults.models import ChainTransfer, VaultSafe
+
+pytestmark = pytest.mark.django_db
+
+SAFE = "0x" + "5a" * 20
+OTHER_SAFE = "0x" + "5b" * 20
+TOKEN = "0x" + "70" * 20
+ALICE = "0xA11CE00000000000000000000000000000000001"
+STRANGER = "0x5742A46E00000000000000000000000000000002"
+
+
+def _transfer(safe: VaultSafe, n: int, sender: str, state: str, **fields: Any) -> ChainTransfer:
+    return ChainTransfer.objects.create(
+        vault_safe=safe,
+        chain_id=safe.chain_id,
+        tx_hash="0x" + f"{n:064x}",
+        log_index=n,
+        block_number=100 + n,
+        block_hash="0x" + f"{n + 1000:064x}",
+        token=safe.asset_contract,
+        sender=sender,
+        recipient=safe.address,
+        amount=Decimal(n * 1_000_000),
+        state=state,
+        **fields,
+    )
+
+
+@pytest.fixture
+def transfers() -> list[ChainTransfer]:
+    safe, other = (
+        VaultSafe.objects.create(
+            vault=vault_new(slug=slug), chain_id=31337, address=address, asset_contract=TOKEN, owners=[address],
+            threshold=2, cosigner=address, deployed_block=1,
+        )
+        for slug, address in (("usdc-core", SAFE), ("usdc-other", OTHER_SAFE))
+    )  # fmt: skip
+    return [
+        _transfer(safe, 1, ALICE, ChainTransfer.State.SEEN),
+        _transfer(safe, 2, STRANGER, ChainTransfer.State.UNATTRIBUTED, note="sender is no user's linked wallet"),
+        _transfer(safe, 3, ALICE, ChainTransfer.State.REJECTED, needs_operator=True, note="credited otherwise"),
+        _transfer(other, 4, ALICE, ChainTransfer.State.CREDITED),
+    ]
+
+
+def _operator() -> Client:
+    client = Client()
+    client.force_login(OperatorFactory())
+    return client
+
+
+def _rows(html: str, transfers: list[ChainTransfer]) -> list[int]:
+    """Which of ``transfers`` the changelist shows (by their distinct tx hashes)."""
+    return [t.log_index for t in transfers if t.tx_hash in html]
+
+
+def test_the_changelist_lists_every_column(transfers: list[ChainTransfer]) -> None:
+    page = _operator().get("/admin/vaults/chaintransfer/")
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert _rows(html, transfers) == [1, 2, 3, 4]
+    for header in ("Vault safe", "Chain id", "Tx hash", "Log index", "Block number", "Sender", "Amount", "State"):
+        assert f">{header}<" in html
+    assert "sender is no user&#x27;s linked wallet" in html and "credited otherwise" in html
+    assert "Unattributed (sender not a linked wallet)" in html
+
+
+def test_filters_and_search(transfers: list[ChainTransfer]) -> None:
+    client = _operator()
+    url = "/admin/vaults/chaintransfer/"
+
+    def shown(**query: Any) -> list[int]:
+        page = client.get(url, query)
+        assert page.status_code == 200
+        return _rows(page.content.decode(), transfers)
+
+    assert shown(state__exact="unattributed") == [2]
+    assert shown(needs_operator__exact="1") == [3]
+    assert shown(needs_operator__exact="0") == [1, 2, 4]
+    assert shown(vault_safe__vault__id__exact=str(transfers[0].vault_safe.vault_id)) == [1, 2, 3]
+    assert shown(vault_safe__vault__id__exact=str(transfers[3].vault_safe.vault_id)) == [4]
+    assert shown(q=STRANGER.lower()) == [2]
+    assert shown(q=transfers[2].tx_hash) == [3]
+
+
+def test_nothing_is_editable_added_or_deleted(transfers: list[ChainTransfer]) -> None:
+    client = _operator()
+    transfer = transfers[1]
+
+    view = client.get(f"/admin/vaults/chaintransfer/{transfer.pk}/change/")
+    assert view.status_code == 200 and transfer.tx_hash in view.content.decode()
+    assert 'name="state"' not in view.content.decode()  # shown, not a form field
+    edit = client.post(
+        f"/admin/vaults/chaintransfer/{transfer.pk}/change/",
+        {"state": "credited", "amount": "999", "needs_operator": "on", "note": "edited"},
+    )
+    assert edit.status_code == 403
+    assert client.get("/admin/vaults/chaintransfer/add/").status_code == 403
+    assert client.post(f"/admin/vaults/chaintransfer/{transfer.pk}/delete/", {"post": "yes"}).status_code == 403
+    stored = ChainTransfer.objects.get(pk=transfer.pk)
+    assert (stored.state, stored.amount, stored.needs_operator, stored.note) == (
+        "unattributed",
+        Decimal(2_000_000),
+        False,
+        "sender is no user's linked wallet",
+    )
+    assert ChainTransfer.objects.count() == 4

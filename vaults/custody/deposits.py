@@ -19,6 +19,10 @@ One scan of a :class:`~vaults.models.VaultSafe` (:func:`vault_safe_deposits_scan
    :class:`~accounts.models.Wallet` sent it; ``unattributed`` if no user linked the sender (never guessed),
    ``rejected`` if not creditable (zero amount, or the vault refused it).
 
+An ``unattributed`` transfer is credited only by an operator who names the depositor
+(:func:`chain_transfer_attribute`, the ChainTransfer admin's action), after checking again that its block is still
+the chain's with the confirmations on top.
+
 RPC happens outside database transactions; each write is one short transaction, so a crash at any point leaves a
 state the next scan finishes without crediting anything twice.
 """
@@ -39,7 +43,8 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import BlockNotFound
 
-from accounts.models import Wallet
+from accounts.models import User, Wallet
+from hftplatform.errors import ServiceError
 from vaults.custody.rpc import chain_web3
 from vaults.models import ChainTransfer, DepositScanCursor, VaultSafe
 from vaults.reversals import DepositReversalRefusedError, vault_deposit_reverse
@@ -59,6 +64,10 @@ _LIVE = (State.SEEN, State.CREDITED, State.UNATTRIBUTED, State.REJECTED)
 
 class DepositScanError(RuntimeError):
     """The scan cannot run (wrong chain behind the RPC URL)."""
+
+
+class ChainTransferAttributionError(ServiceError):
+    """An operator's attribution of a transfer was refused; nothing was written. ``code`` says why."""
 
 
 @dataclass
@@ -357,9 +366,15 @@ def _credit_confirmed(safe: VaultSafe, blocks: _Blocks, scan: DepositScan, *, he
         vault_safe=safe, state=State.SEEN, block_number__lte=head - confirmations
     ).order_by("block_number", "log_index")
     for transfer_id, number, block_hash in due.values_list("id", "block_number", "block_hash"):
-        if blocks.hash(number) != block_hash:
+        if not _confirmed(blocks, head=head, confirmations=confirmations, number=number, block_hash=block_hash):
             continue  # its block changed after the read: the next scan's reorg check handles it
         _transfer_credit(safe, transfer_id, block_hash, scan)
+
+
+def _confirmed(blocks: _Blocks, *, head: int, confirmations: int, number: int, block_hash: str) -> bool:
+    """A log of block ``number`` (as ``block_hash``) may be credited: ``confirmations`` blocks on top of it and its
+    block still the chain's."""
+    return number <= head - confirmations and blocks.hash(number) == block_hash
 
 
 def _transfer_credit(safe: VaultSafe, transfer_id: int, block_hash: str, scan: DepositScan) -> None:
@@ -404,3 +419,102 @@ def _transfer_credit(safe: VaultSafe, transfer_id: int, block_hash: str, scan: D
                 )
                 scan.credited.append(transfer.pk)
         transfer.save()
+
+
+def chain_transfer_attribute(
+    *,
+    transfer_id: int,
+    depositor_id: int,
+    operator_id: int,
+    note: str,
+    w3: Web3 | None = None,
+    confirmations: int | None = None,
+) -> ChainTransfer:
+    """An operator credits ``unattributed`` transfer ``transfer_id`` (its sender is no user's linked wallet) to
+    ``depositor_id``, saying why in ``note``: a deposit of exactly the log's amount (base units) through
+    :func:`vaults.services.vault_deposit_record` under the transfer's chain id, tx hash and log index (so never
+    twice), ``recorded_by`` the operator; the transfer becomes ``credited`` and its note records who attributed it
+    to whom and why.
+
+    The transfer must still be confirmed as the scan requires: its block still the chain's
+    (``settings.CHAIN_RPC_URLS`` unless ``w3`` is given) with ``confirmations`` blocks on top
+    (``settings.DEPOSIT_CONFIRMATIONS`` by default). A repeat for the same depositor returns the credited transfer
+    unchanged. Raises :class:`ChainTransferAttributionError` (nothing written) for a non-operator, an unknown or
+    inactive depositor, an empty note, a transfer in another state, a zero amount, a block reorganised away or not
+    confirmed yet, or a deposit the vault refuses."""
+    operator = User.objects.filter(pk=operator_id, is_active=True).first()
+    if operator is None or not operator.is_staff:
+        raise ChainTransferAttributionError("only operators may attribute a transfer", code="operators_only")
+    depositor = User.objects.filter(pk=depositor_id, is_active=True).first()
+    if depositor is None:
+        raise ChainTransferAttributionError(f"no active user {depositor_id}", code="depositor_unknown")
+    note = note.strip()
+    if not note:
+        raise ChainTransferAttributionError("say why the transfer is this depositor's", code="note_required")
+    transfer = ChainTransfer.objects.select_related("vault_safe").filter(pk=transfer_id).first()
+    if transfer is None:
+        raise ChainTransferAttributionError(f"no transfer {transfer_id}", code="transfer_unknown")
+    if transfer.state == State.CREDITED and transfer.depositor_id == depositor_id and transfer.deposit_id is not None:
+        return transfer  # a repeat (a form sent twice): already done
+    _attributable_check(transfer)
+    safe = transfer.vault_safe
+    w3 = w3 if w3 is not None else chain_web3(safe.chain_id)
+    confirmations = settings.DEPOSIT_CONFIRMATIONS if confirmations is None else confirmations
+    if w3.eth.chain_id != safe.chain_id:
+        raise ChainTransferAttributionError(
+            f"the RPC for chain {safe.chain_id} serves chain {w3.eth.chain_id}", code="wrong_chain"
+        )
+    head = int(w3.eth.block_number)
+    if not _confirmed(
+        _Blocks(w3),
+        head=head,
+        confirmations=confirmations,
+        number=transfer.block_number,
+        block_hash=transfer.block_hash,
+    ):
+        raise ChainTransferAttributionError(
+            f"block {transfer.block_number} ({transfer.block_hash}) is not the chain's with {confirmations} "
+            f"confirmations (head {head}): the next deposit scan settles it first",
+            code="not_confirmed",
+        )
+    with transaction.atomic():
+        locked = ChainTransfer.objects.select_for_update().get(pk=transfer_id)
+        if (locked.state, locked.block_hash) != (transfer.state, transfer.block_hash):
+            raise ChainTransferAttributionError(
+                f"transfer {transfer_id} changed meanwhile (now {locked.state} in block {locked.block_number})",
+                code="transfer_changed",
+            )
+        try:
+            result = vault_deposit_record(
+                vault_id=safe.vault_id,
+                depositor_id=depositor_id,
+                amount=int(locked.amount),
+                chain_id=locked.chain_id,
+                tx_hash=locked.tx_hash,
+                log_index=locked.log_index,
+                recorded_by_id=operator_id,
+                occurred_at=locked.occurred_at,
+            )
+        except VaultServiceError as error:
+            raise ChainTransferAttributionError(f"refused by the vault: {error}", code="vault_refused") from None
+        attribution = f"attributed to {depositor.email} by operator {operator.email}: {note}"
+        locked.state, locked.depositor_id, locked.deposit, locked.lot_id = (
+            State.CREDITED,
+            depositor_id,
+            result.deposit,
+            result.deposit.lot_id,
+        )
+        locked.note = f"{locked.note}\n{attribution}".strip()
+        locked.save(update_fields=["state", "depositor", "deposit", "lot", "note", "updated_at"])
+    return locked
+
+
+def _attributable_check(transfer: ChainTransfer) -> None:
+    if transfer.state != State.UNATTRIBUTED:
+        raise ChainTransferAttributionError(
+            f"transfer {transfer.pk} is {transfer.state}: only an unattributed transfer is attributed by an operator"
+            + (f" (already credited to user {transfer.depositor_id})" if transfer.state == State.CREDITED else ""),
+            code="not_unattributed",
+        )
+    if transfer.amount <= 0:
+        raise ChainTransferAttributionError("a zero-amount transfer is never credited", code="amount_zero")

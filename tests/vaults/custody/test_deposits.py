@@ -13,11 +13,17 @@ from eth_account.signers.local import LocalAccount
 from safe_eth.eth.contracts import get_example_erc20_contract
 
 from accounts.models import Wallet
-from tests.factories import UserFactory
+from tests.factories import OperatorFactory, UserFactory
 from tests.vaults.builders import vault_new
 from tests.vaults.custody.conftest import Evm
 from vaults.custody import chain
-from vaults.custody.deposits import DepositScan, DepositScanError, vault_safe_deposits_scan
+from vaults.custody.deposits import (
+    ChainTransferAttributionError,
+    DepositScan,
+    DepositScanError,
+    chain_transfer_attribute,
+    vault_safe_deposits_scan,
+)
 from vaults.models import ChainTransfer, Deposit, DepositScanCursor, Lot, Vault, VaultAccount, VaultEvent, VaultSafe
 from vaults.selectors import vault_engine_replay, vault_reconciliation
 
@@ -377,3 +383,131 @@ def test_a_node_on_another_chain_is_refused(deposits: Deposits) -> None:
         vault_safe_deposits_scan(vault_safe_id=deposits.safe.pk, w3=deposits.evm.w3, confirmations=0)
 
     assert not DepositScanCursor.objects.exists()
+
+
+# -- an operator attributes an unattributed transfer ----------------------------------------------------------
+
+
+def _unattributed(deposits: Deposits, amount: int, confirmations: int = 2) -> ChainTransfer:
+    """The stranger's transfer of ``amount``, scanned with ``confirmations`` blocks on top: unattributed."""
+    deposits.send(deposits.stranger, amount)
+    deposits.mine(confirmations)
+    scan = deposits.scan(confirmations=confirmations)
+    [transfer_id] = scan.unattributed
+    return deposits.transfer(transfer_id)
+
+
+def _attribute(
+    deposits: Deposits, transfer: ChainTransfer, depositor: Any, operator: Any, **options: Any
+) -> ChainTransfer:
+    options.setdefault("note", "ticket 42: Bob's exchange withdrawal, proof attached")
+    options.setdefault("confirmations", 2)
+    return chain_transfer_attribute(
+        transfer_id=transfer.pk, depositor_id=depositor.pk, operator_id=operator.pk, w3=deposits.evm.w3, **options
+    )
+
+
+def test_an_operator_credits_an_unattributed_transfer_to_a_depositor_once(deposits: Deposits) -> None:
+    transfer = _unattributed(deposits, 4_250_001)
+    operator = OperatorFactory()
+
+    credited = _attribute(deposits, transfer, deposits.bob, operator)
+
+    deposit = Deposit.objects.get()
+    assert (credited.state, credited.depositor, credited.deposit, credited.lot) == (
+        State.CREDITED,
+        deposits.bob,
+        deposit,
+        deposit.lot,
+    )
+    assert (deposit.source, deposit.chain_id, deposit.tx_hash, deposit.log_index) == (
+        Deposit.Source.ONCHAIN,
+        deposits.evm.chain_id,
+        transfer.tx_hash,
+        transfer.log_index,
+    )
+    assert (deposit.depositor, deposit.amount, deposit.recorded_by) == (deposits.bob, Decimal(4_250_001), operator)
+    assert credited.note == (
+        f"sender {deposits.stranger.address} is no user's linked wallet\n"
+        f"attributed to {deposits.bob.email} by operator {operator.email}: "
+        "ticket 42: Bob's exchange withdrawal, proof attached"
+    )
+    assert VaultAccount.objects.get(depositor=deposits.bob).deposited == 4_250_001
+    assert Vault.objects.get().value == 4_250_001 == chain_funds(deposits)
+
+    again = _attribute(deposits, transfer, deposits.bob, operator)  # the form sent twice
+    assert (again.state, again.deposit, again.note) == (State.CREDITED, deposit, credited.note)
+    assert Deposit.objects.count() == 1 and Vault.objects.get().value == 4_250_001
+    deposits.mine(2)
+    assert deposits.scan(confirmations=2).credited == []  # the scan leaves it as it is
+
+
+def test_attribution_refusals_write_nothing(deposits: Deposits) -> None:
+    transfer = _unattributed(deposits, 1_000_000)
+    operator = OperatorFactory()
+
+    def refused(code: str, **options: Any) -> None:
+        options = {"depositor": deposits.bob, "operator": operator, **options}
+        with pytest.raises(ChainTransferAttributionError) as raised:
+            _attribute(deposits, transfer, options.pop("depositor"), options.pop("operator"), **options)
+        assert raised.value.code == code
+        stored = deposits.transfer(transfer.pk)
+        assert (stored.state, stored.deposit, stored.depositor) == (State.UNATTRIBUTED, None, None)
+        assert not Deposit.objects.exists() and Vault.objects.get().value == 0
+
+    refused("operators_only", operator=deposits.alice)  # a depositor is no operator
+    refused("note_required", note="  ")
+    refused("depositor_unknown", depositor=UserFactory(is_active=False))
+    refused("not_confirmed", confirmations=3)  # 2 blocks on top: one short
+    # Alice's own transfer was credited by the scan: never re-attributed to Bob.
+    deposits.send(deposits.alice_wallet, 7)
+    deposits.mine(2)
+    [alices] = deposits.scan(confirmations=2).credited
+    with pytest.raises(ChainTransferAttributionError) as raised:
+        _attribute(deposits, deposits.transfer(alices), deposits.bob, operator)
+    assert raised.value.code == "not_unattributed"
+    assert "is credited" in raised.value.message and f"user {deposits.alice.pk}" in raised.value.message
+    assert Deposit.objects.get().depositor == deposits.alice
+
+
+def test_a_zero_transfer_is_never_attributed(deposits: Deposits) -> None:
+    transfer = _unattributed(deposits, 0)
+
+    with pytest.raises(ChainTransferAttributionError) as raised:
+        _attribute(deposits, transfer, deposits.bob, OperatorFactory())
+
+    assert raised.value.code == "amount_zero"
+    assert deposits.transfer(transfer.pk).state == State.UNATTRIBUTED and not Deposit.objects.exists()
+
+
+def test_a_transfer_whose_block_was_reorganised_away_is_not_attributed(deposits: Deposits) -> None:
+    fork = deposits.evm.tester.take_snapshot()
+    transfer = _unattributed(deposits, 2_000_000)
+    deposits.evm.tester.revert_to_snapshot(fork)  # its block is gone; no scan has seen that yet
+    deposits.mine(6)
+
+    with pytest.raises(ChainTransferAttributionError) as raised:
+        _attribute(deposits, transfer, deposits.bob, OperatorFactory())
+
+    assert raised.value.code == "not_confirmed" and f"block {transfer.block_number} (" in raised.value.message
+    assert deposits.transfer(transfer.pk).state == State.UNATTRIBUTED and not Deposit.objects.exists()
+    assert deposits.scan(confirmations=2).orphaned == [transfer.pk]  # the next scan settles it
+
+
+def test_an_attributed_deposit_reorganised_away_is_reversed_by_the_scan(deposits: Deposits) -> None:
+    deposits.send(deposits.alice_wallet, 3_000_000)
+    deposits.mine(2)
+    assert len(deposits.scan(confirmations=2).credited) == 1  # the vault holds Alice's deposit
+    fork = deposits.evm.tester.take_snapshot()
+    transfer = _unattributed(deposits, 2_000_000)
+    _attribute(deposits, transfer, deposits.bob, OperatorFactory())
+    assert Vault.objects.get().value == 5_000_000
+
+    deposits.evm.tester.revert_to_snapshot(fork)  # the attributed transfer's block is reorganised away
+    deposits.mine(6)
+    scan = deposits.scan(confirmations=2)
+
+    assert scan.reversed == [transfer.pk]
+    assert deposits.transfer(transfer.pk).state == State.REVERSED
+    assert not Deposit.objects.filter(depositor=deposits.bob).exists()
+    assert Vault.objects.get().value == 3_000_000 == chain_funds(deposits)

@@ -218,9 +218,16 @@ def performance_charge(shares: Decimal, price: Decimal, hwm: Decimal) -> tuple[D
     rounded down to the share unit. A fee worth less than one share unit is not charged: ``(0, 0)``.
     """
     with localcontext(FEE_CONTEXT):
-        fee = _performance_fee(shares, price, hwm)
-        fee_shares = shares_down(fee / price) if fee else ZERO
-        return (fee, fee_shares) if fee_shares else (ZERO, ZERO)
+        return _performance_charge(shares, price, hwm)
+
+
+def _performance_charge(shares: Decimal, price: Decimal, hwm: Decimal) -> tuple[Decimal, Decimal]:
+    """:func:`performance_charge` for a caller already inside FEE_CONTEXT (a year end calls it once per lot)."""
+    if price <= hwm:
+        return ZERO, ZERO
+    fee = price_down(PERFORMANCE_RATE * shares * (price - hwm))
+    fee_shares = shares_down(fee / price) if fee else ZERO
+    return (fee, fee_shares) if fee_shares else (ZERO, ZERO)
 
 
 def withdrawal_quote(shares: Decimal, price: Decimal, hwm: Decimal) -> tuple[int, Decimal, Decimal]:
@@ -418,18 +425,22 @@ class Vault:
         rows = []
         with localcontext(FEE_CONTEXT):
             price = self.price()
+            # The same for every lot: P at the price scale (the rows' price) and the new mark.
+            price_floor, mark = price_down(price), price_up(price)
             for account in self.accounts.values():
                 lots = [lot for lot in self.depositor_lots(account.depositor) if price > lot.hwm]
                 if not lots:
                     continue
                 self._account_bring_up_to_date(account)
                 for lot in lots:
-                    fee, fee_shares = performance_charge(lot.shares, price, lot.hwm)
+                    fee, fee_shares = _performance_charge(lot.shares, price, lot.hwm)
                     if not fee:
                         continue
-                    hwm_before, lot.hwm = lot.hwm, max(lot.hwm, price_up(price))
+                    hwm_before, lot.hwm = lot.hwm, max(lot.hwm, mark)
                     rows.append(
-                        self._ledger_crystallisation(lot, lot.shares, price, fee, fee_shares, reason, hwm_before)
+                        self._ledger_crystallisation(
+                            lot, lot.shares, price, fee, fee_shares, reason, hwm_before, price_floor
+                        )
                     )
                     lot.shares -= fee_shares
                     account.shares -= fee_shares
@@ -503,6 +514,7 @@ class Vault:
         fee_shares: Decimal,
         reason: CrystallisationReason,
         hwm_before: Decimal,
+        price_floor: Decimal | None = None,  # price_down(price), when the caller has it already
     ) -> PerformanceCrystallisation:
         row = PerformanceCrystallisation(
             sequence=self._next_sequence(),
@@ -511,7 +523,7 @@ class Vault:
             lot_id=lot.lot_id,
             depositor=lot.depositor,
             shares=shares,
-            price=price_down(price),
+            price=price_down(price) if price_floor is None else price_floor,
             hwm_before=hwm_before,
             hwm_after=lot.hwm,
             fee_value=fee,

@@ -16,11 +16,12 @@ An operation the engine refuses raises :class:`VaultServiceError` and writes not
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation, localcontext
 from functools import partial
+from itertools import islice
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -388,6 +389,27 @@ def _copy_text(value: Any) -> str:
     return str(value)
 
 
+def _ledger_lines(session: _Session) -> Iterator[str]:
+    """The engine's new ledger rows as COPY text lines, the columns of :data:`_LEDGER_COLUMNS`. A year end's
+    crystallisation rows (one per lot) are formatted in one step each: numbers as ``str`` writes them (as psycopg
+    would send them), the time once per instant."""
+    vault_id, lots = session.vault.pk, session.lots
+    times: dict[datetime, str] = {}
+    kind = FeeLedgerEntry.Kind.PERFORMANCE.value
+    for row in session.engine.ledger:
+        if not isinstance(row, PerformanceCrystallisation):
+            yield "\t".join(map(_copy_text, _ledger_values(session, row)))
+            continue
+        at = times.get(row.at)
+        if at is None:
+            at = times[row.at] = row.at.isoformat()
+        yield (
+            f"{vault_id}\t{row.sequence}\t{at}\t{kind}\t{row.fee_value}\t{row.fee_shares}\t{row.price}\t"
+            f"\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t{row.reason}\t{lots[row.lot_id]}\t{int(row.depositor)}\t{row.shares}\t"
+            f"{row.hwm_before}\t{row.hwm_after}"
+        )
+
+
 def _ledger_write(session: _Session, batch: _Batch) -> None:
     """The engine's new ledger rows into ``fees_feeledgerentry``: a year end's (one per lot) with COPY now, a
     request's few as one ``INSERT`` queued in ``batch``."""
@@ -401,15 +423,10 @@ def _ledger_write(session: _Session, batch: _Batch) -> None:
         values = ", ".join("(" + ", ".join(["%s"] * len(_LEDGER_COLUMNS)) + ")" for _ in rows)
         batch.add(f'INSERT INTO "{table}" ({columns}) VALUES {values}', [v for row in rows for v in row])  # noqa: S608
         return
-    lines = []
     with connection.cursor() as cursor, cursor.cursor.copy(f'COPY "{table}" ({columns}) FROM STDIN') as copy:
-        for row in ledger:
-            lines.append("\t".join(map(_copy_text, _ledger_values(session, row))))
-            if len(lines) == _COPY_CHUNK_ROWS:
-                copy.write("\n".join(lines) + "\n")
-                lines.clear()
-        if lines:
-            copy.write("\n".join(lines) + "\n")
+        lines = _ledger_lines(session)
+        while chunk := list(islice(lines, _COPY_CHUNK_ROWS)):
+            copy.write("\n".join(chunk) + "\n")
 
 
 def _session_store(

@@ -111,6 +111,8 @@ def statement_compute(*, vault_id: int, depositor_id: int, start: datetime, end:
                     continue
                 if flow.kind == "deposit":
                     deposits += flow.amount
+                elif flow.kind == "deposit_reversal":  # the deposit never arrived on the canonical chain
+                    deposits -= flow.amount
                 else:
                     withdrawals += flow.payout
     if opening is None:

@@ -7,6 +7,7 @@ refuses to start without its secrets and real servers.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import warnings
@@ -232,6 +233,15 @@ CHAIN_RPC_URLS: dict[int, str] = {
 }
 # Blocks on top of a deposit's block before it is credited; a credited deposit reorganised away is reversed.
 DEPOSIT_CONFIRMATIONS = int(env("DEPOSIT_CONFIRMATIONS", "12"))
+# Seconds between two reads of the vault Safes' deposit logs (beat).
+DEPOSIT_SCAN_SECONDS = float(env("DEPOSIT_SCAN_SECONDS", "15"))
+# The relayer that sends execTransaction for signed proposals (0x-hex key): it only pays gas, it is no Safe owner.
+HFT_SAFE_RELAYER_KEY = env("HFT_SAFE_RELAYER_KEY")
+# The platform's fee address: the only recipient the co-signer accepts for a fee collection.
+HFT_SAFE_FEE_RECIPIENT = env("HFT_SAFE_FEE_RECIPIENT")
+# Contracts and function selectors the co-signer accepts, JSON per operation kind:
+# {"strategy_trade": {"0xContract": ["0x12345678"]}, "emergency_unwind": {...}}. Default: none.
+HFT_SAFE_CALL_WHITELISTS: dict[str, dict[str, list[str]]] = json.loads(env("HFT_SAFE_CALL_WHITELISTS", "{}"))
 
 # -- Market data ------------------------------------------------------------------------------------------
 
@@ -326,6 +336,16 @@ CELERY_BEAT_SCHEDULE = {
     "vaults-year-end-crystallise-all": {
         "task": "vaults.tasks.vaults_year_end_crystallise_all",
         "schedule": schedule(timedelta(days=1)),
+    },
+    "vaults-deposits-scan-all": {
+        "task": "vaults.tasks.vault_safes_deposits_scan_all",
+        "schedule": schedule(timedelta(seconds=DEPOSIT_SCAN_SECONDS)),
+        "options": {"expires": DEPOSIT_SCAN_SECONDS * 2},
+    },
+    "custody-proposals-advance": {
+        "task": "vaults.custody.tasks.custody_proposals_advance",
+        "schedule": schedule(timedelta(seconds=30)),
+        "options": {"expires": 60},
     },
 }
 

@@ -9,9 +9,12 @@ workers on a shared Redis.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
+import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -151,3 +154,38 @@ def broker_queue_delete(app: Celery, name: str) -> None:
         # kombu deletes only the bindings this channel knows of: declaring first makes it know them.
         queue.declare()
         queue.delete()
+
+
+@dataclass(frozen=True)
+class DevChainProcess:
+    """The demo's dev chain (``python -m hftplatform.devchain``) in a child process: a real EVM over JSON-RPC."""
+
+    process: subprocess.Popen[bytes]
+    state: dict[str, Any]
+
+    @property
+    def url(self) -> str:
+        return str(self.state["url"])
+
+
+@contextlib.contextmanager
+def devchain_process(state_file: Path, log_path: Path) -> Iterator[DevChainProcess]:
+    """Start the dev chain on a free port of 127.0.0.1, yield it once it has written its state file, stop it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    command = [sys.executable, "-m", "hftplatform.devchain", "--state-file", str(state_file), "--port", str(port)]
+    process = process_start(command, env=dict(os.environ), log_path=log_path)
+    try:
+
+        def started() -> dict[str, Any] | None:
+            if process.poll() is not None:
+                raise AssertionError(f"the dev chain exited with {process.returncode}:\n{log_path.read_text()}")
+            try:
+                return json.loads(state_file.read_text()) if state_file.exists() else None
+            except json.JSONDecodeError:  # being written
+                return None
+
+        yield DevChainProcess(process, wait_until(started, timeout=60, what="the dev chain", log_path=log_path))
+    finally:
+        process_stop(process)

@@ -5,11 +5,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from fees.models import FeeLedgerEntry
-from vaults.models import Deposit, Lot, NavSnapshot, Position, Vault, VaultAccount, Withdrawal
+from vaults.models import (
+    Deposit,
+    Lot,
+    NavSnapshot,
+    OperatorApproval,
+    Position,
+    ProposalSignature,
+    SafeProposal,
+    Vault,
+    VaultAccount,
+    VaultSafe,
+    Withdrawal,
+    WithdrawalDestination,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -82,7 +96,7 @@ class DepositAdmin(ReadOnlyAdmin):
 
 @admin.register(Withdrawal)
 class WithdrawalAdmin(ReadOnlyAdmin):
-    list_display = ("vault", "depositor", "state", "shares", "payout", "performance_fee", "at")
+    list_display = ("vault", "depositor", "state", "state_code", "shares", "payout", "performance_fee", "at", "paid_at")
     list_filter = ("vault", "state")
     search_fields = ("depositor__email",)
 
@@ -98,3 +112,82 @@ class FeeLedgerEntryAdmin(ReadOnlyAdmin):
     list_display = ("vault", "sequence", "at", "kind", "reason", "depositor", "fee_value", "fee_shares")
     list_filter = ("vault", "kind", "reason", "at")
     search_fields = ("depositor__email",)
+
+
+# -- custody: read-only; approve/reject go through vaults.custody.services ---------------------------------------
+
+
+class ProposalSignatureInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = ProposalSignature
+    fields = ("kind", "signer", "signature", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class OperatorApprovalInline(ProposalSignatureInline):
+    model = OperatorApproval  # type: ignore[assignment]
+    fields = ("operator", "approved", "at")
+    readonly_fields = fields
+
+
+@admin.register(SafeProposal)
+class SafeProposalAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Operators see every proposal with its signatures and approvals and approve or reject it with the actions,
+    which call the services: no field, signature or state is editable here, so no rule can be bypassed."""
+
+    list_display = ("id", "safe", "kind", "state", "state_code", "nonce", "amount", "withdrawal", "created_at")
+    list_filter = ("state", "kind", "safe")
+    search_fields = ("safe_tx_hash", "request_hash", "submission_tx_hash", "depositor__email")
+    inlines = (ProposalSignatureInline, OperatorApprovalInline)
+    actions = ("approve", "reject")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [field.name for field in SafeProposal._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # viewing only; the actions below need only the view permission
+
+    def _decide(self, request: HttpRequest, queryset: QuerySet[SafeProposal], approve: bool) -> None:
+        from vaults.custody import services as custody_services
+
+        for proposal in queryset.order_by("id"):
+            try:
+                result = custody_services.operator_approval_add(
+                    proposal_id=proposal.pk, operator_id=request.user.pk, approve=approve
+                )
+            except custody_services.CustodyError as error:
+                self.message_user(request, f"proposal {proposal.pk}: {error.code}: {error.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"proposal {proposal.pk}: {result.state}", messages.SUCCESS)
+
+    @admin.action(description="Approve (as me)", permissions=["view"])
+    def approve(self, request: HttpRequest, queryset: QuerySet[SafeProposal]) -> None:
+        self._decide(request, queryset, approve=True)
+
+    @admin.action(description="Reject (as me)", permissions=["view"])
+    def reject(self, request: HttpRequest, queryset: QuerySet[SafeProposal]) -> None:
+        self._decide(request, queryset, approve=False)
+
+
+@admin.register(VaultSafe)
+class VaultSafeAdmin(ReadOnlyAdmin):
+    list_display = ("vault", "chain_id", "address", "threshold", "cosigner", "asset_contract")
+
+
+@admin.register(WithdrawalDestination)
+class WithdrawalDestinationAdmin(ReadOnlyAdmin):
+    list_display = ("depositor", "chain_id", "address", "registered_at")
+    search_fields = ("depositor__email", "address")

@@ -148,6 +148,10 @@ def _withdrawal_out(withdrawal: Withdrawal) -> dict[str, Any]:
         "performance_fee": _text(withdrawal.performance_fee),
         "price": _text(withdrawal.price),
         "at": withdrawal.at.isoformat(),
+        "state_code": withdrawal.state_code,
+        "state_reason": withdrawal.state_reason,
+        "paid_tx_hash": withdrawal.paid_tx_hash,
+        "paid_at": None if withdrawal.paid_at is None else withdrawal.paid_at.isoformat(),
     }
 
 
@@ -233,7 +237,8 @@ class DepositCreateApi(APIView):
 
 
 class WithdrawalCreateApi(APIView):
-    """The signed-in depositor requests a withdrawal in shares or in a net amount; it waits for custody."""
+    """The signed-in depositor requests a withdrawal in shares or in a net amount; it then awaits the depositor's
+    signed request (``/api/v1/custody/``)."""
 
     permission_classes = (IsAuthenticated,)
 

@@ -165,13 +165,22 @@ class Deposit(models.Model):
 
 
 class Withdrawal(models.Model):
-    """A withdrawal request, in shares or in a net asset amount. The fees are crystallised on the withdrawn shares
-    and the exact payout fixed when it is requested; the payout itself needs the Safe custody flow (issue 6),
-    which does not exist yet, so the request waits in ``awaiting_custody`` and is never paid."""
+    """A withdrawal request, in shares or in a net asset amount.
+
+    When it is requested the fees crystallise on the withdrawn shares (FEES.md: fees crystallise at the
+    withdrawal), the shares are burned and the exact payout is fixed and reserved out of the vault's cash; from
+    then on the vault's books are final and only the payment is left. It waits in ``awaiting_signatures`` for the
+    depositor to sign a ``WithdrawalRequest`` from two distinct linked wallets (a :class:`SafeProposal`); once they
+    have, it is ``in_custody`` while the Safe owners sign and the transaction is submitted; the proposal's execution
+    on chain closes it: ``paid``, with ``paid_tx_hash`` and ``paid_at``. If a proposal fails or is cancelled, the
+    withdrawal goes back to ``awaiting_signatures`` with the proposal's reason in ``state_code``/``state_reason``,
+    so a fresh request can be signed: nothing is lost, the payout stays reserved."""
 
     class State(models.TextChoices):
         REQUESTED = "requested", "Requested"
-        AWAITING_CUSTODY = "awaiting_custody", "Awaiting custody (Safe co-signing not yet available)"
+        AWAITING_SIGNATURES = "awaiting_signatures", "Awaiting the depositor's two wallet signatures"
+        IN_CUSTODY = "in_custody", "In custody: Safe signing and submission in progress"
+        PAID = "paid", "Paid"
 
     vault = models.ForeignKey(Vault, on_delete=models.PROTECT, related_name="withdrawals")
     depositor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="vault_withdrawals")
@@ -186,6 +195,10 @@ class Withdrawal(models.Model):
     fee_shares = ExactNumericField(help_text="Of those, moved to the fee account as performance fee.")
     performance_fee = ExactNumericField(help_text="Base units, exact.")
     payout = ExactNumericField(help_text="Base units owed to the depositor, rounded down.")
+    state_code = models.CharField(max_length=40, blank=True, help_text="Why the last custody proposal failed.")
+    state_reason = models.TextField(blank=True)
+    paid_tx_hash = models.CharField(max_length=66, null=True, blank=True)  # noqa: DJ001  (None: not paid)
+    paid_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -200,7 +213,14 @@ class Withdrawal(models.Model):
                 condition=Q(requested_shares__isnull=True) ^ Q(requested_amount__isnull=True),
                 name="withdrawal_shares_xor_amount",
             ),
-            models.CheckConstraint(condition=Q(state__in=["requested", "awaiting_custody"]), name="withdrawal_state"),
+            models.CheckConstraint(
+                condition=Q(state__in=["requested", "awaiting_signatures", "in_custody", "paid"]),
+                name="withdrawal_state",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="paid") | Q(paid_tx_hash__isnull=False, paid_at__isnull=False),
+                name="withdrawal_paid_has_tx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -236,6 +256,7 @@ class VaultEvent(models.Model):
         CRYSTALLISE = "crystallise"
         RETURN = "return"
         VALUATION = "valuation"
+        REVERSAL = "reversal"  # a credited on-chain deposit whose transfer a chain reorganisation removed
 
     vault = models.ForeignKey(Vault, on_delete=models.PROTECT, related_name="events")
     number = models.BigIntegerField()
@@ -340,3 +361,335 @@ class VaultSafe(models.Model):
 
     def __str__(self) -> str:
         return f"Safe {self.address} of vault {self.vault_id} on chain {self.chain_id}"
+
+
+class ChainTransfer(models.Model):
+    """An ERC-20 ``Transfer`` of a vault's asset into its Safe, as read from the chain's logs, and what became of it.
+
+    ``seen`` until it has ``settings.DEPOSIT_CONFIRMATIONS`` blocks on top; then ``credited`` (a :class:`Deposit` for
+    the user whose linked wallet sent it), ``unattributed`` (the sender is no user's linked wallet: kept for an
+    operator, never guessed) or ``rejected`` (not creditable: zero amount, or the vault refused it; ``note`` says
+    why). A chain reorganisation that removes the log makes it ``orphaned`` (before crediting) or ``reversed`` (the
+    deposit undone). ``needs_operator`` flags what the scanner could not settle alone (a reversal refused because
+    the lot's shares already left)."""
+
+    class State(models.TextChoices):
+        SEEN = "seen", "Seen, awaiting confirmations"
+        CREDITED = "credited", "Credited"
+        UNATTRIBUTED = "unattributed", "Unattributed (sender not a linked wallet)"
+        REJECTED = "rejected", "Rejected (not creditable)"
+        ORPHANED = "orphaned", "Orphaned by a reorganisation before crediting"
+        REVERSED = "reversed", "Reversed after a reorganisation"
+
+    vault_safe = models.ForeignKey(VaultSafe, on_delete=models.PROTECT, related_name="transfers")
+    chain_id = models.BigIntegerField()
+    tx_hash = models.CharField(max_length=66, help_text="0x and 64 lowercase hex digits.")
+    log_index = models.IntegerField()
+    block_number = models.BigIntegerField()
+    block_hash = models.CharField(max_length=66, help_text="The block the log was last seen in.")
+    token = models.CharField(max_length=42, help_text="Checksummed ERC-20 contract that emitted the log.")
+    sender = models.CharField(max_length=42, help_text="Checksummed 'from' of the Transfer.")
+    recipient = models.CharField(max_length=42, help_text="Checksummed 'to' of the Transfer (the Safe).")
+    amount = ExactNumericField(help_text="The log's uint256 value: base units, exact.")
+    occurred_at = models.DateTimeField(null=True, blank=True, help_text="The block's timestamp (UTC).")
+    state = models.CharField(max_length=12, choices=State.choices, default=State.SEEN)
+    depositor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    deposit = models.OneToOneField(
+        Deposit, on_delete=models.SET_NULL, null=True, blank=True, related_name="chain_transfer"
+    )
+    lot = models.ForeignKey(Lot, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    reversal_event = models.ForeignKey(VaultEvent, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    needs_operator = models.BooleanField(default=False)
+    note = models.TextField(blank=True)
+    seen_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["chain_id", "block_number", "log_index"]
+        constraints = [
+            models.UniqueConstraint(fields=["chain_id", "tx_hash", "log_index"], name="chain_transfer_unique"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="chain_transfer_amount_nonnegative"),
+            models.CheckConstraint(
+                condition=Q(state__in=["seen", "credited", "unattributed", "rejected", "orphaned", "reversed"]),
+                name="chain_transfer_state",
+            ),
+        ]
+        indexes = [models.Index(fields=["vault_safe", "state", "block_number"], name="chain_transfer_state_idx")]
+
+    def __str__(self) -> str:
+        return f"transfer {self.tx_hash}:{self.log_index} of {self.amount} ({self.state})"
+
+
+class DepositScanCursor(models.Model):
+    """How far a vault Safe's deposits have been read: every block up to ``block_number`` (inclusive), and the
+    hashes of the last blocks scanned (``recent_blocks``: ``[[number, hash], ...]``, oldest first) to find the
+    fork point when a reorganisation replaces them."""
+
+    vault_safe = models.OneToOneField(VaultSafe, on_delete=models.PROTECT, related_name="deposit_cursor")
+    block_number = models.BigIntegerField()
+    block_hash = models.CharField(max_length=66, blank=True)
+    recent_blocks = models.JSONField(default=list, blank=True)
+    reorgs = models.IntegerField(default=0, help_text="Reorganisations detected so far.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["vault_safe_id"]
+
+    def __str__(self) -> str:
+        return f"deposit scan of {self.vault_safe_id} at block {self.block_number}"
+
+
+# -- custody: Safe proposals (vaults.custody.services writes them) ------------------------------------------------
+
+_HEX_ADDRESS = r"^0x[0-9a-fA-F]{40}$"
+_HEX_HASH = r"^0x[0-9a-f]{64}$"
+
+
+class SafeProposal(models.Model):
+    """One Safe transaction of a vault Safe, from proposal to execution, with everything the policy needs.
+
+    ``to`` ... ``nonce`` are the SafeTx exactly as ``execTransaction`` takes it (uint256 values as exact
+    ``NUMERIC``, ``data`` as 0x-hex); ``safe_tx_hash`` is its EIP-712 hash (``vaults.custody.safe_tx``), equal to
+    the Safe's ``getTransactionHash``. Withdrawal kinds also hold the ``WithdrawalRequest`` the depositor signs
+    (``request_*``). The chain transaction that carries it (``submission_*``) is written and committed before it is
+    broadcast, so a crash can always find what was sent. ``state_code``/``state_reason`` say why it failed, was
+    refused or is waiting, in words shown to the depositor.
+
+    Lifecycle: ``proposed`` → ``authorised`` (2 depositor signatures, or the operator approvals of its kind) →
+    ``signed`` (the co-signer's and enough other owner signatures for the Safe's threshold) → ``submitted`` →
+    ``executed`` | ``failed``; ``cancelled`` before submission.
+    """
+
+    class State(models.TextChoices):
+        PROPOSED = "proposed", "Proposed: waiting for authorisation"
+        AUTHORISED = "authorised", "Authorised: Safe owners signing"
+        SIGNED = "signed", "Signed: ready to execute"
+        SUBMITTED = "submitted", "Submitted to the chain"
+        EXECUTED = "executed", "Executed"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Kind(models.TextChoices):  # the values of vaults.custody.policy.OperationKind
+        WITHDRAWAL_LINKED_WALLET = "withdrawal_linked_wallet", "Withdrawal to a linked wallet"
+        WITHDRAWAL_OTHER_ADDRESS = "withdrawal_other_address", "Withdrawal to a registered address"
+        STRATEGY_TRADE = "strategy_trade", "Strategy trade"
+        FEE_COLLECTION = "fee_collection", "Fee collection"
+        CONTROL_CHANGE = "control_change", "Owner, threshold, module or guard change"
+        EMERGENCY_UNWIND = "emergency_unwind", "Emergency unwind"
+
+    LIVE_STATES = ("proposed", "authorised", "signed", "submitted")
+    WITHDRAWAL_KINDS = ("withdrawal_linked_wallet", "withdrawal_other_address")
+
+    safe = models.ForeignKey(VaultSafe, on_delete=models.PROTECT, related_name="proposals")
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.PROPOSED)
+    state_code = models.CharField(max_length=40, blank=True, help_text="Stable code of the last refusal or failure.")
+    state_reason = models.TextField(
+        blank=True, help_text="Why it failed, was refused or waits; shown to the depositor."
+    )
+    proposer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # -- the SafeTx ---------------------------------------------------------------------------------------------
+    to = models.CharField(max_length=42)
+    value = ExactNumericField(default=ZERO, help_text="wei")
+    data = models.TextField(default="0x", help_text="Call data, 0x-hex.")
+    operation = models.PositiveSmallIntegerField(default=0, help_text="0 CALL, 1 DELEGATECALL.")
+    safe_tx_gas = ExactNumericField(default=ZERO)
+    base_gas = ExactNumericField(default=ZERO)
+    gas_price = ExactNumericField(default=ZERO)
+    gas_token = models.CharField(max_length=42, default="0x0000000000000000000000000000000000000000")
+    refund_receiver = models.CharField(max_length=42, default="0x0000000000000000000000000000000000000000")
+    nonce = ExactNumericField(help_text="The Safe nonce this transaction is valid for.")
+    safe_tx_hash = models.CharField(max_length=66, db_index=True)
+    amount = ExactNumericField(null=True, blank=True, help_text="Asset base units an ERC-20 transfer moves.")
+    announced_at = models.DateTimeField(
+        null=True, blank=True, help_text="Control changes: shown on the vault's public page from this time."
+    )
+    # -- withdrawals: the linked withdrawal and the WithdrawalRequest the depositor signs ---------------------------
+    withdrawal = models.ForeignKey(
+        Withdrawal, on_delete=models.PROTECT, null=True, blank=True, related_name="proposals"
+    )
+    depositor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    request_nonce = ExactNumericField(null=True, blank=True, help_text="Single use per depositor and vault Safe.")
+    request_deadline = models.BigIntegerField(null=True, blank=True, help_text="Unix seconds (UTC).")
+    request_destination = models.CharField(max_length=42, blank=True)
+    request_shares = ExactNumericField(null=True, blank=True, help_text="Share base units (0: an amount request).")
+    request_amount = ExactNumericField(null=True, blank=True, help_text="Asset base units.")
+    request_hash = models.CharField(max_length=66, null=True, blank=True)  # noqa: DJ001  (None: not a withdrawal)
+    # -- submission: written and committed before broadcasting ----------------------------------------------------
+    submission_tx_hash = models.CharField(max_length=66, null=True, blank=True)  # noqa: DJ001
+    submission_raw = models.TextField(blank=True, help_text="The signed chain transaction, 0x-hex.")
+    # -- times --------------------------------------------------------------------------------------------------
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    authorised_at = models.DateTimeField(null=True, blank=True)
+    signed_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True, help_text="Executed, failed or cancelled.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    state__in=["proposed", "authorised", "signed", "submitted", "executed", "failed", "cancelled"]
+                ),
+                name="safe_proposal_state",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    kind__in=[
+                        "withdrawal_linked_wallet",
+                        "withdrawal_other_address",
+                        "strategy_trade",
+                        "fee_collection",
+                        "control_change",
+                        "emergency_unwind",
+                    ]
+                ),
+                name="safe_proposal_kind",
+            ),
+            models.CheckConstraint(condition=Q(operation__in=[0, 1]), name="safe_proposal_operation"),
+            models.CheckConstraint(
+                condition=Q(value__gte=0, safe_tx_gas__gte=0, base_gas__gte=0, gas_price__gte=0, nonce__gte=0),
+                name="safe_proposal_uints_nonnegative",
+            ),
+            models.CheckConstraint(
+                condition=Q(to__regex=_HEX_ADDRESS, gas_token__regex=_HEX_ADDRESS, refund_receiver__regex=_HEX_ADDRESS)
+                & Q(data__regex=r"^0x([0-9a-f]{2})*$")
+                & Q(safe_tx_hash__regex=_HEX_HASH),
+                name="safe_proposal_hex",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(kind__in=["withdrawal_linked_wallet", "withdrawal_other_address"])
+                    & Q(withdrawal__isnull=False, depositor__isnull=False, request_nonce__isnull=False)
+                    & Q(request_deadline__isnull=False, request_hash__regex=_HEX_HASH)
+                )
+                | (
+                    ~Q(kind__in=["withdrawal_linked_wallet", "withdrawal_other_address"])
+                    & Q(withdrawal__isnull=True, request_hash__isnull=True)
+                ),
+                name="safe_proposal_withdrawal_fields",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state__in=["submitted", "executed"]) | Q(submission_tx_hash__isnull=False),
+                name="safe_proposal_submission_recorded",
+            ),
+            # A re-proposed identical SafeTx (same Safe nonce, after a cancelled one) has the same hash: unique
+            # among the proposals that can still execute or did.
+            models.UniqueConstraint(
+                fields=["safe_tx_hash"],
+                condition=Q(state__in=["proposed", "authorised", "signed", "submitted", "executed"]),
+                name="safe_proposal_hash_unique_live",
+            ),
+            models.UniqueConstraint(
+                fields=["request_hash"], condition=Q(request_hash__isnull=False), name="safe_proposal_request_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["safe", "depositor", "request_nonce"],
+                condition=Q(request_nonce__isnull=False),
+                name="safe_proposal_request_nonce_unique",
+            ),
+            # One live proposal per withdrawal: a second one waits until the first is closed.
+            models.UniqueConstraint(
+                fields=["withdrawal"],
+                condition=Q(withdrawal__isnull=False, state__in=["proposed", "authorised", "signed", "submitted"]),
+                name="safe_proposal_one_live_per_withdrawal",
+            ),
+        ]
+        indexes = [models.Index(fields=["safe", "state", "nonce"], name="safe_proposal_state_idx")]
+
+    def __str__(self) -> str:
+        return f"proposal {self.pk} ({self.kind}, {self.state}) nonce {self.nonce}"
+
+    @property
+    def is_withdrawal(self) -> bool:
+        return self.kind in self.WITHDRAWAL_KINDS
+
+
+class ProposalSignature(models.Model):
+    """A signature collected for a proposal, verified on arrival: ``depositor`` — an EIP-712 ``WithdrawalRequest``
+    signature from one of the depositor's linked wallets (over ``request_hash``); ``owner`` — a Safe owner's
+    signature over ``safe_tx_hash`` (the policy co-signer's, or an operator key's). ``signature`` is ``r|s|v``
+    0x-hex with v 27/28 (or 31/32 for an owner's ``eth_sign``)."""
+
+    class Kind(models.TextChoices):
+        DEPOSITOR = "depositor", "Depositor (EIP-712 withdrawal request)"
+        OWNER = "owner", "Safe owner (safeTxHash)"
+
+    proposal = models.ForeignKey(SafeProposal, on_delete=models.PROTECT, related_name="signatures")
+    kind = models.CharField(max_length=9, choices=Kind.choices)
+    signer = models.CharField(max_length=42, help_text="The recovered, checksummed signer.")
+    signature = models.CharField(max_length=132)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["proposal_id", "kind", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["proposal", "kind", "signer"], name="proposal_signature_signer_unique"),
+            # A depositor signature counts for one request only: no replay onto another proposal.
+            models.UniqueConstraint(
+                fields=["signature"], condition=Q(kind="depositor"), name="proposal_signature_no_replay"
+            ),
+            models.CheckConstraint(condition=Q(kind__in=["depositor", "owner"]), name="proposal_signature_kind"),
+            models.CheckConstraint(
+                condition=Q(signature__regex=r"^0x[0-9a-f]{130}$") & Q(signer__regex=_HEX_ADDRESS),
+                name="proposal_signature_hex",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} signature of {self.signer} on proposal {self.proposal_id}"
+
+
+class OperatorApproval(models.Model):
+    """An operator's approval or rejection of an operator-approved proposal (trade, fee collection, control change,
+    emergency unwind); each operator decides once."""
+
+    proposal = models.ForeignKey(SafeProposal, on_delete=models.PROTECT, related_name="approvals")
+    operator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    approved = models.BooleanField(help_text="False: rejected.")
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["proposal_id", "at", "id"]
+        constraints = [models.UniqueConstraint(fields=["proposal", "operator"], name="operator_approval_unique")]
+
+    def __str__(self) -> str:
+        verb = "approved" if self.approved else "rejected"
+        return f"{verb} by {self.operator_id} on proposal {self.proposal_id}"
+
+
+class WithdrawalDestination(models.Model):
+    """A withdrawal address that is not one of the depositor's linked wallets, registered by an EIP-712
+    ``DestinationRegistration`` (``vaults.custody.destination_registration``) signed by two distinct linked
+    wallets. The policy pays it only from ``registered_at`` + 48 h on."""
+
+    depositor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="withdrawal_destinations"
+    )
+    chain_id = models.BigIntegerField()
+    address = models.CharField(max_length=42, help_text="Checksummed.")
+    nonce = ExactNumericField(help_text="The registration's nonce, single use per depositor.")
+    registration_hash = models.CharField(max_length=66, unique=True)
+    signers = models.JSONField(default=list, help_text="The two (or more) linked wallets that signed, ascending.")
+    signatures = models.JSONField(default=list, help_text="Their signatures, 0x-hex, in the same order.")
+    registered_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["depositor_id", "-registered_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["depositor", "chain_id", "address"], name="withdrawal_destination_unique"),
+            models.UniqueConstraint(fields=["depositor", "nonce"], name="withdrawal_destination_nonce_unique"),
+            models.CheckConstraint(
+                condition=Q(address__regex=_HEX_ADDRESS) & Q(registration_hash__regex=_HEX_HASH),
+                name="withdrawal_destination_hex",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.address} for {self.depositor_id} on chain {self.chain_id}"

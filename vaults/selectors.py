@@ -48,6 +48,10 @@ def event_apply(engine: FeeVault, event: VaultEvent) -> None:
     elif event.kind == VaultEvent.Kind.VALUATION:
         engine.settle(at=event.at)
         engine.value = Decimal(payload["value"])
+    elif event.kind == VaultEvent.Kind.REVERSAL:
+        engine.deposit_reverse(
+            at=event.at, lot_id=int(payload["lot"]), amount=int(payload["amount"]), shares=Decimal(payload["shares"])
+        )
     else:  # pragma: no cover - the model's choices list every kind
         raise ValueError(f"unknown vault event kind {event.kind!r}")
 

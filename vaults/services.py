@@ -690,18 +690,24 @@ def _deposit_apply(
 # -- withdrawals --------------------------------------------------------------------------------------------------
 
 WITHDRAWAL_TRANSITIONS: dict[str, frozenset[str]] = {
-    Withdrawal.State.REQUESTED: frozenset({Withdrawal.State.AWAITING_CUSTODY}),
-    # Paying out needs the Safe custody flow (issue 6): no state leaves awaiting_custody until it exists.
-    Withdrawal.State.AWAITING_CUSTODY: frozenset(),
+    Withdrawal.State.REQUESTED: frozenset({Withdrawal.State.AWAITING_SIGNATURES}),
+    # The depositor's two wallet signatures authorised a custody proposal (vaults.custody.services).
+    Withdrawal.State.AWAITING_SIGNATURES: frozenset({Withdrawal.State.IN_CUSTODY}),
+    # Executed on chain: paid; the proposal failed or was cancelled: back, to sign a fresh request.
+    Withdrawal.State.IN_CUSTODY: frozenset({Withdrawal.State.PAID, Withdrawal.State.AWAITING_SIGNATURES}),
+    Withdrawal.State.PAID: frozenset(),
 }
 
 
-def withdrawal_transition(*, withdrawal_id: int, from_state: str, to_state: str) -> None:
+def withdrawal_transition(
+    *, withdrawal_id: int, from_state: str, to_state: str, values: dict[str, Any] | None = None
+) -> None:
     """Move a withdrawal between states, only along :data:`WITHDRAWAL_TRANSITIONS` and only from ``from_state``
-    (a conditional update: a concurrent move makes this one fail rather than overwrite it)."""
+    (a conditional update: a concurrent move makes this one fail rather than overwrite it). ``values`` are
+    columns written in the same update (the paid transaction, the custody reason)."""
     if to_state not in WITHDRAWAL_TRANSITIONS.get(from_state, frozenset()):
         raise VaultServiceError(f"a withdrawal cannot go from {from_state} to {to_state}", code="invalid_transition")
-    moved = Withdrawal.objects.filter(pk=withdrawal_id, state=from_state).update(state=to_state)
+    moved = Withdrawal.objects.filter(pk=withdrawal_id, state=from_state).update(state=to_state, **(values or {}))
     if moved != 1:
         raise VaultServiceError(f"withdrawal {withdrawal_id} is no longer {from_state}", code="invalid_transition")
 
@@ -721,8 +727,9 @@ def vault_withdrawal_request(
 
     The management fee is settled, the withdrawn shares crystallise at ``P`` (their fee shares go to the fee
     account), the rest are burned and the exact payout (rounded down to a base unit once per request) is fixed
-    and reserved out of the vault's cash. The withdrawal then waits in ``awaiting_custody``: nothing is paid
-    until the Safe custody flow exists. A repeated ``idempotency_key`` returns the first request.
+    and reserved out of the vault's cash. The withdrawal then waits in ``awaiting_signatures`` for the depositor's
+    signed request and the Safe custody flow (:mod:`vaults.custody.services`), whose execution marks it ``paid``.
+    A repeated ``idempotency_key`` returns the first request.
     """
     at = None if at is None else _aware(at)
     with transaction.atomic():
@@ -779,7 +786,7 @@ def vault_withdrawal_request(
                 requested_amount=None if amount is None else Decimal(amount),
                 requested_lot_id=lot_id,
                 # Requested and handed to custody in this one transaction: nobody ever sees it requested.
-                state=_requested_then(Withdrawal.State.AWAITING_CUSTODY),
+                state=_requested_then(Withdrawal.State.AWAITING_SIGNATURES),
                 at=result.flows[0].at,
                 price=result.flows[0].price,
                 shares=result.shares,

@@ -3,6 +3,8 @@
 from fees.core.vault import (
     DepositFlow,
     DepositorAccount,
+    DepositReversalError,
+    DepositReversalFlow,
     FeeLedgerRow,
     InsufficientSharesError,
     Lot,
@@ -20,6 +22,8 @@ from fees.core.vault import (
 
 __all__ = [
     "DepositFlow",
+    "DepositReversalError",
+    "DepositReversalFlow",
     "DepositorAccount",
     "FeeLedgerRow",
     "InsufficientSharesError",

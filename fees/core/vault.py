@@ -27,6 +27,9 @@ Conventions the specification leaves open, fixed here:
 - A withdrawal request pays ``Σ (n · P - F)`` over the lots it takes from, rounded down to the base unit once;
   each lot's flow carries its part. What rounding leaves (under one base unit a request, under one share unit
   a mint) stays in the vault, for all holders.
+- A deposit reversal (its on-chain transfer was reorganised away) takes the lot's shares and the deposited
+  amount back out, as if the deposit had never been made; the management fee already charged while the lot
+  existed stays charged. It is refused once the lot's shares have changed (partly withdrawn or crystallised).
 """
 
 from __future__ import annotations
@@ -65,6 +68,11 @@ class UnknownDepositorError(VaultError):
 
 class InsufficientSharesError(VaultError):
     """A withdrawal asks for more shares or more value than the depositor (or the named lot) holds."""
+
+
+class DepositReversalError(VaultError):
+    """A deposit cannot be reversed exactly (its lot's shares already changed, or the vault holds less than its
+    amount): an operator must settle it."""
 
 
 @dataclass
@@ -161,7 +169,22 @@ class WithdrawalFlow:
     kind: Literal["withdrawal"] = "withdrawal"
 
 
-Flow = DepositFlow | WithdrawalFlow
+@dataclass(frozen=True)
+class DepositReversalFlow:
+    """A deposit taken back out: ``shares`` leave its lot and ``amount`` base units leave the vault's value.
+    ``price`` is ``P`` just before the reversal (rounded down to the price scale)."""
+
+    sequence: int
+    at: datetime
+    depositor: str
+    lot_id: int
+    amount: int  # base units
+    shares: Decimal
+    price: Decimal
+    kind: Literal["deposit_reversal"] = "deposit_reversal"
+
+
+Flow = DepositFlow | WithdrawalFlow | DepositReversalFlow
 
 
 @dataclass(frozen=True)
@@ -355,6 +378,48 @@ class Vault:
             self.value += amount
             self.shares_outstanding += shares
             flow = DepositFlow(self._next_sequence(), plan.at, depositor, lot_id, amount, price_down(price), shares)
+            self.flows.append(flow)
+            return flow
+
+    def deposit_reverse(self, *, at: datetime, lot_id: int, amount: int, shares: Decimal) -> DepositReversalFlow:
+        """Undo the deposit that opened lot ``lot_id`` (``amount`` base units for ``shares`` shares), after settling
+        up to ``at``: the lot's shares and the amount leave the vault, the depositor's account loses both.
+
+        Exact: at the deposit's own instant the vault returns to its state before the deposit, so the other
+        depositors' values are unchanged. Raises :class:`DepositReversalError` if the lot no longer holds exactly
+        ``shares`` (shares withdrawn or crystallised since) or the vault would be left with shares but no value.
+        """
+        lot = self.lots.get(lot_id) if isinstance(lot_id, int) and not isinstance(lot_id, bool) else None
+        if lot is None:
+            raise VaultError(f"no lot {lot_id!r} to reverse")
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise VaultError(f"a deposit amount must be a positive integer of base units, got {amount!r}")
+        if lot.shares != shares:
+            raise DepositReversalError(
+                f"lot {lot_id} holds {lot.shares} shares, not the {shares} its deposit minted: shares were "
+                "withdrawn or crystallised since, so the deposit cannot be reversed exactly"
+            )
+        plan = self._accrual_plan(at)
+        with localcontext(FEE_CONTEXT):
+            value_after = self.value - amount
+            shares_after = plan.shares_outstanding - shares
+            if value_after < 0 or (value_after == 0 and shares_after > 0):
+                raise DepositReversalError(
+                    f"the vault's value {self.value} cannot give back {amount} base units "
+                    f"and keep {shares_after} shares priced above zero"
+                )
+            price = self._price(self.value, plan.shares_outstanding)
+            self._accrual_commit(plan)
+            account = self.accounts[lot.depositor]
+            self._account_bring_up_to_date(account)
+            lot.shares = ZERO
+            account.shares -= shares
+            account.deposited -= amount
+            self.shares_outstanding -= shares
+            self.value = value_after
+            flow = DepositReversalFlow(
+                self._next_sequence(), plan.at, lot.depositor, lot_id, amount, shares, price_down(price)
+            )
             self.flows.append(flow)
             return flow
 

@@ -12,13 +12,16 @@
   }
 
   // A websocket that reconnects with backoff, except after "no such vault" (nothing will ever arrive).
-  function liveSocket(path, onMessage) {
+  // ``element.dataset.socket`` says whether it is open: the server joins the vault's group before accepting, so
+  // "open" means every later NAV reaches the page.
+  function liveSocket(path, element, onMessage) {
     let delay = 1000;
     function connect() {
       const socket = new WebSocket(socketUrl(path));
-      socket.onopen = function () { delay = 1000; };
+      socket.onopen = function () { delay = 1000; element.dataset.socket = "open"; };
       socket.onmessage = function (event) { onMessage(JSON.parse(event.data)); };
       socket.onclose = function (event) {
+        element.dataset.socket = "closed";
         if (event.code === CLOSE_UNKNOWN_VAULT) return;
         setTimeout(connect, delay);
         delay = Math.min(delay * 2, 30000);
@@ -50,7 +53,7 @@
     return refreshing;
   }
   holdings.forEach((section) => {
-    liveSocket(section.dataset.wsPath, (message) => {
+    liveSocket(section.dataset.wsPath, section, (message) => {
       if (message.type === "nav") holdingsRefresh(section.dataset.holdingsUrl);
     });
   });
@@ -99,7 +102,7 @@
       draw(series);
       document.getElementById("vault-nav").textContent = vault.nav_per_share;
       // Opened after the series is loaded, so a live point is never drawn before the history behind it.
-      if (canvas.dataset.wsPath) liveSocket(canvas.dataset.wsPath, navUpdate);
+      if (canvas.dataset.wsPath) liveSocket(canvas.dataset.wsPath, canvas, navUpdate);
     })
     .catch(() => { document.getElementById("vault-nav-empty").hidden = false; });
 

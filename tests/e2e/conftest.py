@@ -32,11 +32,22 @@ class LiveAsgiServer:
 
 
 @pytest.fixture
+def live_asgi_server_env() -> dict[str, str]:
+    """Extra environment of the server (a test module overrides it: a chain's RPC URL, a co-signer key)."""
+    return {}
+
+
+@pytest.fixture
 def live_asgi_server(
-    transactional_db: None, redis_namespace: live_processes.RedisNamespace, tmp_path: Path
+    transactional_db: None,
+    redis_namespace: live_processes.RedisNamespace,
+    tmp_path: Path,
+    live_asgi_server_env: dict[str, str],
 ) -> Iterator[LiveAsgiServer]:
     log_path = tmp_path / "daphne.log"
-    env = live_processes.child_env(redis_namespace, EMAIL_BACKEND="django.core.mail.backends.console.EmailBackend")
+    env = live_processes.child_env(
+        redis_namespace, EMAIL_BACKEND="django.core.mail.backends.console.EmailBackend", **live_asgi_server_env
+    )
     command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", "0", "hftplatform.asgi:application"]
     server = live_processes.process_start(command, env=env, log_path=log_path)
     try:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
 from allauth.account.models import EmailAddress
@@ -15,6 +13,7 @@ from playwright.sync_api import expect
 
 from hftplatform import status
 from tests import live_processes
+from tests.e2e.browser import run_outside_playwright
 
 pytestmark = pytest.mark.browser
 
@@ -22,13 +21,6 @@ CONFIRMATION_LINK = re.compile(r"http://127\.0\.0\.1:\d+/accounts/confirm-email/
 SCREENSHOT = Path(tempfile.gettempdir()) / "dashboard.png"  # for a person to look at after a run
 EMAIL = "new-operator@example.com"
 PASSWORD = "violet-Ledger-4471-harbor"  # test-only
-
-
-def run_outside_playwright(function: Any, **kwargs: Any) -> Any:
-    """Run ``function`` in a plain thread: Playwright's sync API keeps an event loop on this one, where Django's
-    ORM and ``async_to_sync`` refuse to run."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(function, **kwargs).result()
 
 
 def test_new_user_signs_up_confirms_signs_in_and_sees_live_status(chromium, live_asgi_server) -> None:

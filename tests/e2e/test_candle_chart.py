@@ -5,9 +5,7 @@ replaces the open one; a new one is appended)."""
 from __future__ import annotations
 
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import expect
@@ -17,17 +15,12 @@ from marketdata.core.candles import Candle
 from marketdata.core.intervals import MINUTE_MS
 from marketdata.live import klines_broadcast
 from marketdata.views import market_slug, market_symbol
+from tests.e2e.browser import run_outside_playwright
 from tests.marketdata.factories import InstrumentFactory
 
 T0 = 1_570_752_000_000  # 2019-10-11 00:00:00 UTC
 STORED = 150
 SCREENSHOT = Path(tempfile.gettempdir()) / "candle-chart.png"  # for a person to look at after a run
-
-
-def run_outside_playwright(function: Any, **kwargs: Any) -> Any:
-    """Django's ORM and ``async_to_sync`` refuse the thread where Playwright keeps its event loop."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(function, **kwargs).result()
 
 
 def stored_candles(count: int) -> list[Candle]:

@@ -3,7 +3,6 @@ connect, each later publication is drawn live, and a venue that resyncs shows as
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +13,7 @@ from playwright.sync_api import expect
 from orderbook.l2.book import L2Book, Side
 from orderbook.live.snapshots import VenueFeed, book_snapshot
 from orderbook.services import DEFAULT_TAKER_FEES, orderbook_snapshot_publish
+from tests.e2e.browser import run_outside_playwright
 
 pytestmark = pytest.mark.browser
 
@@ -38,9 +38,7 @@ def snapshot(bybit_live: bool, best_bid: str) -> dict[str, Any]:
 
 
 def publish(payload: dict[str, Any]) -> None:
-    # Playwright keeps an event loop on the test's thread, where async_to_sync refuses to run.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(async_to_sync(orderbook_snapshot_publish), snapshot=payload).result()
+    run_outside_playwright(async_to_sync(orderbook_snapshot_publish), snapshot=payload)
 
 
 def test_depth_chart_draws_the_last_snapshot_then_live_updates(chromium, live_asgi_server) -> None:

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.test import Client
 from playwright.sync_api import expect
 
-from tests.e2e.test_candle_chart import run_outside_playwright
+from tests.e2e.browser import run_outside_playwright
 from tests.factories import UserFactory
 from tests.marketdata.leadlag.test_page import LAGS, stored_page_run
 

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import psutil
 import pytest
+from web3 import HTTPProvider, Web3
 
 from hftplatform.embedded import EmbeddedServices
+from vaults.custody import chain
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.worker
@@ -92,10 +94,18 @@ def test_demo_serves_the_platform_and_ctrl_c_stops_every_process(tmp_path: Path)
         assert any("daphne" in line for line in command_lines)
         assert any("worker" in line for line in command_lines)
         assert any(" beat" in line for line in command_lines)
+        assert any("hftplatform.devchain" in line for line in command_lines)
         assert all(pid and _alive(pid) for pid in server_pids)
 
         credentials = json.loads((data_dir / "demo-credentials.json").read_text())
         assert credentials["operator_email"] == "operator@demo.hftbot.local"
+        # The dev chain answers at the URL the demo wrote, with the demo vault's Safe deployed on it.
+        deployed = json.loads((data_dir / "demo-chain.json").read_text())
+        keys = json.loads((data_dir / "demo-chain-keys.json").read_text())
+        w3 = Web3(HTTPProvider(deployed["rpc_url"]))
+        assert w3.eth.chain_id == deployed["chain_id"] == 31337
+        assert chain.safe_threshold(w3, deployed["safe"]) == 2
+        assert chain.erc20_balance(w3, deployed["token"], deployed["wallet_1"]) == 100_000 * 10**6
     finally:
         demo.send_signal(signal.SIGINT)
         output, _ = demo.communicate(timeout=60)
@@ -103,6 +113,9 @@ def test_demo_serves_the_platform_and_ctrl_c_stops_every_process(tmp_path: Path)
     assert demo.returncode == 0, output
     assert "operator (admin):  operator@demo.hftbot.local" in output
     assert credentials["operator_password"] in output
+    assert f"dev chain: {deployed['rpc_url']}  (chain ID 31337" in output
+    assert deployed["token"] in output and deployed["safe"] in output
+    assert keys["wallet_1"] in output and keys["wallet_2"] in output
     # Nothing is left: not the web, worker or beat processes, nor the embedded servers.
     time.sleep(0.5)
     leftovers = [child.pid for child in children if _alive(child.pid)]

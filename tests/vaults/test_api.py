@@ -79,8 +79,8 @@ def test_withdrawal_request_waits_for_custody_and_refusals_change_nothing(monkey
     response = _client(user).post("/api/v1/vaults/usdc-core/withdrawals/", {"shares": "400"}, format="json")
     assert response.status_code == 201
     body = response.json()
-    assert (body["state"], body["payout"]) == ("awaiting_custody", "400")
-    assert body["state_label"] == "Awaiting custody (Safe co-signing not yet available)"
+    assert (body["state"], body["payout"]) == ("awaiting_signatures", "400")
+    assert body["state_label"] == "Awaiting the depositor's two wallet signatures"
     mine = _client(user).get("/api/v1/vaults/me/withdrawals/").json()["results"]
     assert [w["id"] for w in mine] == [body["id"]]
     assert _client(UserFactory()).get("/api/v1/vaults/me/withdrawals/").json()["results"] == []

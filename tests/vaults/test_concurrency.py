@@ -81,7 +81,7 @@ def test_parallel_deposits_and_withdrawals_lose_nothing() -> None:
     assert reconciliation.ok, reconciliation
     withdrawals = Withdrawal.objects.filter(vault=vault)
     assert withdrawals.count() > 0
-    assert all(w.state == Withdrawal.State.AWAITING_CUSTODY for w in withdrawals)
+    assert all(w.state == Withdrawal.State.AWAITING_SIGNATURES for w in withdrawals)
     # and the whole history replays through the engine to the stored state
     engine = selectors.vault_engine_replay(vault_id=vault.pk)
     stored = Vault.objects.get(pk=vault.pk)

@@ -91,15 +91,16 @@ def test_withdrawal_waits_for_custody_with_its_exact_payout() -> None:
         vault_id=vault.pk, depositor_id=user.pk, shares=Decimal(100_000), at=at(0), idempotency_key="w1"
     )
     # P = 1.1, fee 0.05 · 100000 · 0.1 = 500 = 454.545454545454545454 shares, payout 110000 - 500
-    assert withdrawal.state == Withdrawal.State.AWAITING_CUSTODY
-    assert Withdrawal.objects.get().get_state_display() == "Awaiting custody (Safe co-signing not yet available)"
+    assert withdrawal.state == Withdrawal.State.AWAITING_SIGNATURES
+    assert Withdrawal.objects.get().get_state_display() == "Awaiting the depositor's two wallet signatures"
     assert withdrawal.payout == Decimal(109_500)
     assert withdrawal.fee_shares == Decimal("454.545454545454545454")
     assert withdrawal.performance_fee == Decimal(500)
     assert Position.objects.get(vault=vault, venue="vault").quantity == Decimal("0.8905")  # 1.0 in, 0.1095 reserved
-    # no transition leaves awaiting_custody until the Safe flow exists
+    # only an authorised custody proposal moves it on (to in_custody); it is never paid without one
     with pytest.raises(services.VaultServiceError, match="cannot go"):
-        services.withdrawal_transition(withdrawal_id=withdrawal.pk, from_state="awaiting_custody", to_state="paid")
+        services.withdrawal_transition(withdrawal_id=withdrawal.pk, from_state="awaiting_signatures", to_state="paid")
+    assert Withdrawal.objects.get().state == Withdrawal.State.AWAITING_SIGNATURES
     # the same key again returns the same request and takes nothing more
     again = services.vault_withdrawal_request(
         vault_id=vault.pk, depositor_id=user.pk, shares=Decimal(100_000), at=at(1), idempotency_key="w1"

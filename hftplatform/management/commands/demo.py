@@ -1,10 +1,12 @@
-"""``manage.py demo``: the whole platform on one machine — web (HTTP + websockets), Celery worker and beat.
+"""``manage.py demo``: the whole platform on one machine — web (HTTP + websockets), Celery worker and beat, and a
+local dev chain (:mod:`hftplatform.devchain`) with the demo vault's Safe, a test stablecoin and two funded wallets.
 
 Ctrl-C (or SIGTERM) stops every process it started; the embedded servers stop when their last user leaves.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -17,9 +19,11 @@ from typing import Any
 from django.conf import settings
 from django.core.management import BaseCommand, CommandError, call_command
 
-from hftplatform import demo, embedded
+from hftplatform import demo, demo_chain, embedded
 
 STOP_GRACE_SECONDS = 15
+DEVCHAIN_READY_SECONDS = 60
+DEMO_DEPOSIT_CONFIRMATIONS = "2"
 
 
 class Command(BaseCommand):
@@ -29,15 +33,17 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--no-worker", action="store_true", help="serve the web process only")
+        parser.add_argument("--no-chain", action="store_true", help="no local dev chain (and no demo vault Safe)")
 
-    def handle(self, *args: Any, host: str, port: int, no_worker: bool, **options: Any) -> None:
+    def handle(self, *args: Any, host: str, port: int, no_worker: bool, no_chain: bool, **options: Any) -> None:
         if settings.PRODUCTION:
             raise CommandError("the demo is for development; run the Procfile's processes in production")
         _check_port_free(host, port)
         self.stdout.write("Migrating the database…")
         call_command("migrate", interactive=False, verbosity=0)
-        credentials = demo.demo_credentials_load(path=embedded.default_data_dir() / "demo-credentials.json")
-        demo.demo_users_ensure(credentials=credentials)
+        data_dir = embedded.default_data_dir()
+        credentials = demo.demo_credentials_load(path=data_dir / "demo-credentials.json")
+        _, depositor = demo.demo_users_ensure(credentials=credentials)
 
         python = sys.executable
         bin_dir = Path(python).parent
@@ -61,6 +67,8 @@ class Command(BaseCommand):
 
         processes: dict[str, subprocess.Popen[bytes]] = {}
         stopping = False
+        environment = dict(os.environ)
+        chain_text = ""
 
         def stop(signum: int, frame: object) -> None:
             nonlocal stopping
@@ -69,8 +77,18 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         try:
+            if not no_chain:
+                deployed = self._chain_start(python, data_dir, depositor, processes)
+                urls = {**settings.CHAIN_RPC_URLS, deployed.chain_id: deployed.rpc_url}
+                environment["CHAIN_RPC_URLS"] = ",".join(f"{chain}={rpc}" for chain, rpc in urls.items())
+                environment.setdefault("DEPOSIT_CONFIRMATIONS", DEMO_DEPOSIT_CONFIRMATIONS)
+                # The demo Safe's co-signer is the demo's own key; this run's deployer (it holds ether) relays.
+                keys = demo_chain.demo_chain_keys_load(path=data_dir / "demo-chain-keys.json")
+                environment["HFT_SAFE_COSIGNER_KEY"] = keys.cosigner
+                environment["HFT_SAFE_RELAYER_KEY"] = deployed.deployer_key
+                chain_text = _chain_text(deployed, data_dir)
             for name, command in commands.items():
-                processes[name] = subprocess.Popen(command)  # noqa: S603 - our own programs, no shell
+                processes[name] = subprocess.Popen(command, env=environment)  # noqa: S603 - our own programs
             url = f"http://{host}:{port}/"
             self.stdout.write(
                 self.style.SUCCESS("\nHFT Bot demo is starting at ")
@@ -78,6 +96,7 @@ class Command(BaseCommand):
                 + f"\n  operator (admin):  {credentials.operator_email}  /  {credentials.operator_password}"
                 + f"\n  depositor:         {credentials.depositor_email}  /  {credentials.depositor_password}"
                 + f"\n  admin: {url}admin/   API docs: {url}api/docs/   dashboard: {url}dashboard/"
+                + chain_text
                 + "\n  Ctrl-C stops everything.\n"
             )
             while not stopping:
@@ -89,6 +108,45 @@ class Command(BaseCommand):
         finally:
             _stop_all(processes)
             self.stdout.write("Demo stopped.")
+
+    def _chain_start(
+        self, python: str, data_dir: Path, depositor: Any, processes: dict[str, subprocess.Popen[bytes]]
+    ) -> demo_chain.DemoChain:
+        """Start the dev chain (a process of the demo, stopped with the others) and deploy the demo's contracts."""
+        from web3 import HTTPProvider, Web3
+
+        state_file = data_dir / "devchain.json"
+        # --block-time 2: an empty block every 2 s, so deposits collect confirmations as on a real chain.
+        state_file.unlink(missing_ok=True)
+        self.stdout.write("Starting the local dev chain and deploying the demo vault's Safe…")
+        processes["chain"] = subprocess.Popen(  # noqa: S603 - our own program
+            [python, "-m", "hftplatform.devchain", "--state-file", str(state_file), "--block-time", "2"]
+        )
+        deadline = time.monotonic() + DEVCHAIN_READY_SECONDS
+        while not state_file.exists():
+            if processes["chain"].poll() is not None or time.monotonic() > deadline:
+                raise CommandError(f"the dev chain did not start (exit code {processes['chain'].returncode})")
+            time.sleep(0.1)
+        rpc_url = json.loads(state_file.read_text())["url"]
+        keys = demo_chain.demo_chain_keys_load(path=data_dir / "demo-chain-keys.json")
+        deployed = demo_chain.demo_chain_setup(
+            w3=Web3(HTTPProvider(rpc_url)), rpc_url=rpc_url, keys=keys, depositor=depositor
+        )
+        demo_chain.demo_chain_state_write(path=data_dir / "demo-chain.json", demo_chain=deployed)
+        return deployed
+
+
+def _chain_text(deployed: demo_chain.DemoChain, data_dir: Path) -> str:
+    keys = demo_chain.demo_chain_keys_load(path=data_dir / "demo-chain-keys.json")
+    return (
+        f"\n  dev chain: {deployed.rpc_url}  (chain ID {deployed.chain_id}; in memory: redeployed on every start)"
+        + f"\n  test stablecoin tUSD (6 decimals): {deployed.token}"
+        + f"\n  demo vault Safe: {deployed.safe}  (2 of 4: co-signer, two operators, recovery)"
+        + "\n  the depositor's two linked demo wallets (import these keys into a browser wallet on the dev chain):"
+        + f"\n    {deployed.wallet_1}  key {keys.wallet_1}"
+        + f"\n    {deployed.wallet_2}  key {keys.wallet_2}"
+        + f"\n  keys and addresses: {data_dir / 'demo-chain-keys.json'}, {data_dir / 'demo-chain.json'}"
+    )
 
 
 def _check_port_free(host: str, port: int) -> None:

@@ -78,3 +78,73 @@ def evm(evm_session: Evm) -> Iterator[Evm]:
     snapshot = evm_session.tester.take_snapshot()
     yield evm_session
     evm_session.tester.revert_to_snapshot(snapshot)
+
+
+# -- a vault on that Safe, in the database --------------------------------------------------------------------
+
+
+@dataclass
+class Custody:
+    """A vault whose assets sit in the session's Safe (``VaultSafe`` row), a depositor holding 1,000 tUSD of shares
+    with two linked wallets (generated keys), two operators, and the co-signer's key in the environment."""
+
+    evm: Evm
+    vault: Any
+    safe: Any
+    depositor: Any
+    wallet_a: LocalAccount
+    wallet_b: LocalAccount
+    operators: list[Any]
+
+    def withdraw(self, shares: int) -> Any:
+        """A withdrawal of ``shares`` shares at the deposit's instant (P = 1: the payout is ``shares`` base units)."""
+        from decimal import Decimal
+
+        from tests.vaults.builders import at
+        from vaults import services
+
+        return services.vault_withdrawal_request(
+            vault_id=self.vault.pk, depositor_id=self.depositor.pk, shares=Decimal(shares), at=at(0)
+        )
+
+
+DEPOSITED = 1_000 * 10**6
+
+
+@pytest.fixture
+def custody(evm: Evm, monkeypatch: pytest.MonkeyPatch) -> Custody:
+    from accounts.models import Wallet
+    from tests.factories import OperatorFactory, UserFactory
+    from tests.vaults.builders import deposit, vault_new
+    from vaults.custody import services as custody_services
+    from vaults.custody.cosigner import COSIGNER_KEY_VARIABLE
+    from vaults.models import VaultSafe
+
+    monkeypatch.setenv(COSIGNER_KEY_VARIABLE, "0x" + evm.cosigner.key.hex())
+    # The services reach the chain through chain_web3(chain_id): here, the in-process EVM.
+    monkeypatch.setattr(custody_services, "chain_web3", lambda chain_id: evm.w3)
+    vault = vault_new()
+    depositor = UserFactory()
+    wallet_a, wallet_b = Account.create(), Account.create()
+    for wallet in (wallet_a, wallet_b):
+        Wallet.objects.create(user=depositor, address=wallet.address, chain_id=evm.chain_id)
+    deposit(vault, depositor, DEPOSITED)
+    safe = VaultSafe.objects.create(
+        vault=vault,
+        chain_id=evm.chain_id,
+        address=evm.safe,
+        asset_contract=evm.token,
+        owners=chain.safe_owners(evm.w3, evm.safe),
+        threshold=chain.safe_threshold(evm.w3, evm.safe),
+        cosigner=evm.cosigner.address,
+        deployed_block=0,
+    )
+    return Custody(
+        evm=evm,
+        vault=vault,
+        safe=safe,
+        depositor=depositor,
+        wallet_a=wallet_a,
+        wallet_b=wallet_b,
+        operators=[OperatorFactory(), OperatorFactory()],
+    )

@@ -1,0 +1,24 @@
+"""What the browser tests share: running Django work off Playwright's thread, and a signed-in session cookie."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from django.conf import settings
+from django.test import Client
+
+
+def run_outside_playwright(function: Any, **kwargs: Any) -> Any:
+    """Run ``function`` in a plain thread: Playwright's sync API keeps an event loop on this one, where Django's
+    ORM and ``async_to_sync`` refuse to run."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(function, **kwargs).result()
+
+
+def session_cookie(user: Any, url: str) -> dict[str, str]:
+    """A Playwright cookie signing ``user`` in on the site at ``url`` (call it outside Playwright's thread)."""
+    client = Client()
+    client.force_login(user)
+    value = client.cookies[settings.SESSION_COOKIE_NAME].value
+    return {"name": settings.SESSION_COOKIE_NAME, "value": value, "url": url}

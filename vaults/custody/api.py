@@ -1,0 +1,327 @@
+"""Custody API (mounted under ``/api/v1/custody/``): a depositor requests a withdrawal to a destination and gets the
+EIP-712 typed data to sign (``eth_signTypedData_v4``) with its hash, posts one signature per linked wallet, registers
+other destinations, follows and cancels their proposals; operators (``is_staff``) approve or reject, add Safe owner
+signatures and list every proposal.
+
+Errors use the API's common format ``{"error": {"code", "message", "fields"}}`` with the services' stable codes
+(``signer_not_linked``, ``signer_repeated``, ``deadline_passed``, ``destination_not_registered``, ``proposal_state``
+...). Amounts are decimal strings of base units; signatures and hashes 0x-hex.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from fees.core.numbers import decimal_text
+from hftplatform.errors import ServiceError
+from vaults.custody import selectors, services
+from vaults.custody.destination_registration import DestinationRegistrationError
+from vaults.models import SafeProposal, Vault, Withdrawal
+
+DEFAULT_DEADLINE = timedelta(hours=1)
+_SIGNATURE = r"^0x[0-9a-fA-F]{130}$"
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else decimal_text(value)
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def proposal_out(proposal: SafeProposal, *, operator: bool) -> dict[str, Any]:
+    safe = proposal.safe
+    body: dict[str, Any] = {
+        "id": proposal.pk,
+        "vault": safe.vault.slug,
+        "kind": proposal.kind,
+        "kind_label": proposal.get_kind_display(),
+        "state": proposal.state,
+        "state_label": proposal.get_state_display(),
+        "state_code": proposal.state_code,
+        "state_reason": proposal.state_reason,
+        "safe": {"address": safe.address, "chain_id": safe.chain_id, "threshold": safe.threshold},
+        "safe_tx": {
+            "to": proposal.to,
+            "value": _text(proposal.value),
+            "data": proposal.data,
+            "operation": proposal.operation,
+            "safe_tx_gas": _text(proposal.safe_tx_gas),
+            "base_gas": _text(proposal.base_gas),
+            "gas_price": _text(proposal.gas_price),
+            "gas_token": proposal.gas_token,
+            "refund_receiver": proposal.refund_receiver,
+            "nonce": _text(proposal.nonce),
+        },
+        "safe_tx_hash": proposal.safe_tx_hash,
+        "amount": _text(proposal.amount),
+        "withdrawal": proposal.withdrawal_id,
+        "request": None,
+        "signatures": [
+            {"kind": s.kind, "signer": s.signer, "at": s.created_at.isoformat()} for s in proposal.signatures.all()
+        ],
+        "announced_at": _time(proposal.announced_at),
+        "submission_tx_hash": proposal.submission_tx_hash,
+        "created_at": proposal.created_at.isoformat(),
+        "authorised_at": _time(proposal.authorised_at),
+        "signed_at": _time(proposal.signed_at),
+        "submitted_at": _time(proposal.submitted_at),
+        "closed_at": _time(proposal.closed_at),
+    }
+    if proposal.is_withdrawal:
+        request = selectors.proposal_request(proposal)
+        body["request"] = {
+            "typed_data": selectors.proposal_typed_data(proposal),
+            "hash": proposal.request_hash,
+            "destination": request.destination,
+            "amount": str(request.amount),
+            "nonce": str(request.nonce),
+            "deadline": request.deadline_at.isoformat(),
+        }
+    if operator:
+        body["approvals"] = [
+            {"operator": a.operator_id, "approved": a.approved, "at": a.at.isoformat()}
+            for a in proposal.approvals.all()
+        ]
+    return body
+
+
+def _visible(request: Request, proposal_id: int) -> SafeProposal:
+    return get_object_or_404(selectors.proposals_visible(user=request.user), pk=proposal_id)  # type: ignore[arg-type]
+
+
+def _deadline(value: datetime | None) -> datetime:
+    return value if value is not None else timezone.now() + DEFAULT_DEADLINE
+
+
+class CustodyWithdrawalCreateApi(APIView):
+    """Request a withdrawal (shares or a net amount) of a vault to ``destination`` and get what to sign: the
+    ``WithdrawalRequest`` typed data and its hash. Sign it from two different linked wallets and post each signature
+    to ``proposals/<id>/signatures/``."""
+
+    permission_classes = (IsAuthenticated,)
+
+    class InputSerializer(serializers.Serializer):
+        vault = serializers.SlugField()
+        shares = serializers.CharField(required=False, help_text="Shares, up to 18 decimal places.")
+        amount = serializers.RegexField(r"^[1-9][0-9]{0,77}$", required=False, help_text="Net base units.")
+        lot = serializers.IntegerField(required=False)
+        idempotency_key = serializers.CharField(max_length=100, required=False)
+        destination = serializers.CharField(max_length=42, help_text="A linked wallet or a registered address.")
+        deadline = serializers.DateTimeField(required=False, help_text="Until when the request may be signed (1 h).")
+
+    @extend_schema(operation_id="custody_withdrawal_create", tags=["custody"], request=InputSerializer, responses=dict)
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        vault = get_object_or_404(Vault, slug=values["vault"])
+        shares = None
+        if "shares" in values:
+            try:
+                shares = Decimal(values["shares"])
+            except InvalidOperation:
+                raise ServiceError("shares must be decimal text", fields={"shares": ["decimal"]}) from None
+        proposal = services.custody_withdrawal_request(
+            vault_id=vault.pk,
+            depositor_id=request.user.pk,
+            destination=values["destination"],
+            deadline=_deadline(values.get("deadline")),
+            shares=shares,
+            amount=int(values["amount"]) if "amount" in values else None,
+            lot_id=values.get("lot"),
+            idempotency_key=values.get("idempotency_key"),
+        )
+        return Response(proposal_out(proposal, operator=False), status=201)
+
+
+class CustodyWithdrawalProposeApi(APIView):
+    """A fresh request for one of my withdrawals that is awaiting signatures (after a failure, an expiry, or to
+    change the destination); a still unsigned one is replaced."""
+
+    permission_classes = (IsAuthenticated,)
+
+    class InputSerializer(serializers.Serializer):
+        destination = serializers.CharField(max_length=42)
+        deadline = serializers.DateTimeField(required=False)
+
+    @extend_schema(operation_id="custody_withdrawal_propose", tags=["custody"], request=InputSerializer, responses=dict)
+    def post(self, request: Request, withdrawal_id: int) -> Response:
+        withdrawal = get_object_or_404(Withdrawal, pk=withdrawal_id, depositor=request.user)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        proposal = services.withdrawal_proposal_create(
+            withdrawal_id=withdrawal.pk,
+            destination=data.validated_data["destination"],
+            deadline=_deadline(data.validated_data.get("deadline")),
+        )
+        return Response(proposal_out(proposal, operator=False), status=201)
+
+
+class ProposalListApi(APIView):
+    """My proposals (operators: all), newest first; ``?state=`` filters."""
+
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(operation_id="custody_proposals_list", tags=["custody"], responses=dict)
+    def get(self, request: Request) -> Response:
+        query = selectors.proposals_visible(user=request.user)  # type: ignore[arg-type]
+        state = request.query_params.get("state")
+        if state:
+            query = query.filter(state=state)
+        operator = bool(request.user.is_staff)
+        return Response({"results": [proposal_out(p, operator=operator) for p in query[:200]]})
+
+
+class ProposalDetailApi(APIView):
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(operation_id="custody_proposal_detail", tags=["custody"], responses=dict)
+    def get(self, request: Request, proposal_id: int) -> Response:
+        return Response(proposal_out(_visible(request, proposal_id), operator=bool(request.user.is_staff)))
+
+
+class SignatureInput(serializers.Serializer):
+    signature = serializers.RegexField(_SIGNATURE, help_text="0x r|s|v (65 bytes), as eth_signTypedData_v4 returns.")
+
+
+class DepositorSignatureApi(APIView):
+    """Post one linked wallet's signature over the request's typed data; the second one from another linked wallet
+    authorises the proposal (and the co-signer is asked at once)."""
+
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(operation_id="custody_depositor_signature", tags=["custody"], request=SignatureInput, responses=dict)
+    def post(self, request: Request, proposal_id: int) -> Response:
+        proposal = get_object_or_404(SafeProposal, pk=proposal_id, depositor=request.user)
+        data = SignatureInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        proposal = services.depositor_signature_add(proposal_id=proposal.pk, signature=data.validated_data["signature"])
+        return Response(proposal_out(proposal, operator=False))
+
+
+class ProposalCancelApi(APIView):
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(operation_id="custody_proposal_cancel", tags=["custody"], request=None, responses=dict)
+    def post(self, request: Request, proposal_id: int) -> Response:
+        proposal = services.proposal_cancel(proposal_id=_visible(request, proposal_id).pk, user_id=request.user.pk)
+        return Response(proposal_out(proposal, operator=bool(request.user.is_staff)))
+
+
+class OperatorApprovalApi(APIView):
+    """An operator approves or rejects an operator-approved proposal."""
+
+    permission_classes = (IsAdminUser,)
+
+    class InputSerializer(serializers.Serializer):
+        decision = serializers.ChoiceField(choices=["approve", "reject"])
+
+    @extend_schema(operation_id="custody_operator_approval", tags=["custody"], request=InputSerializer, responses=dict)
+    def post(self, request: Request, proposal_id: int) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        proposal = services.operator_approval_add(
+            proposal_id=_visible(request, proposal_id).pk,
+            operator_id=request.user.pk,
+            approve=data.validated_data["decision"] == "approve",
+        )
+        return Response(proposal_out(proposal, operator=True))
+
+
+class OwnerSignatureApi(APIView):
+    """An operator adds a Safe owner's signature over the proposal's ``safe_tx_hash``."""
+
+    permission_classes = (IsAdminUser,)
+
+    @extend_schema(operation_id="custody_owner_signature", tags=["custody"], request=SignatureInput, responses=dict)
+    def post(self, request: Request, proposal_id: int) -> Response:
+        data = SignatureInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        proposal = services.owner_signature_add(
+            proposal_id=_visible(request, proposal_id).pk, signature=data.validated_data["signature"]
+        )
+        return Response(proposal_out(proposal, operator=True))
+
+
+def _destination_out(destination: Any) -> dict[str, Any]:
+    return {
+        "id": destination.pk,
+        "address": destination.address,
+        "chain_id": destination.chain_id,
+        "signers": destination.signers,
+        "registered_at": destination.registered_at.isoformat(),
+        "usable_from": (destination.registered_at + timedelta(hours=48)).isoformat(),
+    }
+
+
+class DestinationListCreateApi(APIView):
+    """My registered withdrawal destinations; register one with signatures from two linked wallets over the typed
+    data from ``destinations/typed-data/``. It can be paid 48 h after registration."""
+
+    permission_classes = (IsAuthenticated,)
+
+    class InputSerializer(serializers.Serializer):
+        address = serializers.CharField(max_length=42)
+        chain_id = serializers.IntegerField(min_value=1)
+        nonce = serializers.IntegerField(min_value=0)
+        signatures = serializers.ListField(child=serializers.RegexField(_SIGNATURE), min_length=1, max_length=5)
+
+    @extend_schema(operation_id="custody_destinations_list", tags=["custody"], responses=dict)
+    def get(self, request: Request) -> Response:
+        rows = request.user.withdrawal_destinations.all()  # type: ignore[union-attr]
+        return Response({"results": [_destination_out(row) for row in rows]})
+
+    @extend_schema(
+        operation_id="custody_destination_register", tags=["custody"], request=InputSerializer, responses=dict
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        destination = services.withdrawal_destination_register(
+            depositor_id=request.user.pk,
+            chain_id=values["chain_id"],
+            address=values["address"],
+            nonce=values["nonce"],
+            signatures=values["signatures"],
+        )
+        return Response(_destination_out(destination), status=201)
+
+
+class DestinationTypedDataApi(APIView):
+    """The ``DestinationRegistration`` typed data (with a fresh nonce) my two wallets are to sign for ``address``."""
+
+    permission_classes = (IsAuthenticated,)
+
+    class InputSerializer(serializers.Serializer):
+        address = serializers.CharField(max_length=42)
+        chain_id = serializers.IntegerField(min_value=1)
+
+    @extend_schema(
+        operation_id="custody_destination_typed_data", tags=["custody"], request=InputSerializer, responses=dict
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            registration = selectors.destination_registration_draft(
+                depositor_id=request.user.pk,
+                chain_id=data.validated_data["chain_id"],
+                address=data.validated_data["address"],
+            )
+        except DestinationRegistrationError as error:
+            raise services.CustodyError(str(error), code=error.code, fields={"address": [str(error)]}) from None
+        return Response(selectors.destination_registration_view(registration))

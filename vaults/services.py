@@ -200,8 +200,18 @@ def _session_open(vault: Vault, accounts: Sequence[VaultAccount], lots: Sequence
     engine._sequence = vault.sequence  # the engine numbers ledger rows and flows on from the stored counter
     ordered = sorted(lots, key=lambda lot: lot.number)
     numbers: dict[int, list[int]] = {}
-    for lot in ordered:
-        numbers.setdefault(lot.depositor_id, []).append(lot.number)
+    keys: dict[int, str] = {}
+    lot_ids, lot_before = {}, {}
+    for lot in ordered:  # one pass: a year end opens 100,000 lots
+        number, depositor_id = lot.number, lot.depositor_id
+        key = keys.get(depositor_id)
+        if key is None:
+            key = keys[depositor_id] = _key(depositor_id)
+            numbers[depositor_id] = []
+        numbers[depositor_id].append(number)
+        engine.lots[number] = EngineLot(number, key, lot.opened_at, lot.shares, lot.hwm)
+        lot_ids[number] = lot.id
+        lot_before[number] = (lot.shares, lot.hwm)
     for account in accounts:  # id order = the order of first deposits, as the engine's dict keeps them
         key = _key(account.depositor_id)
         engine.accounts[key] = DepositorAccount(
@@ -214,15 +224,13 @@ def _session_open(vault: Vault, accounts: Sequence[VaultAccount], lots: Sequence
             performance_fee=account.performance_fee,
             fee_index_mark=account.fee_index_mark,
         )
-    for lot in ordered:
-        engine.lots[lot.number] = EngineLot(lot.number, _key(lot.depositor_id), lot.opened_at, lot.shares, lot.hwm)
     return _Session(
         vault=vault,
         engine=engine,
         accounts={_key(a.depositor_id): a for a in accounts},
-        lots={lot.number: lot.id for lot in ordered},
+        lots=lot_ids,
         account_before={_key(a.depositor_id): _account_numbers(a) for a in accounts},
-        lot_before={lot.number: (lot.shares, lot.hwm) for lot in ordered},
+        lot_before=lot_before,
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation, localcontext
@@ -27,12 +28,13 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Model, QuerySet
 from django.utils import timezone
+from psycopg import Copy
 
 from fees.core import DepositorAccount, InsufficientSharesError, VaultError
 from fees.core import Lot as EngineLot
 from fees.core import Vault as FeeVault
 from fees.core.numbers import FEE_CONTEXT, ZERO, decimal_text, price_down, units_down
-from fees.core.vault import ManagementAccrual, PerformanceCrystallisation
+from fees.core.vault import FeeLedgerRow, ManagementAccrual, PerformanceCrystallisation
 from fees.models import FeeLedgerEntry
 from hftplatform.errors import ServiceError
 from marketdata.core.intervals import interval_get
@@ -153,6 +155,7 @@ class _Session:
     lots: dict[int, int]  # lot id by number (the engine's lot id)
     account_before: dict[str, tuple[Decimal, ...]]
     lot_before: dict[int, tuple[Decimal, Decimal]]
+    ledger_stored: int = 0  # the engine's ledger rows already written (a year end streams them while computing)
 
 
 def _key(user_id: int) -> str:
@@ -397,14 +400,14 @@ def _copy_text(value: Any) -> str:
     return str(value)
 
 
-def _ledger_lines(session: _Session) -> Iterator[str]:
+def _ledger_lines(session: _Session, ledger: Sequence[FeeLedgerRow]) -> Iterator[str]:
     """The engine's new ledger rows as COPY text lines, the columns of :data:`_LEDGER_COLUMNS`. A year end's
     crystallisation rows (one per lot) are formatted in one step each: numbers as ``str`` writes them (as psycopg
     would send them), the time once per instant."""
     vault_id, lots = session.vault.pk, session.lots
     times: dict[datetime, str] = {}
     kind = FeeLedgerEntry.Kind.PERFORMANCE.value
-    for row in session.engine.ledger:
+    for row in ledger:
         if not isinstance(row, PerformanceCrystallisation):
             yield "\t".join(map(_copy_text, _ledger_values(session, row)))
             continue
@@ -418,23 +421,47 @@ def _ledger_lines(session: _Session) -> Iterator[str]:
         )
 
 
+@contextmanager
+def _ledger_copy() -> Iterator[Copy]:
+    """A COPY into ``fees_feeledgerentry`` of the columns of :data:`_LEDGER_COLUMNS`, text format."""
+    columns = ", ".join(f'"{name}"' for name in _LEDGER_COLUMNS)
+    sql = f'COPY "{FeeLedgerEntry._meta.db_table}" ({columns}) FROM STDIN'
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        yield copy
+
+
 def _ledger_write(session: _Session, batch: _Batch) -> None:
-    """The engine's new ledger rows into ``fees_feeledgerentry``: a year end's (one per lot) with COPY now, a
-    request's few as one ``INSERT`` queued in ``batch``."""
-    ledger = session.engine.ledger
+    """The engine's ledger rows not stored yet into ``fees_feeledgerentry``: many with COPY now, a request's few
+    as one ``INSERT`` queued in ``batch``."""
+    ledger = session.engine.ledger[session.ledger_stored :]
+    session.ledger_stored += len(ledger)
     if not ledger:
         return
-    columns = ", ".join(f'"{name}"' for name in _LEDGER_COLUMNS)
-    table = FeeLedgerEntry._meta.db_table
     if len(ledger) < LEDGER_COPY_ROWS:
+        columns = ", ".join(f'"{name}"' for name in _LEDGER_COLUMNS)
         rows = [_ledger_values(session, row) for row in ledger]
         values = ", ".join("(" + ", ".join(["%s"] * len(_LEDGER_COLUMNS)) + ")" for _ in rows)
+        table = FeeLedgerEntry._meta.db_table
         batch.add(f'INSERT INTO "{table}" ({columns}) VALUES {values}', [v for row in rows for v in row])  # noqa: S608
         return
-    with connection.cursor() as cursor, cursor.cursor.copy(f'COPY "{table}" ({columns}) FROM STDIN') as copy:
-        lines = _ledger_lines(session)
+    with _ledger_copy() as copy:
+        lines = _ledger_lines(session, ledger)
         while chunk := list(islice(lines, _COPY_CHUNK_ROWS)):
             copy.write("\n".join(chunk) + "\n")
+
+
+def _ledger_stream(session: _Session, steps: Iterator[list[PerformanceCrystallisation]]) -> None:
+    """Run the engine's ``steps`` (a year end, depositor by depositor) while COPY takes the ledger rows they add:
+    PostgreSQL stores one chunk while the next is computed, instead of the two waiting for each other."""
+    ledger = session.engine.ledger
+    with _ledger_copy() as copy:
+        for _ in steps:
+            if len(ledger) - session.ledger_stored >= _COPY_CHUNK_ROWS:
+                copy.write("\n".join(_ledger_lines(session, ledger[session.ledger_stored :])) + "\n")
+                session.ledger_stored = len(ledger)
+        if len(ledger) > session.ledger_stored:
+            copy.write("\n".join(_ledger_lines(session, ledger[session.ledger_stored :])) + "\n")
+            session.ledger_stored = len(ledger)
 
 
 def _session_store(
@@ -881,7 +908,7 @@ def _year_ends_catch_up(vault: Vault, until: datetime) -> list[int]:
         # At the year end itself; only a vault written before this rule (settled past it) gets its settled time.
         at = max(year_end(year), vault.settled_at)
         session = _session_open(vault, accounts_lock(vault_id=vault.pk), lots_lock(vault_id=vault.pk))
-        session.engine.crystallise(at=at, reason="year_end")
+        _ledger_stream(session, session.engine.crystallise_by_depositor(at=at, reason="year_end"))
         vault.crystallised_year = year
         _session_store(session, kind=VaultEvent.Kind.CRYSTALLISE, at=at, payload={"reason": "year_end", "year": year})
     return years

@@ -34,6 +34,7 @@ Conventions the specification leaves open, fixed here:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal, localcontext
@@ -485,14 +486,23 @@ class Vault:
         self, *, at: datetime, reason: CrystallisationReason = "requested"
     ) -> list[PerformanceCrystallisation]:
         """Crystallise every lot at ``P`` (a calendar year end, or on request); the new ledger rows."""
+        return [row for rows in self.crystallise_by_depositor(at=at, reason=reason) for row in rows]
+
+    def crystallise_by_depositor(
+        self, *, at: datetime, reason: CrystallisationReason = "requested"
+    ) -> Iterator[list[PerformanceCrystallisation]]:
+        """:meth:`crystallise` one depositor at a time: each item is the new ledger rows of one depositor's lots,
+        so a caller can store a year end's rows (one per lot) while the next ones are computed. The management
+        fee is settled before the first item; the vault is whole again once the iterator is exhausted."""
         plan = self._accrual_plan(at)
         self._accrual_commit(plan)
-        rows = []
         with localcontext(FEE_CONTEXT):
             price = self.price()
             # The same for every lot: P at the price scale (the rows' price) and the new mark.
             price_floor, mark = price_down(price), price_up(price)
-            for account in self.accounts.values():
+        for account in self.accounts.values():
+            rows = []
+            with localcontext(FEE_CONTEXT):  # not held across a yield: the caller runs in its own context
                 lots = [lot for lot in self.depositor_lots(account.depositor) if price > lot.hwm]
                 if not lots:
                     continue
@@ -511,7 +521,8 @@ class Vault:
                     account.shares -= fee_shares
                     account.performance_fee += fee
                     self.fee_account_shares += fee_shares
-        return rows
+            if rows:
+                yield rows
 
     # -- internals --------------------------------------------------------------------------------------------
 

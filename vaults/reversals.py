@@ -21,6 +21,7 @@ from vaults.models import Deposit, VaultEvent
 from vaults.services import (
     VaultServiceError,
     _aware,
+    _Batch,
     _cash_move,
     _key,
     _refused,
@@ -70,8 +71,11 @@ def vault_deposit_reverse(*, deposit_id: int, reason: str, at: datetime | None =
             raise DepositReversalRefusedError(f"deposit {deposit_id} cannot be reversed: {error}") from None
         except VaultError as error:
             raise _refused(error) from None
+        batch = _Batch()
+        _cash_move(batch, vault, -amount)
         event = _session_store(
             session,
+            batch=batch,
             kind=VaultEvent.Kind.REVERSAL,
             at=when,
             payload={
@@ -87,6 +91,5 @@ def vault_deposit_reverse(*, deposit_id: int, reason: str, at: datetime | None =
                 "reason": reason,
             },
         )
-        _cash_move(vault, -amount)
         deposit.delete()
         return event

@@ -16,22 +16,25 @@ An operation the engine refuses raises :class:`VaultServiceError` and writes not
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation, localcontext
 from functools import partial
+from itertools import islice
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Model, QuerySet
+from django.db.models import Model, QuerySet
 from django.utils import timezone
+from psycopg import Copy
 
 from fees.core import DepositorAccount, InsufficientSharesError, VaultError
 from fees.core import Lot as EngineLot
 from fees.core import Vault as FeeVault
 from fees.core.numbers import FEE_CONTEXT, ZERO, decimal_text, price_down, units_down
-from fees.core.vault import ManagementAccrual, PerformanceCrystallisation
+from fees.core.vault import FeeLedgerRow, ManagementAccrual, PerformanceCrystallisation
 from fees.models import FeeLedgerEntry
 from hftplatform.errors import ServiceError
 from marketdata.core.intervals import interval_get
@@ -152,6 +155,7 @@ class _Session:
     lots: dict[int, int]  # lot id by number (the engine's lot id)
     account_before: dict[str, tuple[Decimal, ...]]
     lot_before: dict[int, tuple[Decimal, Decimal]]
+    ledger_stored: int = 0  # the engine's ledger rows already written (a year end streams them while computing)
 
 
 def _key(user_id: int) -> str:
@@ -199,8 +203,18 @@ def _session_open(vault: Vault, accounts: Sequence[VaultAccount], lots: Sequence
     engine._sequence = vault.sequence  # the engine numbers ledger rows and flows on from the stored counter
     ordered = sorted(lots, key=lambda lot: lot.number)
     numbers: dict[int, list[int]] = {}
-    for lot in ordered:
-        numbers.setdefault(lot.depositor_id, []).append(lot.number)
+    keys: dict[int, str] = {}
+    lot_ids, lot_before = {}, {}
+    for lot in ordered:  # one pass: a year end opens 100,000 lots
+        number, depositor_id = lot.number, lot.depositor_id
+        key = keys.get(depositor_id)
+        if key is None:
+            key = keys[depositor_id] = _key(depositor_id)
+            numbers[depositor_id] = []
+        numbers[depositor_id].append(number)
+        engine.lots[number] = EngineLot(number, key, lot.opened_at, lot.shares, lot.hwm)
+        lot_ids[number] = lot.id
+        lot_before[number] = (lot.shares, lot.hwm)
     for account in accounts:  # id order = the order of first deposits, as the engine's dict keeps them
         key = _key(account.depositor_id)
         engine.accounts[key] = DepositorAccount(
@@ -213,20 +227,86 @@ def _session_open(vault: Vault, accounts: Sequence[VaultAccount], lots: Sequence
             performance_fee=account.performance_fee,
             fee_index_mark=account.fee_index_mark,
         )
-    for lot in ordered:
-        engine.lots[lot.number] = EngineLot(lot.number, _key(lot.depositor_id), lot.opened_at, lot.shares, lot.hwm)
     return _Session(
         vault=vault,
         engine=engine,
         accounts={_key(a.depositor_id): a for a in accounts},
-        lots={lot.number: lot.id for lot in ordered},
+        lots=lot_ids,
         account_before={_key(a.depositor_id): _account_numbers(a) for a in accounts},
-        lot_before={lot.number: (lot.shares, lot.hwm) for lot in ordered},
+        lot_before=lot_before,
     )
 
 
-def _rows_update(model: type[Model], columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
-    """``UPDATE`` numeric columns of many rows in one statement: ``rows`` are ``(id, value, ...)``."""
+class _Batch:
+    """Statements sent to PostgreSQL together, in one round trip, in order (one multi-statement query: Django's
+    psycopg cursors bind parameters client-side, which allows it). A request used to wait for a dozen round trips
+    in a row while it held the vault's row lock, and that time is what limits requests per second on one vault."""
+
+    def __init__(self) -> None:
+        self._statements: list[str] = []
+        self._params: list[Any] = []
+        self._rows: list[list[tuple[Any, ...]]] = []
+
+    def add(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Queue a statement; the number to read its rows with once the batch ran."""
+        self._statements.append(sql)
+        self._params.extend(params)
+        return len(self._statements) - 1
+
+    def run(self) -> None:
+        if not self._statements:
+            return
+        with connection.cursor() as cursor:
+            cursor.execute(";\n".join(self._statements), self._params)
+            while True:
+                self._rows.append(cursor.fetchall() if cursor.description else [])
+                if not cursor.nextset():
+                    break
+
+    def rows(self, statement: int) -> list[tuple[Any, ...]]:
+        return self._rows[statement]
+
+
+def _insert_sql(
+    objs: Sequence[Model], *, returning: str | None = None, expressions: dict[str, str] | None = None
+) -> tuple[str, list[Any]]:
+    """An ``INSERT`` of unsaved instances of one model as Django's save writes them (``pre_save``: automatic
+    times; values prepared by their fields), to queue in a :class:`_Batch`. ``expressions`` give a column SQL
+    instead of a value (the id a ``WITH`` clause inserted before)."""
+    meta = objs[0]._meta
+    fields = [field for field in meta.local_concrete_fields if field is not meta.auto_field]
+    expressions = expressions or {}
+    params: list[Any] = []
+    rows = []
+    for obj in objs:
+        values = []
+        for field in fields:
+            if field.attname in expressions:
+                values.append(expressions[field.attname])
+            else:
+                values.append("%s")
+                params.append(field.get_db_prep_save(field.pre_save(obj, add=True), connection))
+        rows.append(f"({', '.join(values)})")
+    columns = ", ".join(f'"{field.column}"' for field in fields)
+    sql = f'INSERT INTO "{meta.db_table}" ({columns}) VALUES {", ".join(rows)}'  # noqa: S608  (model metadata)
+    return (f"{sql} RETURNING {returning}" if returning else sql), params
+
+
+def _inserted(obj: Model, pk: int) -> None:
+    """Mark an instance written by a batch as saved, with its new id."""
+    obj.pk = pk
+    obj._state.adding = False
+    obj._state.db = connection.alias
+
+
+def _array_text(values: Sequence[Any]) -> str:
+    """A PostgreSQL array literal of ints or finite Decimals, exactly as ``str`` writes them (psycopg's own text
+    for a Decimal): formatting 100,000 values this way is far cheaper than binding them one by one."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def _rows_update(batch: _Batch, model: type[Model], columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """Queue one ``UPDATE`` of numeric columns of many rows: ``rows`` are ``(id, value, ...)``."""
     if not rows:
         return
     meta = model._meta
@@ -235,8 +315,7 @@ def _rows_update(model: type[Model], columns: Sequence[str], rows: list[tuple[An
     arrays = ", ".join(["%s::bigint[]"] + ["%s::numeric[]"] * len(names))
     aliases = ", ".join(['"id"'] + [f'"{name}"' for name in names])
     sql = f'UPDATE "{meta.db_table}" AS t SET {sets} FROM unnest({arrays}) AS d({aliases}) WHERE t."id" = d."id"'  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+    batch.add(sql, [_array_text(column) for column in zip(*rows, strict=True)])
 
 
 _LEDGER_COLUMNS = (
@@ -260,6 +339,8 @@ _LEDGER_COLUMNS = (
     "hwm_before",
     "hwm_after",
 )
+LEDGER_COPY_ROWS = 200  # from this many new ledger rows on (a year end), COPY them; fewer go in the batch
+_COPY_CHUNK_ROWS = 5_000  # the server parses one chunk while the next is formatted
 
 
 def _ledger_values(session: _Session, row: ManagementAccrual | PerformanceCrystallisation) -> tuple[Any, ...]:
@@ -309,39 +390,110 @@ def _ledger_values(session: _Session, row: ManagementAccrual | PerformanceCrysta
     )
 
 
-def _ledger_copy(session: _Session) -> None:
-    """The engine's new ledger rows into ``fees_feeledgerentry`` with COPY (a year end writes one per lot)."""
-    if not session.engine.ledger:
-        return
+def _copy_text(value: Any) -> str:
+    """One field of COPY's text format. The ledger holds numbers, times and fixed identifiers only (kinds and
+    reasons), none of which contains a tab, a newline or a backslash."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _ledger_lines(session: _Session, ledger: Sequence[FeeLedgerRow]) -> Iterator[str]:
+    """The engine's new ledger rows as COPY text lines, the columns of :data:`_LEDGER_COLUMNS`. A year end's
+    crystallisation rows (one per lot) are formatted in one step each: numbers as ``str`` writes them (as psycopg
+    would send them), the time once per instant."""
+    vault_id, lots = session.vault.pk, session.lots
+    times: dict[datetime, str] = {}
+    kind = FeeLedgerEntry.Kind.PERFORMANCE.value
+    for row in ledger:
+        if not isinstance(row, PerformanceCrystallisation):
+            yield "\t".join(map(_copy_text, _ledger_values(session, row)))
+            continue
+        at = times.get(row.at)
+        if at is None:
+            at = times[row.at] = row.at.isoformat()
+        yield (
+            f"{vault_id}\t{row.sequence}\t{at}\t{kind}\t{row.fee_value}\t{row.fee_shares}\t{row.price}\t"
+            f"\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t{row.reason}\t{lots[row.lot_id]}\t{int(row.depositor)}\t{row.shares}\t"
+            f"{row.hwm_before}\t{row.hwm_after}"
+        )
+
+
+@contextmanager
+def _ledger_copy() -> Iterator[Copy]:
+    """A COPY into ``fees_feeledgerentry`` of the columns of :data:`_LEDGER_COLUMNS`, text format."""
     columns = ", ".join(f'"{name}"' for name in _LEDGER_COLUMNS)
     sql = f'COPY "{FeeLedgerEntry._meta.db_table}" ({columns}) FROM STDIN'
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        for row in session.engine.ledger:
-            copy.write_row(_ledger_values(session, row))
+        yield copy
 
 
-def _session_store(session: _Session, *, kind: str, at: datetime, payload: dict[str, Any]) -> VaultEvent:
-    """Write what the engine changed: ledger rows, accounts, lots, the vault's fee state, the event, a snapshot."""
+def _ledger_write(session: _Session, batch: _Batch) -> None:
+    """The engine's ledger rows not stored yet into ``fees_feeledgerentry``: many with COPY now, a request's few
+    as one ``INSERT`` queued in ``batch``."""
+    ledger = session.engine.ledger[session.ledger_stored :]
+    session.ledger_stored += len(ledger)
+    if not ledger:
+        return
+    if len(ledger) < LEDGER_COPY_ROWS:
+        columns = ", ".join(f'"{name}"' for name in _LEDGER_COLUMNS)
+        rows = [_ledger_values(session, row) for row in ledger]
+        values = ", ".join("(" + ", ".join(["%s"] * len(_LEDGER_COLUMNS)) + ")" for _ in rows)
+        table = FeeLedgerEntry._meta.db_table
+        batch.add(f'INSERT INTO "{table}" ({columns}) VALUES {values}', [v for row in rows for v in row])  # noqa: S608
+        return
+    with _ledger_copy() as copy:
+        lines = _ledger_lines(session, ledger)
+        while chunk := list(islice(lines, _COPY_CHUNK_ROWS)):
+            copy.write("\n".join(chunk) + "\n")
+
+
+def _ledger_stream(session: _Session, steps: Iterator[list[PerformanceCrystallisation]]) -> None:
+    """Run the engine's ``steps`` (a year end, depositor by depositor) while COPY takes the ledger rows they add:
+    PostgreSQL stores one chunk while the next is computed, instead of the two waiting for each other."""
+    ledger = session.engine.ledger
+    with _ledger_copy() as copy:
+        for _ in steps:
+            if len(ledger) - session.ledger_stored >= _COPY_CHUNK_ROWS:
+                copy.write("\n".join(_ledger_lines(session, ledger[session.ledger_stored :])) + "\n")
+                session.ledger_stored = len(ledger)
+        if len(ledger) > session.ledger_stored:
+            copy.write("\n".join(_ledger_lines(session, ledger[session.ledger_stored :])) + "\n")
+            session.ledger_stored = len(ledger)
+
+
+def _session_store(
+    session: _Session, *, kind: str, at: datetime, payload: dict[str, Any], batch: _Batch | None = None
+) -> VaultEvent:
+    """Write what the engine changed: ledger rows, accounts, lots, the vault's fee state, the event, a snapshot.
+
+    All of it goes in one round trip, with whatever the caller queued in ``batch`` before (the deposit, the
+    withdrawal, the cash): see :class:`_Batch`. The event and its snapshot come back saved."""
     engine, vault = session.engine, session.vault
-    _ledger_copy(session)
+    batch = batch if batch is not None else _Batch()
+    _ledger_write(session, batch)
     account_rows = []
     for key, account in engine.accounts.items():
         numbers = _account_numbers(account)
         model = session.accounts.get(key)
         if model is None:  # the engine opened it: a first deposit
-            model = VaultAccount.objects.create(
+            model = VaultAccount(
                 vault=vault, depositor_id=int(key), **dict(zip(_ACCOUNT_COLUMNS, numbers, strict=True))
             )
+            batch.add(*_insert_sql([model]))
             session.accounts[key] = model
         elif numbers != session.account_before[key]:
             account_rows.append((model.pk, *numbers))
-    _rows_update(VaultAccount, _ACCOUNT_COLUMNS, account_rows)
+    _rows_update(batch, VaultAccount, _ACCOUNT_COLUMNS, account_rows)
+    lot_before = session.lot_before
     lot_rows = [
         (session.lots[number], lot.shares, lot.hwm)
         for number, lot in engine.lots.items()
-        if number in session.lot_before and (lot.shares, lot.hwm) != session.lot_before[number]
+        if number in lot_before and (lot.shares, lot.hwm) != lot_before[number]
     ]
-    _rows_update(Lot, ("shares", "hwm"), lot_rows)
+    _rows_update(batch, Lot, ("shares", "hwm"), lot_rows)
     vault.settled_at = engine.settled_at
     vault.value = engine.value
     vault.shares_outstanding = engine.shares_outstanding
@@ -349,21 +501,25 @@ def _session_store(session: _Session, *, kind: str, at: datetime, payload: dict[
     vault.fee_index = engine.fee_index
     vault.sequence = engine._sequence
     vault.event_count += 1
-    vault.save(
-        update_fields=[
-            "settled_at",
-            "value",
-            "shares_outstanding",
-            "fee_account_shares",
-            "fee_index",
-            "sequence",
-            "event_count",
-            "lot_count",
-            "crystallised_year",
-        ]
+    batch.add(
+        'UPDATE "vaults_vault" SET "settled_at" = %s, "value" = %s, "shares_outstanding" = %s,'
+        ' "fee_account_shares" = %s, "fee_index" = %s, "sequence" = %s, "event_count" = %s, "lot_count" = %s,'
+        ' "crystallised_year" = %s WHERE "id" = %s',
+        [
+            vault.settled_at,
+            vault.value,
+            vault.shares_outstanding,
+            vault.fee_account_shares,
+            vault.fee_index,
+            vault.sequence,
+            vault.event_count,
+            vault.lot_count,
+            vault.crystallised_year,
+            vault.pk,
+        ],
     )
-    event = VaultEvent.objects.create(vault=vault, number=vault.event_count, at=at, kind=kind, payload=payload)
-    snapshot = NavSnapshot.objects.create(
+    event = VaultEvent(vault=vault, number=vault.event_count, at=at, kind=kind, payload=payload)
+    snapshot = NavSnapshot(
         vault=vault,
         event=event,
         at=at,
@@ -372,6 +528,16 @@ def _session_store(session: _Session, *, kind: str, at: datetime, payload: dict[
         shares_outstanding=engine.shares_outstanding,
         fee_account_shares=engine.fee_account_shares,
     )
+    event_sql, event_params = _insert_sql([event], returning='"id"')
+    snapshot_sql, snapshot_params = _insert_sql(
+        [snapshot], returning='"event_id", "id"', expressions={"event_id": "(SELECT id FROM event)"}
+    )
+    written = batch.add(f"WITH event AS ({event_sql}) {snapshot_sql}", event_params + snapshot_params)
+    batch.run()
+    ((event_id, snapshot_id),) = batch.rows(written)
+    _inserted(event, event_id)
+    _inserted(snapshot, snapshot_id)
+    snapshot.event = event  # the ids are set now: cache the event both ways (event.nav_snapshot too)
     # Pages hear of the NAV only once it is committed (a rollback discards the callback); robust: a channel
     # layer outage is logged and must not turn a committed deposit into an error for its caller.
     transaction.on_commit(partial(vault_nav_broadcast, vault_id=vault.pk, snapshot=snapshot), robust=True)
@@ -391,13 +557,21 @@ def _vault_locked(vault_id: int) -> Vault:
         raise VaultNotFoundError(f"no vault {vault_id}") from None
 
 
-def _cash_move(vault: Vault, base_units: int) -> None:
-    """Move the vault's idle cash position by ``base_units`` (negative: reserved for a payout); an ``F()``
-    update, the row created on the vault's first deposit."""
-    quantity = Decimal(base_units).scaleb(-vault.asset_decimals)
-    cash = Position.objects.filter(vault=vault, asset=vault.base_asset, venue=CASH_VENUE)
-    if not cash.update(quantity=F("quantity") + quantity):
-        Position.objects.create(vault=vault, asset=vault.base_asset, venue=CASH_VENUE, quantity=quantity)
+def _cash_move(batch: _Batch, vault: Vault, base_units: int) -> None:
+    """Queue the move of the vault's idle cash position by ``base_units`` (negative: reserved for a payout): one
+    upsert adding to the quantity in SQL, the row created on the vault's first deposit."""
+    cash = Position(
+        vault=vault,
+        asset=vault.base_asset,
+        venue=CASH_VENUE,
+        quantity=Decimal(base_units).scaleb(-vault.asset_decimals),
+    )
+    sql, params = _insert_sql([cash])
+    batch.add(
+        f'{sql} ON CONFLICT ("vault_id", "asset", "venue") DO UPDATE'
+        ' SET "quantity" = "vaults_position"."quantity" + EXCLUDED."quantity"',
+        params,
+    )
 
 
 # -- deposits -----------------------------------------------------------------------------------------------------
@@ -509,7 +683,7 @@ def _deposit_apply(
     # The engine numbered the lot within this session; in the vault it is the next lot.
     engine_lot = session.engine.lots.pop(flow.lot_id)
     vault.lot_count += 1
-    lot = Lot.objects.create(
+    lot = Lot(
         vault=vault,
         depositor_id=depositor_id,
         number=vault.lot_count,
@@ -517,9 +691,7 @@ def _deposit_apply(
         hwm=engine_lot.hwm,
         opened_at=engine_lot.opened_at,
     )
-    _session_store(session, kind=VaultEvent.Kind.DEPOSIT, at=at, payload={"depositor": key, "amount": str(amount)})
-    _cash_move(vault, amount)
-    return Deposit.objects.create(
+    deposit = Deposit(
         vault=vault,
         depositor_id=depositor_id,
         source=source,
@@ -533,6 +705,21 @@ def _deposit_apply(
         sequence=flow.sequence,
         **lookup,
     )
+    batch = _Batch()
+    lot_sql, lot_params = _insert_sql([lot], returning='"id"')
+    deposit_sql, deposit_params = _insert_sql(
+        [deposit], returning='"lot_id", "id"', expressions={"lot_id": "(SELECT id FROM lot)"}
+    )
+    written = batch.add(f"WITH lot AS ({lot_sql}) {deposit_sql}", lot_params + deposit_params)
+    _cash_move(batch, vault, amount)
+    _session_store(
+        session, kind=VaultEvent.Kind.DEPOSIT, at=at, payload={"depositor": key, "amount": str(amount)}, batch=batch
+    )
+    ((lot_id, deposit_id),) = batch.rows(written)
+    _inserted(lot, lot_id)
+    _inserted(deposit, deposit_id)
+    deposit.lot = lot
+    return deposit
 
 
 # -- withdrawals --------------------------------------------------------------------------------------------------
@@ -624,17 +811,17 @@ def vault_withdrawal_request(
             payload["amount"] = str(amount)
         if lot_number is not None:
             payload["lot"] = lot_number
-        _session_store(session, kind=VaultEvent.Kind.WITHDRAW, at=when, payload=payload)
         fees = [row for row in session.engine.ledger if isinstance(row, PerformanceCrystallisation)]
         with localcontext(FEE_CONTEXT):
-            withdrawal = Withdrawal.objects.create(
+            withdrawal = Withdrawal(
                 vault=vault,
                 depositor_id=depositor_id,
                 idempotency_key=idempotency_key,
                 requested_shares=shares,
                 requested_amount=None if amount is None else Decimal(amount),
                 requested_lot_id=lot_id,
-                state=Withdrawal.State.REQUESTED,
+                # Requested and handed to custody in this one transaction: nobody ever sees it requested.
+                state=_requested_then(Withdrawal.State.AWAITING_SIGNATURES),
                 at=result.flows[0].at,
                 price=result.flows[0].price,
                 shares=result.shares,
@@ -642,7 +829,7 @@ def vault_withdrawal_request(
                 performance_fee=sum((row.fee_value for row in fees), ZERO),
                 payout=Decimal(result.payout),
             )
-        WithdrawalPart.objects.bulk_create(
+        parts = [
             WithdrawalPart(
                 withdrawal=withdrawal,
                 lot_id=session.lots[flow.lot_id],
@@ -653,15 +840,26 @@ def vault_withdrawal_request(
                 payout=Decimal(flow.payout),
             )
             for flow in result.flows
+        ]
+        batch = _Batch()
+        withdrawal_sql, withdrawal_params = _insert_sql([withdrawal], returning='"id"')
+        parts_sql, parts_params = _insert_sql(parts, expressions={"withdrawal_id": "(SELECT id FROM withdrawal)"})
+        written = batch.add(
+            f"WITH withdrawal AS ({withdrawal_sql}), part AS ({parts_sql}) SELECT id FROM withdrawal",  # noqa: S608
+            withdrawal_params + parts_params,
         )
-        _cash_move(vault, -result.payout)
-        withdrawal_transition(
-            withdrawal_id=withdrawal.pk,
-            from_state=Withdrawal.State.REQUESTED,
-            to_state=Withdrawal.State.AWAITING_SIGNATURES,
-        )
-        withdrawal.state = Withdrawal.State.AWAITING_SIGNATURES
+        _cash_move(batch, vault, -result.payout)
+        _session_store(session, kind=VaultEvent.Kind.WITHDRAW, at=when, payload=payload, batch=batch)
+        ((withdrawal_id,),) = batch.rows(written)
+        _inserted(withdrawal, withdrawal_id)
         return withdrawal
+
+
+def _requested_then(state: str) -> str:
+    """``state``, checked to be a move :data:`WITHDRAWAL_TRANSITIONS` allows from ``requested``."""
+    if state not in WITHDRAWAL_TRANSITIONS[Withdrawal.State.REQUESTED]:
+        raise VaultServiceError(f"a withdrawal cannot go from requested to {state}", code="invalid_transition")
+    return state
 
 
 # -- fees -------------------------------------------------------------------------------------------------------
@@ -710,7 +908,7 @@ def _year_ends_catch_up(vault: Vault, until: datetime) -> list[int]:
         # At the year end itself; only a vault written before this rule (settled past it) gets its settled time.
         at = max(year_end(year), vault.settled_at)
         session = _session_open(vault, accounts_lock(vault_id=vault.pk), lots_lock(vault_id=vault.pk))
-        session.engine.crystallise(at=at, reason="year_end")
+        _ledger_stream(session, session.engine.crystallise_by_depositor(at=at, reason="year_end"))
         vault.crystallised_year = year
         _session_store(session, kind=VaultEvent.Kind.CRYSTALLISE, at=at, payload={"reason": "year_end", "year": year})
     return years

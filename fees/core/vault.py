@@ -34,6 +34,7 @@ Conventions the specification leaves open, fixed here:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal, localcontext
@@ -241,9 +242,16 @@ def performance_charge(shares: Decimal, price: Decimal, hwm: Decimal) -> tuple[D
     rounded down to the share unit. A fee worth less than one share unit is not charged: ``(0, 0)``.
     """
     with localcontext(FEE_CONTEXT):
-        fee = _performance_fee(shares, price, hwm)
-        fee_shares = shares_down(fee / price) if fee else ZERO
-        return (fee, fee_shares) if fee_shares else (ZERO, ZERO)
+        return _performance_charge(shares, price, hwm)
+
+
+def _performance_charge(shares: Decimal, price: Decimal, hwm: Decimal) -> tuple[Decimal, Decimal]:
+    """:func:`performance_charge` for a caller already inside FEE_CONTEXT (a year end calls it once per lot)."""
+    if price <= hwm:
+        return ZERO, ZERO
+    fee = price_down(PERFORMANCE_RATE * shares * (price - hwm))
+    fee_shares = shares_down(fee / price) if fee else ZERO
+    return (fee, fee_shares) if fee_shares else (ZERO, ZERO)
 
 
 def withdrawal_quote(shares: Decimal, price: Decimal, hwm: Decimal) -> tuple[int, Decimal, Decimal]:
@@ -478,29 +486,43 @@ class Vault:
         self, *, at: datetime, reason: CrystallisationReason = "requested"
     ) -> list[PerformanceCrystallisation]:
         """Crystallise every lot at ``P`` (a calendar year end, or on request); the new ledger rows."""
+        return [row for rows in self.crystallise_by_depositor(at=at, reason=reason) for row in rows]
+
+    def crystallise_by_depositor(
+        self, *, at: datetime, reason: CrystallisationReason = "requested"
+    ) -> Iterator[list[PerformanceCrystallisation]]:
+        """:meth:`crystallise` one depositor at a time: each item is the new ledger rows of one depositor's lots,
+        so a caller can store a year end's rows (one per lot) while the next ones are computed. The management
+        fee is settled before the first item; the vault is whole again once the iterator is exhausted."""
         plan = self._accrual_plan(at)
         self._accrual_commit(plan)
-        rows = []
         with localcontext(FEE_CONTEXT):
             price = self.price()
-            for account in self.accounts.values():
+            # The same for every lot: P at the price scale (the rows' price) and the new mark.
+            price_floor, mark = price_down(price), price_up(price)
+        for account in self.accounts.values():
+            rows = []
+            with localcontext(FEE_CONTEXT):  # not held across a yield: the caller runs in its own context
                 lots = [lot for lot in self.depositor_lots(account.depositor) if price > lot.hwm]
                 if not lots:
                     continue
                 self._account_bring_up_to_date(account)
                 for lot in lots:
-                    fee, fee_shares = performance_charge(lot.shares, price, lot.hwm)
+                    fee, fee_shares = _performance_charge(lot.shares, price, lot.hwm)
                     if not fee:
                         continue
-                    hwm_before, lot.hwm = lot.hwm, max(lot.hwm, price_up(price))
+                    hwm_before, lot.hwm = lot.hwm, max(lot.hwm, mark)
                     rows.append(
-                        self._ledger_crystallisation(lot, lot.shares, price, fee, fee_shares, reason, hwm_before)
+                        self._ledger_crystallisation(
+                            lot, lot.shares, price, fee, fee_shares, reason, hwm_before, price_floor
+                        )
                     )
                     lot.shares -= fee_shares
                     account.shares -= fee_shares
                     account.performance_fee += fee
                     self.fee_account_shares += fee_shares
-        return rows
+            if rows:
+                yield rows
 
     # -- internals --------------------------------------------------------------------------------------------
 
@@ -568,6 +590,7 @@ class Vault:
         fee_shares: Decimal,
         reason: CrystallisationReason,
         hwm_before: Decimal,
+        price_floor: Decimal | None = None,  # price_down(price), when the caller has it already
     ) -> PerformanceCrystallisation:
         row = PerformanceCrystallisation(
             sequence=self._next_sequence(),
@@ -576,7 +599,7 @@ class Vault:
             lot_id=lot.lot_id,
             depositor=lot.depositor,
             shares=shares,
-            price=price_down(price),
+            price=price_down(price) if price_floor is None else price_floor,
             hwm_before=hwm_before,
             hwm_after=lot.hwm,
             fee_value=fee,

@@ -16,10 +16,10 @@ from django.test import Client
 
 from hftplatform.asgi import application
 from tests.factories import UserFactory
-from tests.vaults.builders import HALF_YEAR, deposit, vault_new
+from tests.vaults.builders import HALF_YEAR, at, deposit, vault_new
 from vaults import services
 from vaults.consumers import CLOSE_UNKNOWN_VAULT
-from vaults.live import nav_payload, vault_group, vault_nav_broadcast
+from vaults.live import nav_payload, vault_group, vault_nav_broadcast, vault_nav_flush
 from vaults.models import NavSnapshot, Vault
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -109,9 +109,44 @@ def test_committed_deposits_reach_the_anonymous_page_of_their_vault_only(redis_n
     assert silent is True
 
 
+def test_a_burst_of_snapshots_ends_on_the_newest_and_never_goes_back(redis_namespace) -> None:
+    # given a page watching a vault
+    vault = vault_new()
+
+    def snapshot(number: int) -> NavSnapshot:
+        price = Decimal(number)
+        return NavSnapshot(
+            pk=number, vault_id=vault.pk, at=at(number), price=price, value=price, shares_outstanding=Decimal(1)
+        )
+
+    async def scenario() -> tuple[list[int], bool]:
+        communicator = nav_socket(vault.pk)
+        await communicator.connect()
+        try:
+            # when 200 snapshots are committed in a burst, then a late callback hands over an older one
+            for number in range(1, 201):
+                vault_nav_broadcast(vault_id=vault.pk, snapshot=snapshot(number))
+            vault_nav_broadcast(vault_id=vault.pk, snapshot=snapshot(7))
+            received: list[int] = []
+            while not received or received[-1] != 200:
+                received.append(int((await communicator.receive_json_from(timeout=5))["value"]))
+            silent = await communicator.receive_nothing(timeout=0.3)
+        finally:
+            await communicator.disconnect()
+        return received, silent
+
+    received, silent = async_to_sync(scenario)()
+
+    # then the page ends on the newest NAV, each point newer than the one before, and the older one never comes
+    assert received[-1] == 200
+    assert received == sorted(set(received))
+    assert silent is True
+
+
 def test_nothing_is_broadcast_for_a_refused_or_rolled_back_deposit(redis_namespace) -> None:
     vault, user = vault_new(), UserFactory()
     deposit(vault, user, 1_000_000, 0, key="first")
+    assert vault_nav_flush()  # the first deposit's broadcast is out before the page starts watching
 
     class Abort(Exception):
         pass
@@ -171,6 +206,7 @@ def test_unknown_vault_is_closed_with_4404_and_gets_nothing(redis_namespace) -> 
 def test_private_vault_is_watched_by_its_holders_only(redis_namespace) -> None:
     vault, holder, stranger = vault_new("usdc-private", public=False), UserFactory(), UserFactory()
     deposit(vault, holder, 1_000_000)
+    assert vault_nav_flush()  # out before any page watches: the holder's first frame is the second deposit
     holder_cookie, stranger_cookie = cookie_of(holder), cookie_of(stranger)
 
     async def first_frame(cookie: bytes | None) -> Any:

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
+from accounts.models import User
 from fees.models import FeeLedgerEntry
 from vaults.models import (
     ChainTransfer,
@@ -194,10 +198,19 @@ class WithdrawalDestinationAdmin(ReadOnlyAdmin):
     search_fields = ("depositor__email", "address")
 
 
+class ChainTransferAttributeForm(forms.Form):
+    depositor_email = forms.EmailField(label="Depositor's email", help_text="The user whose deposit this is.")
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Why the transfer is theirs (ticket, proof of the sending address); kept on the transfer.",
+    )
+
+
 @admin.register(ChainTransfer)
 class ChainTransferAdmin(ReadOnlyAdmin):
     """The ERC-20 transfers the deposit scan read into vault Safes and what became of them; the scan alone writes
-    them."""
+    them. An operator credits an unattributed one to a depositor with the action (through
+    ``chain_transfer_attribute``, which checks the transfer is still confirmed on chain)."""
 
     list_display = (
         "vault_safe",
@@ -214,3 +227,46 @@ class ChainTransferAdmin(ReadOnlyAdmin):
     list_filter = ("state", "needs_operator", ("vault_safe__vault", admin.RelatedOnlyFieldListFilter))
     search_fields = ("tx_hash", "sender")
     list_select_related = ("vault_safe",)
+    actions = ("attribute",)
+
+    @admin.action(description="Attribute to a depositor (as me)…", permissions=["view"])
+    def attribute(self, request: HttpRequest, queryset: QuerySet[ChainTransfer]) -> TemplateResponse | None:
+        """Asks for the depositor and a note on a page of its own, then calls the service."""
+        from vaults.custody.deposits import ChainTransferAttributionError, chain_transfer_attribute
+
+        transfers = list(queryset.select_related("vault_safe__vault").order_by("id")[:2])
+        if len(transfers) != 1:
+            self.message_user(request, "select exactly one transfer to attribute", messages.ERROR)
+            return None
+        [transfer] = transfers
+        form = ChainTransferAttributeForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            depositor = User.objects.filter(email__iexact=form.cleaned_data["depositor_email"]).first()
+            if depositor is None:
+                form.add_error("depositor_email", "no user has this email")
+            else:
+                try:
+                    credited = chain_transfer_attribute(
+                        transfer_id=transfer.pk,
+                        depositor_id=depositor.pk,
+                        operator_id=request.user.pk,
+                        note=form.cleaned_data["note"],
+                    )
+                except ChainTransferAttributionError as error:
+                    form.add_error(None, f"{error.code}: {error.message}")
+                else:
+                    self.message_user(
+                        request,
+                        f"transfer {credited.pk} credited to {depositor.email} as deposit {credited.deposit_id}",
+                        messages.SUCCESS,
+                    )
+                    return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Attribute transfer {transfer.pk} to a depositor",
+            "opts": self.model._meta,
+            "transfer": transfer,
+            "form": form,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/vaults/chaintransfer/attribute.html", context)

@@ -45,7 +45,7 @@ from web3.exceptions import BlockNotFound
 
 from accounts.models import User, Wallet
 from hftplatform.errors import ServiceError
-from vaults.custody.rpc import chain_web3
+from vaults.custody.rpc import ChainNotConfigured, chain_web3
 from vaults.models import ChainTransfer, DepositScanCursor, VaultSafe
 from vaults.reversals import DepositReversalRefusedError, vault_deposit_reverse
 from vaults.services import IdempotencyConflictError, VaultServiceError, vault_deposit_record
@@ -458,20 +458,24 @@ def chain_transfer_attribute(
         return transfer  # a repeat (a form sent twice): already done
     _attributable_check(transfer)
     safe = transfer.vault_safe
-    w3 = w3 if w3 is not None else chain_web3(safe.chain_id)
     confirmations = settings.DEPOSIT_CONFIRMATIONS if confirmations is None else confirmations
-    if w3.eth.chain_id != safe.chain_id:
-        raise ChainTransferAttributionError(
-            f"the RPC for chain {safe.chain_id} serves chain {w3.eth.chain_id}", code="wrong_chain"
+    try:
+        w3 = w3 if w3 is not None else chain_web3(safe.chain_id)
+        served = int(w3.eth.chain_id)
+        head = int(w3.eth.block_number)
+        blocks = _Blocks(w3)
+        confirmed = _confirmed(
+            blocks, head=head, confirmations=confirmations, number=transfer.block_number, block_hash=transfer.block_hash
         )
-    head = int(w3.eth.block_number)
-    if not _confirmed(
-        _Blocks(w3),
-        head=head,
-        confirmations=confirmations,
-        number=transfer.block_number,
-        block_hash=transfer.block_hash,
-    ):
+    except (ChainNotConfigured, OSError) as error:  # OSError: the node is unreachable (requests' errors)
+        raise ChainTransferAttributionError(
+            f"chain {safe.chain_id} cannot be read: {error}", code="chain_unavailable"
+        ) from None
+    if served != safe.chain_id:
+        raise ChainTransferAttributionError(
+            f"the RPC for chain {safe.chain_id} serves chain {served}", code="wrong_chain"
+        )
+    if not confirmed:
         raise ChainTransferAttributionError(
             f"block {transfer.block_number} ({transfer.block_hash}) is not the chain's with {confirmations} "
             f"confirmations (head {head}): the next deposit scan settles it first",

@@ -13,7 +13,12 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import EthereumTesterProvider, Web3
 
+from accounts.models import Wallet
+from tests.factories import UserFactory
+from tests.vaults.builders import vault_new
 from vaults.custody import chain
+from vaults.custody.deposits import DepositScan, vault_safe_deposits_scan
+from vaults.models import ChainTransfer, Vault, VaultSafe
 
 VAULT_FUNDS = 1_000_000 * 10**6  # 1,000,000 tUSD in base units (6 decimals)
 
@@ -148,3 +153,63 @@ def custody(evm: Evm, monkeypatch: pytest.MonkeyPatch) -> Custody:
         wallet_b=wallet_b,
         operators=[OperatorFactory(), OperatorFactory()],
     )
+
+
+# -- deposits into that Safe (tests/vaults/custody/test_deposits.py, the ChainTransfer admin) ----------------------
+
+
+@dataclass
+class Deposits:
+    """A vault whose Safe is the EVM's, a fresh 6-decimal token, two users with a linked wallet each, a stranger."""
+
+    evm: Evm
+    token: str
+    vault: Vault
+    safe: VaultSafe
+    alice: Any
+    bob: Any
+    alice_wallet: LocalAccount
+    bob_wallet: LocalAccount
+    stranger: LocalAccount
+
+    def send(self, sender: LocalAccount, amount: int) -> int:
+        """Transfer ``amount`` base units from ``sender`` into the Safe; the block it was mined in."""
+        receipt = chain.erc20_transfer(self.evm.w3, self.token, sender, self.safe.address, amount)
+        assert receipt["status"] == 1
+        return int(receipt["blockNumber"])
+
+    def mine(self, blocks: int) -> None:
+        self.evm.tester.mine_blocks(blocks)
+
+    def scan(self, confirmations: int = 3, **options: Any) -> DepositScan:
+        return vault_safe_deposits_scan(
+            vault_safe_id=self.safe.pk, w3=self.evm.w3, confirmations=confirmations, **options
+        )
+
+    def transfer(self, pk: int) -> ChainTransfer:
+        return ChainTransfer.objects.get(pk=pk)
+
+
+@pytest.fixture
+def deposits(evm: Evm) -> Deposits:
+    w3 = evm.w3
+    alice_wallet, bob_wallet, stranger = (Account.create() for _ in range(3))
+    token = chain.erc20_test_token_deploy(w3, evm.deployer, holder=evm.deployer.address, amount=10**15)
+    for holder in (alice_wallet, bob_wallet, stranger):
+        w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": holder.address, "value": 10**18})
+        chain.erc20_transfer(w3, token, evm.deployer, holder.address, 10**12)
+    alice, bob = UserFactory(), UserFactory()
+    Wallet.objects.create(user=alice, address=alice_wallet.address, chain_id=evm.chain_id)
+    Wallet.objects.create(user=bob, address=bob_wallet.address, chain_id=evm.chain_id)
+    vault = vault_new()
+    safe = VaultSafe.objects.create(
+        vault=vault,
+        chain_id=evm.chain_id,
+        address=evm.safe,
+        asset_contract=token,
+        owners=[evm.cosigner.address, *(o.address for o in evm.operators), evm.recovery.address],
+        threshold=2,
+        cosigner=evm.cosigner.address,
+        deployed_block=w3.eth.block_number,
+    )
+    return Deposits(evm, token, vault, safe, alice, bob, alice_wallet, bob_wallet, stranger)

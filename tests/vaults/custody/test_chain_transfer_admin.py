@@ -1,5 +1,5 @@
 """Admin of on-chain transfers: the deposit scan's rows listed, filtered and searched, never edited, added or
-deleted from the admin."""
+deleted from the admin; an unattributed one credited to a depositor by an operator through the action's form."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from django.test import Client
 
 from tests.factories import OperatorFactory
 from tests.vaults.builders import vault_new
-from vaults.models import ChainTransfer, VaultSafe
+from tests.vaults.custody.conftest import Deposits
+from vaults.models import ChainTransfer, Deposit, VaultSafe
 
 pytestmark = pytest.mark.django_db
 
@@ -119,3 +120,76 @@ def test_nothing_is_editable_added_or_deleted(transfers: list[ChainTransfer]) ->
         "sender is no user's linked wallet",
     )
     assert ChainTransfer.objects.count() == 4
+
+
+# -- the attribution action, on the in-process EVM ---------------------------------------------------------------
+
+
+def test_an_operator_attributes_an_unattributed_transfer_from_the_admin(
+    deposits: Deposits, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    from vaults.custody import deposits as deposit_scan
+
+    monkeypatch.setattr(deposit_scan, "chain_web3", lambda chain_id: deposits.evm.w3)
+    settings.DEPOSIT_CONFIRMATIONS = 2
+    deposits.send(deposits.stranger, 3_000_000)
+    deposits.mine(2)
+    [transfer_id] = deposits.scan(confirmations=2).unattributed
+    transfer = deposits.transfer(transfer_id)
+    operator = OperatorFactory()
+    client = Client()
+    client.force_login(operator)
+    url = "/admin/vaults/chaintransfer/"
+    chosen = {"action": "attribute", "_selected_action": [transfer.pk]}
+
+    # the action asks first: a page with the transfer and the form, nothing written
+    ask = client.post(url, chosen)
+    assert ask.status_code == 200
+    html = ask.content.decode()
+    assert transfer.tx_hash in html and deposits.stranger.address in html and 'name="depositor_email"' in html
+    assert not Deposit.objects.exists()
+    # an unknown email is refused on the same page
+    unknown = client.post(url, {**chosen, "apply": "1", "depositor_email": "nobody@example.com", "note": "x"})
+    assert unknown.status_code == 200 and "no user has this email" in unknown.content.decode()
+    assert not Deposit.objects.exists()
+    # a signed-in depositor cannot use the admin at all
+    outsider = Client()
+    outsider.force_login(deposits.alice)
+    sent = {**chosen, "apply": "1", "depositor_email": deposits.alice.email, "note": "mine"}
+    assert outsider.post(url, sent).status_code == 302  # to the admin's sign-in
+    assert not Deposit.objects.exists()
+
+    done = client.post(
+        url, {**chosen, "apply": "1", "depositor_email": deposits.bob.email.upper(), "note": "ticket 7"}, follow=True
+    )
+
+    assert done.status_code == 200
+    deposit = Deposit.objects.get()
+    assert (deposit.depositor, deposit.amount, deposit.recorded_by, deposit.tx_hash) == (
+        deposits.bob,
+        Decimal(3_000_000),
+        operator,
+        transfer.tx_hash,
+    )
+    assert f"credited to {deposits.bob.email} as deposit {deposit.pk}" in done.content.decode()
+    credited = deposits.transfer(transfer.pk)
+    assert credited.state == ChainTransfer.State.CREDITED
+    assert credited.note.endswith(f"attributed to {deposits.bob.email} by operator {operator.email}: ticket 7")
+    # now credited: a second attribution (to someone else) is refused with the service's reason
+    again = client.post(url, {**chosen, "apply": "1", "depositor_email": deposits.alice.email, "note": "no"})
+    assert again.status_code == 200 and "not_unattributed: transfer" in again.content.decode()
+    assert Deposit.objects.get() == deposit
+
+
+def test_the_action_takes_exactly_one_transfer(transfers: list[ChainTransfer]) -> None:
+    client = _operator()
+
+    page = client.post(
+        "/admin/vaults/chaintransfer/",
+        {"action": "attribute", "_selected_action": [transfers[1].pk, transfers[2].pk]},
+        follow=True,
+    )
+
+    assert "Select exactly one transfer to attribute" in page.content.decode()
+    assert not Deposit.objects.exists()
+    assert ChainTransfer.objects.get(pk=transfers[1].pk).state == ChainTransfer.State.UNATTRIBUTED

@@ -3,23 +3,17 @@ idempotent crediting, unattributed senders, reorganisations before and after cre
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
 from safe_eth.eth.contracts import get_example_erc20_contract
 
-from accounts.models import Wallet
 from tests.factories import OperatorFactory, UserFactory
-from tests.vaults.builders import vault_new
-from tests.vaults.custody.conftest import Evm
+from tests.vaults.custody.conftest import Deposits
 from vaults.custody import chain
 from vaults.custody.deposits import (
     ChainTransferAttributionError,
-    DepositScan,
     DepositScanError,
     chain_transfer_attribute,
     vault_safe_deposits_scan,
@@ -30,63 +24,6 @@ from vaults.selectors import vault_engine_replay, vault_reconciliation
 pytestmark = pytest.mark.django_db
 
 State = ChainTransfer.State
-
-
-@dataclass
-class Deposits:
-    """A vault whose Safe is the EVM's, a fresh 6-decimal token, two users with a linked wallet each, a stranger."""
-
-    evm: Evm
-    token: str
-    vault: Vault
-    safe: VaultSafe
-    alice: Any
-    bob: Any
-    alice_wallet: LocalAccount
-    bob_wallet: LocalAccount
-    stranger: LocalAccount
-
-    def send(self, sender: LocalAccount, amount: int) -> int:
-        """Transfer ``amount`` base units from ``sender`` into the Safe; the block it was mined in."""
-        receipt = chain.erc20_transfer(self.evm.w3, self.token, sender, self.safe.address, amount)
-        assert receipt["status"] == 1
-        return int(receipt["blockNumber"])
-
-    def mine(self, blocks: int) -> None:
-        self.evm.tester.mine_blocks(blocks)
-
-    def scan(self, confirmations: int = 3, **options: Any) -> DepositScan:
-        return vault_safe_deposits_scan(
-            vault_safe_id=self.safe.pk, w3=self.evm.w3, confirmations=confirmations, **options
-        )
-
-    def transfer(self, pk: int) -> ChainTransfer:
-        return ChainTransfer.objects.get(pk=pk)
-
-
-@pytest.fixture
-def deposits(evm: Evm) -> Deposits:
-    w3 = evm.w3
-    alice_wallet, bob_wallet, stranger = (Account.create() for _ in range(3))
-    token = chain.erc20_test_token_deploy(w3, evm.deployer, holder=evm.deployer.address, amount=10**15)
-    for holder in (alice_wallet, bob_wallet, stranger):
-        w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": holder.address, "value": 10**18})
-        chain.erc20_transfer(w3, token, evm.deployer, holder.address, 10**12)
-    alice, bob = UserFactory(), UserFactory()
-    Wallet.objects.create(user=alice, address=alice_wallet.address, chain_id=evm.chain_id)
-    Wallet.objects.create(user=bob, address=bob_wallet.address, chain_id=evm.chain_id)
-    vault = vault_new()
-    safe = VaultSafe.objects.create(
-        vault=vault,
-        chain_id=evm.chain_id,
-        address=evm.safe,
-        asset_contract=token,
-        owners=[evm.cosigner.address, *(o.address for o in evm.operators), evm.recovery.address],
-        threshold=2,
-        cosigner=evm.cosigner.address,
-        deployed_block=w3.eth.block_number,
-    )
-    return Deposits(evm, token, vault, safe, alice, bob, alice_wallet, bob_wallet, stranger)
 
 
 def test_a_transfer_is_seen_at_once_and_credited_only_after_the_confirmations(deposits: Deposits) -> None:
@@ -402,8 +339,9 @@ def _attribute(
 ) -> ChainTransfer:
     options.setdefault("note", "ticket 42: Bob's exchange withdrawal, proof attached")
     options.setdefault("confirmations", 2)
+    options.setdefault("w3", deposits.evm.w3)
     return chain_transfer_attribute(
-        transfer_id=transfer.pk, depositor_id=depositor.pk, operator_id=operator.pk, w3=deposits.evm.w3, **options
+        transfer_id=transfer.pk, depositor_id=depositor.pk, operator_id=operator.pk, **options
     )
 
 
@@ -442,7 +380,7 @@ def test_an_operator_credits_an_unattributed_transfer_to_a_depositor_once(deposi
     assert deposits.scan(confirmations=2).credited == []  # the scan leaves it as it is
 
 
-def test_attribution_refusals_write_nothing(deposits: Deposits) -> None:
+def test_attribution_refusals_write_nothing(deposits: Deposits, settings: Any) -> None:
     transfer = _unattributed(deposits, 1_000_000)
     operator = OperatorFactory()
 
@@ -459,6 +397,8 @@ def test_attribution_refusals_write_nothing(deposits: Deposits) -> None:
     refused("note_required", note="  ")
     refused("depositor_unknown", depositor=UserFactory(is_active=False))
     refused("not_confirmed", confirmations=3)  # 2 blocks on top: one short
+    settings.CHAIN_RPC_URLS = {}
+    refused("chain_unavailable", w3=None)  # no RPC URL for the Safe's chain
     # Alice's own transfer was credited by the scan: never re-attributed to Bob.
     deposits.send(deposits.alice_wallet, 7)
     deposits.mine(2)

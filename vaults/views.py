@@ -1,4 +1,5 @@
-"""Vault pages: the public vault list and vault page (NAV chart, allocation, fees charged to date), the signed-in
+"""Vault pages: the public vault list and vault page (NAV chart, allocation, fees charged to date, the Safe's
+announced control changes), the signed-in
 depositor's holdings with statement downloads, and the custody pages where a depositor requests a withdrawal and
 signs it with two linked browser wallets. Data comes from the selectors; charts, requests and signatures go
 through the REST API (``static/js/vault.js``, ``static/js/custody.js``)."""
@@ -34,6 +35,9 @@ def vault_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "management_fee": decimal_text(fees["management"]),
         "performance_fee": decimal_text(fees["performance"]),
         "api_url": reverse("api:vaults-detail", args=[vault.slug]),
+        "safe": VaultSafe.objects.filter(vault=vault).first(),
+        "control_changes": custody_selectors.vault_control_changes(vault_id=vault.pk),
+        "control_changes_recent_days": custody_selectors.CONTROL_CHANGES_RECENT.days,
     }
     return render(request, "vaults/detail.html", context)
 

@@ -37,6 +37,49 @@ SAFE_CONTROL_FUNCTIONS: dict[bytes, str] = {
 }
 
 
+# Their parameter names in the Safe's source, to show a control change in words.
+SAFE_CONTROL_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "addOwnerWithThreshold(address,uint256)": ("owner", "_threshold"),
+    "removeOwner(address,address,uint256)": ("prevOwner", "owner", "_threshold"),
+    "swapOwner(address,address,address)": ("prevOwner", "oldOwner", "newOwner"),
+    "changeThreshold(uint256)": ("_threshold",),
+    "enableModule(address)": ("module",),
+    "disableModule(address,address)": ("prevModule", "module"),
+    "setGuard(address)": ("guard",),
+    "setFallbackHandler(address)": ("handler",),
+}
+
+
+@dataclass(frozen=True)
+class SafeControlCall:
+    """A decoded Safe control call: ``function`` its name (``changeThreshold``), ``arguments`` its parameters in
+    order as ``(name, value)``, addresses checksummed and integers as decimal text."""
+
+    function: str
+    arguments: tuple[tuple[str, str], ...]
+
+
+def safe_control_call_decode(data: bytes) -> SafeControlCall | None:
+    """The owner/threshold/module/guard/fallback-handler call encoded by ``data``, or None when ``data`` is not
+    exactly one of :data:`SAFE_CONTROL_FUNCTIONS` with well-formed arguments."""
+    signature = SAFE_CONTROL_FUNCTIONS.get(bytes(data[:4]))
+    if signature is None:
+        return None
+    types = signature[signature.index("(") + 1 : -1].split(",")
+    if len(data) != 4 + 32 * len(types):
+        return None
+    try:
+        values = abi_decode(types, data[4:], strict=True)
+    except DecodingError:
+        return None
+    names = SAFE_CONTROL_PARAMETERS[signature]
+    shown = tuple(
+        (name, to_checksum_address(value) if kind == "address" else str(int(value)))
+        for name, kind, value in zip(names, types, values, strict=True)
+    )
+    return SafeControlCall(function=signature[: signature.index("(")], arguments=shown)
+
+
 @dataclass(frozen=True)
 class Erc20Transfer:
     """A decoded ``transfer(recipient, amount)``; ``amount`` in the token's base units."""

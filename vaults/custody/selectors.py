@@ -1,25 +1,28 @@
 """Reads of the custody flow: linked wallets, registered destinations, the policy context of a proposal (gathered
-from the database, never from the proposer), the fee ledger balance, proposals visible to a user, and what a
-depositor is asked to sign."""
+from the database, never from the proposer), the fee ledger balance, proposals visible to a user, what a
+depositor is asked to sign, and the control changes a vault's public page announces."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Max, QuerySet, Sum
+from django.db.models import Max, Q, QuerySet, Sum
+from django.utils import timezone
 
 from accounts.models import User, Wallet
 from fees.models import FeeLedgerEntry
+from vaults.custody.calls import safe_control_call_decode
 from vaults.custody.destination_registration import (
     DestinationRegistration,
     destination_registration_hash,
     destination_registration_typed_data,
 )
+from vaults.custody.policy import CONTROL_CHANGE_DELAY, OperationKind, PolicyContext
 from vaults.custody.policy import DestinationRegistration as PolicyDestination
-from vaults.custody.policy import OperationKind, PolicyContext
 from vaults.custody.safe_tx import SafeTx, address_normalise
 from vaults.custody.withdrawal_request import (
     Authorisation,
@@ -193,3 +196,60 @@ def destination_registration_view(registration: DestinationRegistration) -> dict
         "hash": "0x" + destination_registration_hash(registration).hex(),
         "nonce": str(registration.nonce),
     }
+
+
+CONTROL_CHANGES_RECENT = timedelta(days=30)  # closed control changes stay on the public page this long
+
+
+@dataclass(frozen=True)
+class ControlChangeView:
+    """A control-change proposal as the vault's public page shows it. ``function`` and ``arguments`` decode the
+    Safe call (``function`` None: not a recognised control call, which the policy refuses; ``selector`` then says
+    what it is); ``executable_from`` is the announcement + 72 h, the earliest the co-signer signs."""
+
+    proposal_id: int
+    function: str | None
+    arguments: tuple[tuple[str, str], ...]
+    selector: str
+    to: str
+    nonce: int
+    announced_at: datetime | None
+    executable_from: datetime | None
+    state: str
+    state_label: str
+    closed_at: datetime | None
+
+
+def vault_control_changes(
+    *, vault_id: int, now: datetime | None = None, recent: timedelta = CONTROL_CHANGES_RECENT
+) -> list[ControlChangeView]:
+    """The owner, threshold, module, guard and fallback-handler changes proposed for the vault's Safe that are still
+    live, or closed (executed, failed, cancelled) within ``recent`` of ``now``: newest first. Public: shown to
+    anyone on the vault's page from their announcement."""
+    now = timezone.now() if now is None else now
+    proposals = SafeProposal.objects.filter(
+        Q(state__in=SafeProposal.LIVE_STATES) | Q(closed_at__gte=now - recent),
+        safe__vault_id=vault_id,
+        kind=OperationKind.CONTROL_CHANGE.value,
+    ).order_by("-created_at", "-id")
+    views: list[ControlChangeView] = []
+    for proposal in proposals:
+        data = bytes.fromhex(proposal.data[2:])
+        call = safe_control_call_decode(data)
+        announced = proposal.announced_at
+        views.append(
+            ControlChangeView(
+                proposal_id=proposal.pk,
+                function=None if call is None else call.function,
+                arguments=() if call is None else call.arguments,
+                selector="0x" + data[:4].hex(),
+                to=proposal.to,
+                nonce=int(proposal.nonce),
+                announced_at=announced,
+                executable_from=None if announced is None else announced + CONTROL_CHANGE_DELAY,
+                state=proposal.state,
+                state_label=proposal.get_state_display(),
+                closed_at=proposal.closed_at,
+            )
+        )
+    return views

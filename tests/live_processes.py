@@ -169,11 +169,13 @@ class DevChainProcess:
 
 
 @contextlib.contextmanager
-def devchain_process(state_file: Path, log_path: Path) -> Iterator[DevChainProcess]:
-    """Start the dev chain on a free port of 127.0.0.1, yield it once it has written its state file, stop it."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+def devchain_process(state_file: Path, log_path: Path, *, port: int | None = None) -> Iterator[DevChainProcess]:
+    """Start the dev chain on ``port`` of 127.0.0.1 (a free one by default; the chain takes another if it is
+    taken), yield it once it has written its state file, stop it."""
+    if port is None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
     command = [sys.executable, "-m", "hftplatform.devchain", "--state-file", str(state_file), "--port", str(port)]
     process = process_start(command, env=dict(os.environ), log_path=log_path)
     try:

@@ -4,14 +4,8 @@ deposit scan task through ``CHAIN_RPC_URLS``."""
 
 from __future__ import annotations
 
-import json
-import signal
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,57 +17,22 @@ from web3 import HTTPProvider, Web3
 from accounts.models import Wallet
 from hftplatform import demo_chain
 from tests.factories import UserFactory
+from tests.live_processes import DevChainProcess, devchain_process
 from vaults import tasks
 from vaults.custody import chain
 from vaults.custody.deposits import transfer_logs_read
 from vaults.custody.safe_tx import SafeTx, safe_tx_hash
 from vaults.models import ChainTransfer, Deposit, DepositScanCursor, Vault, VaultSafe
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    state: dict[str, Any]
-
-    @property
-    def url(self) -> str:
-        return str(self.state["url"])
-
-
-def _start(state_file: Path, port: int) -> Server:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hftplatform.devchain", "--state-file", str(state_file), "--port", str(port)],
-        cwd=ROOT,
-    )
-    deadline = time.monotonic() + 60
-    while not state_file.exists():
-        assert process.poll() is None, f"the dev chain exited with {process.returncode}"
-        assert time.monotonic() < deadline, "the dev chain did not start"
-        time.sleep(0.1)
-    return Server(process, json.loads(state_file.read_text()))
-
-
-def _stop(server: Server) -> None:
-    server.process.send_signal(signal.SIGTERM)
-    server.process.wait(timeout=30)
-
 
 @pytest.fixture(scope="module")
-def devchain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = _start(tmp_path_factory.mktemp("devchain") / "devchain.json", _free_port())
-    yield server
-    _stop(server)
+def devchain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevChainProcess]:
+    directory = tmp_path_factory.mktemp("devchain")
+    with devchain_process(directory / "devchain.json", directory / "devchain.log") as server:
+        yield server
 
 
-def _w3(server: Server) -> Web3:
+def _w3(server: DevChainProcess) -> Web3:
     return Web3(HTTPProvider(server.url))
 
 
@@ -85,13 +44,13 @@ def _funded(w3: Web3, wei: int = 10**20) -> Any:
     return account
 
 
-def test_state_file_names_the_url_port_and_chain(devchain: Server) -> None:
+def test_state_file_names_the_url_port_and_chain(devchain: DevChainProcess) -> None:
     assert devchain.state["host"] == "127.0.0.1"
     assert devchain.state["url"] == f"http://127.0.0.1:{devchain.state['port']}"
     assert (devchain.state["chain_id"], devchain.state["pid"]) == (31337, devchain.process.pid)
 
 
-def test_the_real_safe_and_token_over_http(devchain: Server) -> None:
+def test_the_real_safe_and_token_over_http(devchain: DevChainProcess) -> None:
     w3 = _w3(devchain)
     assert (w3.eth.chain_id, w3.net.version) == (31337, "31337")
     deployer = _funded(w3)
@@ -133,7 +92,7 @@ def test_the_real_safe_and_token_over_http(devchain: Server) -> None:
     assert requests_made == -(-(w3.eth.block_number + 1) // 5)
 
 
-def test_batches_unknown_methods_and_bad_json(devchain: Server) -> None:
+def test_batches_unknown_methods_and_bad_json(devchain: DevChainProcess) -> None:
     batch = [
         {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
         {"jsonrpc": "2.0", "id": "two", "method": "eth_nosuchmethod", "params": []},
@@ -157,16 +116,15 @@ def test_a_taken_port_is_left_alone(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        server = _start(tmp_path / "devchain.json", port)
-        try:
+        with devchain_process(tmp_path / "devchain.json", tmp_path / "devchain.log", port=port) as server:
             assert server.state["port"] != port
             assert _w3(server).eth.chain_id == 31337
-        finally:
-            _stop(server)
 
 
 @pytest.mark.django_db
-def test_demo_chain_setup_then_a_deposit_credited_by_the_scan_task(devchain: Server, tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+def test_demo_chain_setup_then_a_deposit_credited_by_the_scan_task(
+    devchain: DevChainProcess, tmp_path: Path, settings
+) -> None:  # type: ignore[no-untyped-def]
     w3 = _w3(devchain)
     depositor = UserFactory()
     keys = demo_chain.demo_chain_keys_load(path=tmp_path / "demo-chain-keys.json")

@@ -236,17 +236,28 @@ class DepositCreateApi(APIView):
         return Response(_deposit_out(result.deposit), status=201 if result.created else 200)
 
 
+class WithdrawalQuantitySerializer(serializers.Serializer):
+    """What a withdrawal takes: ``shares`` (decimal text, parsed to ``Decimal``) or a net ``amount`` (base units)."""
+
+    shares = serializers.CharField(required=False, help_text="Shares, up to 18 decimal places.")
+    amount = serializers.RegexField(r"^[1-9][0-9]{0,77}$", required=False, help_text="Net base units.")
+    lot = serializers.IntegerField(required=False, help_text="Take from this lot only.")
+    idempotency_key = serializers.CharField(max_length=100, required=False)
+
+    def validate_shares(self, value: str) -> Decimal:
+        try:
+            return Decimal(value)
+        except InvalidOperation:
+            raise serializers.ValidationError("shares must be decimal text") from None
+
+
 class WithdrawalCreateApi(APIView):
     """The signed-in depositor requests a withdrawal in shares or in a net amount; it then awaits the depositor's
     signed request (``/api/v1/custody/``)."""
 
     permission_classes = (IsAuthenticated,)
 
-    class InputSerializer(serializers.Serializer):
-        shares = serializers.CharField(required=False, help_text="Shares, up to 18 decimal places.")
-        amount = serializers.RegexField(r"^[1-9][0-9]{0,77}$", required=False, help_text="Net base units.")
-        lot = serializers.IntegerField(required=False, help_text="Take from this lot only.")
-        idempotency_key = serializers.CharField(max_length=100, required=False)
+    InputSerializer = WithdrawalQuantitySerializer
 
     @extend_schema(operation_id="vaults_withdrawal_create", tags=["vaults"], request=InputSerializer, responses=dict)
     def post(self, request: Request, slug: str) -> Response:
@@ -254,16 +265,10 @@ class WithdrawalCreateApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        shares = None
-        if "shares" in values:
-            try:
-                shares = Decimal(values["shares"])
-            except InvalidOperation:
-                raise ServiceError("shares must be decimal text", fields={"shares": ["decimal"]}) from None
         withdrawal = services.vault_withdrawal_request(
             vault_id=vault.pk,
             depositor_id=request.user.pk,
-            shares=shares,
+            shares=values.get("shares"),
             amount=int(values["amount"]) if "amount" in values else None,
             lot_id=values.get("lot"),
             idempotency_key=values.get("idempotency_key"),

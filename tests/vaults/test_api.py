@@ -75,6 +75,9 @@ def test_withdrawal_request_waits_for_custody_and_refusals_change_nothing(monkey
     too_much = _client(user).post("/api/v1/vaults/usdc-core/withdrawals/", {"shares": "1000.5"}, format="json")
     assert too_much.status_code == 400
     assert too_much.json()["error"]["code"] == "insufficient_shares"
+    not_a_number = _client(user).post("/api/v1/vaults/usdc-core/withdrawals/", {"shares": "4e0x"}, format="json")
+    assert not_a_number.status_code == 400
+    assert "shares" in not_a_number.json()["error"]["fields"]
     assert Withdrawal.objects.count() == 0
     response = _client(user).post("/api/v1/vaults/usdc-core/withdrawals/", {"shares": "400"}, format="json")
     assert response.status_code == 201

@@ -11,7 +11,7 @@ Errors use the API's common format ``{"error": {"code", "message", "fields"}}`` 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.shortcuts import get_object_or_404
@@ -24,7 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from fees.core.numbers import decimal_text
-from hftplatform.errors import ServiceError
+from vaults.api import WithdrawalQuantitySerializer
 from vaults.custody import selectors, services
 from vaults.custody.destination_registration import DestinationRegistrationError
 from vaults.models import SafeProposal, Vault, Withdrawal
@@ -113,12 +113,8 @@ class CustodyWithdrawalCreateApi(APIView):
 
     permission_classes = (IsAuthenticated,)
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(WithdrawalQuantitySerializer):
         vault = serializers.SlugField()
-        shares = serializers.CharField(required=False, help_text="Shares, up to 18 decimal places.")
-        amount = serializers.RegexField(r"^[1-9][0-9]{0,77}$", required=False, help_text="Net base units.")
-        lot = serializers.IntegerField(required=False)
-        idempotency_key = serializers.CharField(max_length=100, required=False)
         destination = serializers.CharField(max_length=42, help_text="A linked wallet or a registered address.")
         deadline = serializers.DateTimeField(required=False, help_text="Until when the request may be signed (1 h).")
 
@@ -128,18 +124,12 @@ class CustodyWithdrawalCreateApi(APIView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         vault = get_object_or_404(Vault, slug=values["vault"])
-        shares = None
-        if "shares" in values:
-            try:
-                shares = Decimal(values["shares"])
-            except InvalidOperation:
-                raise ServiceError("shares must be decimal text", fields={"shares": ["decimal"]}) from None
         proposal = services.custody_withdrawal_request(
             vault_id=vault.pk,
             depositor_id=request.user.pk,
             destination=values["destination"],
             deadline=_deadline(values.get("deadline")),
-            shares=shares,
+            shares=values.get("shares"),
             amount=int(values["amount"]) if "amount" in values else None,
             lot_id=values.get("lot"),
             idempotency_key=values.get("idempotency_key"),

@@ -33,6 +33,7 @@ from django.db import connection
 from marketdata import selectors, services
 from marketdata.archive_loading import ArchiveItem, archives_import_many
 from marketdata.core import archives
+from marketdata.core.candle_rows import CandleRows, candle_rows_join
 from marketdata.core.candles import Candle, CandleError
 from marketdata.core.gaps import ranges_subtract
 from marketdata.core.intervals import interval_get, venue_interval_code
@@ -134,7 +135,7 @@ class _Fetched:
     target: DownloadTarget
     start_ms: int
     end_ms: int
-    candles: list[Candle] | None = None  # a REST window
+    rows: CandleRows | None = None  # a REST window's candles, checked
     archive: tuple[str, str, bytes, str] | None = None  # (period, url, zip, .CHECKSUM text)
     error: Exception | None = None
     recheck: bool = False  # an imported archive checked again for a re-publication
@@ -232,7 +233,7 @@ class KlineDownloader:
                     continue
                 waiting = pending.setdefault(window.target, [])
                 waiting.append(window)
-                if window.error is not None or sum(len(f.candles or ()) for f in waiting) >= STORE_BATCH_CANDLES:
+                if window.error is not None or sum(f.rows.count for f in waiting if f.rows) >= STORE_BATCH_CANDLES:
                     self._rest_store(pending.pop(window.target), now)
             for target in list(pending):
                 self._rest_store(pending.pop(target), now)
@@ -311,9 +312,9 @@ class KlineDownloader:
                         if target in self._failed:
                             continue
                         try:
-                            candles = await client.klines(target.venue_symbol, target.interval, w_start, w_end, now)
-                            await self._put(results, _Fetched(target, w_start, w_end, candles=candles))
-                        except (VenueError, PayloadError, TransportError) as error:
+                            rows = await client.klines(target.venue_symbol, target.interval, w_start, w_end, now)
+                            await self._put(results, _Fetched(target, w_start, w_end, rows=rows))
+                        except (VenueError, PayloadError, CandleError, TransportError) as error:
                             self._failed.add(target)
                             await self._put(results, _Fetched(target, w_start, w_end, error=error))
 
@@ -370,19 +371,22 @@ class KlineDownloader:
             return
         iv = interval_get(target.interval)
         try:
-            candles: list[Candle] = []
+            pages: list[CandleRows] = []
             covered: list[tuple[int, int]] = []
             for fetched in batch:
                 if fetched.error is not None:
                     raise fetched.error
-                assert fetched.candles is not None
-                outside = [c.open_time for c in fetched.candles if not fetched.start_ms <= c.open_time < fetched.end_ms]
-                if outside:
-                    raise PayloadError(f"candles outside the window asked for: {outside[:3]}")
-                candles.extend(fetched.candles)
+                rows = fetched.rows
+                assert rows is not None
+                # Ascending: the first and the last open time bound the page.
+                if rows.count and not fetched.start_ms <= rows.first_ms <= rows.last_ms < fetched.end_ms:
+                    outside = [t for t in (rows.first_ms, rows.last_ms) if not fetched.start_ms <= t < fetched.end_ms]
+                    raise PayloadError(f"candles outside the window asked for: {outside}")
+                pages.append(rows)
                 covered_end = min(fetched.end_ms, iv.floor(now))
                 if covered_end > fetched.start_ms:
                     covered.append((fetched.start_ms, covered_end))
+            candles = candle_rows_join(pages)
             result = services.klines_store(
                 instrument_id=target.instrument_id, interval=target.interval, candles=candles, covered=covered
             )
@@ -398,7 +402,7 @@ class KlineDownloader:
         self.summary.rows_present += result.present
         self.summary.done += sum(iv.count(f.start_ms, f.end_ms) for f in batch)
         if self.collect:
-            self.summary.fetched.extend((target, c) for c in candles)
+            self.summary.fetched.extend((target, c) for c in candles.candles())
         self._report()
 
     def _archives_store(self, batch: list[_Fetched]) -> list[tuple[DownloadTarget, int, int]]:

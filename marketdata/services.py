@@ -25,16 +25,15 @@ from django.db.models import F
 from django.utils import timezone
 
 from marketdata.core.archives import ArchiveError, archive_checksum_parse, archive_csv_layout, archive_period_range
-from marketdata.core.candles import Candle, CandleError
+from marketdata.core.candle_rows import CandleRows, candle_rows_from_candles
+from marketdata.core.candles import Candle
 from marketdata.core.gaps import ranges_merge
 from marketdata.core.intervals import Interval, interval_get
 from marketdata.core.rest import InstrumentInfo
 from marketdata.models import Instrument, KlineArchive, KlineCoverage, KlineDownloadJob
 
-# Plain decimal text only: PostgreSQL would accept '1E-8', ' 1' or '.5' but print them back differently, and a tab
-# or newline would break the COPY stream.
-_PLAIN_DECIMAL = re.compile(r"\d+(?:\.\d+)?\Z")
-_PLAIN_OHLCV = re.compile("\n".join([r"\d+(?:\.\d+)?"] * 5) + r"\Z")  # one match per candle: the hot path
+# Plain decimal text only: PostgreSQL would accept '1E-8', ' 1' or '.5' but print them back differently.
+_PLAIN_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?\Z")  # ASCII digits: NUMERIC takes no others
 COPY_CHUNK = 1 << 20  # bytes per write to the COPY stream
 KLINE_COLUMNS = "instrument_id, interval, open_time, open, high, low, close, volume, closed"
 
@@ -66,35 +65,17 @@ def _instrument_lock(instrument_id: int) -> None:
             raise InstrumentNotFound(f"no instrument with id {instrument_id}")
 
 
-def _candles_check(interval: Interval, candles: Sequence[Candle]) -> list[Candle]:
-    rows = sorted(candles, key=lambda c: c.open_time)
-    previous: int | None = None
-    for candle in rows:
-        if candle.open_time == previous:
-            raise CandleError(f"two candles open at {candle.open_time}")
-        previous = candle.open_time
-        if not interval.is_aligned(candle.open_time):
-            raise CandleError(f"candle at {candle.open_time} is not on the {interval.code} grid")
-        texts = (candle.open, candle.high, candle.low, candle.close, candle.volume)
-        if not (all(type(text) is str for text in texts) and _PLAIN_OHLCV.match("\n".join(texts))):
-            bad = next(t for t in texts if not isinstance(t, str) or not _PLAIN_DECIMAL.match(t))
-            raise CandleError(f"candle at {candle.open_time}: {bad!r} is not plain decimal text")
-        candle.validate()
-    return rows
-
-
-def _copy_text(instrument_id: int, interval: str, candles: Sequence[Candle]) -> Iterator[bytes]:
-    prefix = f"{instrument_id}\t{interval}\t"
-    buffer: list[str] = []
-    for c in candles:
-        buffer.append(
-            f"{prefix}{c.open_time}\t{c.open}\t{c.high}\t{c.low}\t{c.close}\t{c.volume}\t{'t' if c.closed else 'f'}\n"
-        )
-        if len(buffer) >= 10_000:
-            yield "".join(buffer).encode()
-            buffer.clear()
-    if buffer:
-        yield "".join(buffer).encode()
+def _copy_text(instrument_id: int, rows: CandleRows) -> Iterator[bytes]:
+    """COPY text of ``rows``: each line with the instrument and the interval in front, in chunks."""
+    prefix = f"{instrument_id}\t{rows.interval}\t"
+    text = rows.text
+    start = 0
+    while start < len(text):
+        # Whole lines per chunk: the prefix goes after each newline, and in front of the chunk's first line.
+        end = text.find("\n", start + COPY_CHUNK) + 1 or len(text)
+        body = text[start : end - 1]
+        yield (prefix + body.replace("\n", "\n" + prefix) + "\n").encode()
+        start = end
 
 
 def _copy_in(sql: str, chunks: Iterator[bytes] | Sequence[bytes]) -> None:
@@ -137,7 +118,7 @@ def klines_store(
     *,
     instrument_id: int,
     interval: str,
-    candles: Sequence[Candle],
+    candles: Sequence[Candle] | CandleRows,
     covered: tuple[int, int] | Sequence[tuple[int, int]] | None,
 ) -> StoreResult:
     """Store candles (open times in ms on the interval's grid, exact decimal text) and, in the same transaction,
@@ -146,10 +127,16 @@ def klines_store(
 
     A new candle is written; a stored closed candle is left as it is ("present"); a stored open candle is replaced
     by the incoming one, so the still-open candle is never duplicated. Bad candles raise
-    :class:`~marketdata.core.candles.CandleError` before anything is written.
+    :class:`~marketdata.core.candles.CandleError` before anything is written. ``candles`` may come already checked
+    as :class:`~marketdata.core.candle_rows.CandleRows` (what the download's parsers make).
     """
     iv = interval_get(interval)
-    rows = _candles_check(iv, candles)
+    if isinstance(candles, CandleRows):
+        if candles.interval != iv.code:
+            raise ValueError(f"{candles.interval} rows cannot be stored as {iv.code} candles")
+        rows = candles
+    else:
+        rows = candle_rows_from_candles(candles, iv)
     windows: list[tuple[int, int]]
     if covered is None:
         windows = []
@@ -163,33 +150,26 @@ def klines_store(
     with transaction.atomic():
         _instrument_lock(instrument_id)
         written = 0
-        if rows:
-            first, last = rows[0].open_time, rows[-1].open_time
-            fast = not _range_has_rows(instrument_id, iv.code, first, last + 1)
+        if rows.count:
+            fast = not _range_has_rows(instrument_id, iv.code, rows.first_ms, rows.last_ms + 1)
             if fast:
                 # Nothing stored in the range: COPY straight into the table. Another writer may have slipped in
                 # since the check; its rows then collide on the key and the slow path below merges instead.
                 try:
                     with transaction.atomic():
-                        _copy_in(
-                            f"COPY marketdata_kline ({KLINE_COLUMNS}) FROM STDIN",
-                            _copy_text(instrument_id, iv.code, rows),
-                        )
-                    written = len(rows)
+                        _copy_in(f"COPY marketdata_kline ({KLINE_COLUMNS}) FROM STDIN", _copy_text(instrument_id, rows))
+                    written = rows.count
                 except (IntegrityError, psycopg.IntegrityError):
                     fast = False
             if not fast:
                 _staging_ready()
-                _copy_in(
-                    f"COPY marketdata_kline_staging ({KLINE_COLUMNS}) FROM STDIN",
-                    _copy_text(instrument_id, iv.code, rows),
-                )
+                _copy_in(f"COPY marketdata_kline_staging ({KLINE_COLUMNS}) FROM STDIN", _copy_text(instrument_id, rows))
                 with connection.cursor() as cursor:
                     cursor.execute(_MERGE_SQL)
                     written = cursor.rowcount
         for start_ms, end_ms in ranges_merge(windows):
             _coverage_add(instrument_id, iv.code, start_ms, end_ms)
-    return StoreResult(written=written, present=len(rows) - written)
+    return StoreResult(written=written, present=rows.count - written)
 
 
 def _coverage_add(instrument_id: int, interval: str, start_ms: int, end_ms: int) -> None:

@@ -6,8 +6,10 @@ volumes are Binance's decimal strings, kept verbatim.
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Any
 
+from marketdata.core.candle_rows import CandleRows, candle_rows_fast, candle_rows_from_candles
 from marketdata.core.candles import Candle
 from marketdata.core.intervals import Interval, venue_interval_code
 from marketdata.core.rest import InstrumentInfo, PayloadError, RestRequest, VenueError
@@ -78,17 +80,16 @@ def klines_request(
     )
 
 
-def klines_parse(payload: bytes, *, interval: Interval, now_ms: int) -> list[Candle]:
-    """Binance kline rows → candles, ascending; ``closed`` when the candle ended at or before ``now_ms``.
-
-    Raises :class:`PayloadError` for a wrong shape, :class:`CandleError` for impossible or misaligned candles and
-    open times that do not strictly ascend.
-    """
+def _rows(payload: bytes) -> Any:
     rows = json_load(VENUE, payload)
     if isinstance(rows, dict) and "code" in rows:
         raise VenueError(VENUE, 200, str(rows["code"]), str(rows.get("msg", "")))
     if not isinstance(rows, list):
         raise PayloadError(f"{VENUE}: klines response is not a list: {body_excerpt(payload)!r}")
+    return rows
+
+
+def _candles(rows: list[Any], interval: Interval, now_ms: int) -> list[Candle]:
     candles = []
     for index, row in enumerate(rows):
         if not isinstance(row, list) or len(row) < KLINE_MIN_FIELDS:
@@ -99,6 +100,27 @@ def klines_parse(payload: bytes, *, interval: Interval, now_ms: int) -> list[Can
         o, h, lo, c, v = ohlcv_fields(VENUE, row[1:6], f"kline row {index}")
         candles.append(Candle(open_time, o, h, lo, c, v, closed=candle_closed(interval, open_time, now_ms)))
     return candles_check(VENUE, candles, interval)
+
+
+def klines_parse(payload: bytes, *, interval: Interval, now_ms: int) -> list[Candle]:
+    """Binance kline rows → candles, ascending; ``closed`` when the candle ended at or before ``now_ms``.
+
+    Raises :class:`PayloadError` for a wrong shape, :class:`CandleError` for impossible or misaligned candles and
+    open times that do not strictly ascend.
+    """
+    return _candles(_rows(payload), interval, now_ms)
+
+
+def klines_rows(payload: bytes, *, interval: Interval, now_ms: int) -> CandleRows:
+    """What :func:`klines_parse` gives, as checked COPY rows (:mod:`marketdata.core.candle_rows`): the same
+    refusals, and also of decimal text that is not plain (the store refuses it)."""
+    rows = _rows(payload)
+    if rows and set(map(type, rows)) == {list} and min(map(len, rows)) >= KLINE_MIN_FIELDS:
+        times, o, h, lo, c, v = islice(zip(*rows, strict=False), KLINE_MIN_FIELDS)
+        fast = candle_rows_fast(interval, now_ms, times, o, h, lo, c, v)
+        if fast is not None:
+            return fast
+    return candle_rows_from_candles(_candles(rows, interval, now_ms), interval)
 
 
 def exchange_info_request(market_type: MarketType) -> RestRequest:

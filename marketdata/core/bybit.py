@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from marketdata.core.candle_rows import CandleRows, candle_rows_fast, candle_rows_from_candles
 from marketdata.core.candles import Candle
 from marketdata.core.intervals import Interval, venue_interval_code
 from marketdata.core.rest import InstrumentInfo, PayloadError, RestRequest, VenueError
@@ -75,15 +76,14 @@ def _result(payload: bytes) -> dict[str, Any]:
     return result
 
 
-def klines_parse(payload: bytes, *, interval: Interval, now_ms: int) -> list[Candle]:
-    """Bybit kline list (newest first) → candles oldest first; ``closed`` once the candle ended by ``now_ms``.
-
-    Raises :class:`VenueError` for ``retCode`` ≠ 0, :class:`PayloadError` for a wrong shape, :class:`CandleError`
-    for impossible or misaligned candles and duplicate or unordered open times.
-    """
+def _rows(payload: bytes) -> list[Any]:
     rows = _result(payload).get("list")
     if not isinstance(rows, list):
         raise PayloadError(f"{VENUE}: kline result has no list: {body_excerpt(payload)!r}")
+    return rows
+
+
+def _candles(rows: list[Any], interval: Interval, now_ms: int) -> list[Candle]:
     candles = []
     for index in range(len(rows) - 1, -1, -1):
         row = rows[index]
@@ -95,6 +95,33 @@ def klines_parse(payload: bytes, *, interval: Interval, now_ms: int) -> list[Can
         o, h, lo, c, v = ohlcv_fields(VENUE, row[1:6], f"kline row {index}")
         candles.append(Candle(open_time, o, h, lo, c, v, closed=candle_closed(interval, open_time, now_ms)))
     return candles_check(VENUE, candles, interval)
+
+
+def klines_parse(payload: bytes, *, interval: Interval, now_ms: int) -> list[Candle]:
+    """Bybit kline list (newest first) → candles oldest first; ``closed`` once the candle ended by ``now_ms``.
+
+    Raises :class:`VenueError` for ``retCode`` ≠ 0, :class:`PayloadError` for a wrong shape, :class:`CandleError`
+    for impossible or misaligned candles and duplicate or unordered open times.
+    """
+    return _candles(_rows(payload), interval, now_ms)
+
+
+def klines_rows(payload: bytes, *, interval: Interval, now_ms: int) -> CandleRows:
+    """What :func:`klines_parse` gives, as checked COPY rows (:mod:`marketdata.core.candle_rows`): the same
+    refusals, and also of decimal text that is not plain (the store refuses it)."""
+    rows = _rows(payload)
+    if rows and set(map(type, rows)) == {list} and set(map(len, rows)) == {KLINE_FIELDS}:
+        starts, o, h, lo, c, v, _ = (column[::-1] for column in zip(*rows, strict=True))
+        # Start times are strings of ASCII digits (int() alone would also take " 1", "+1", "1_0").
+        if set(map(type, starts)) == {str} and "".join(starts).isascii() and "".join(starts).isdigit():
+            try:
+                times = list(map(int, starts))
+            except ValueError:  # an empty string
+                times = None
+            fast = candle_rows_fast(interval, now_ms, times, o, h, lo, c, v) if times is not None else None
+            if fast is not None:
+                return fast
+    return candle_rows_from_candles(_candles(rows, interval, now_ms), interval)
 
 
 def instruments_request(market_type: MarketType, cursor: str | None) -> RestRequest:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from marketdata.core.candle_rows import CandleRows, candle_rows_fast, candle_rows_from_candles
 from marketdata.core.candles import Candle
 from marketdata.core.decimal_text import decimal_text_plain
 from marketdata.core.intervals import SECOND_MS, Interval, interval_get, venue_interval_code
@@ -88,18 +89,16 @@ def _price(value: Any, index: int, field: int) -> str:
     return decimal_text_plain(str(value))
 
 
-def klines_parse(payload: bytes, *, interval: Interval, now_ms: int) -> list[Candle]:
-    """Coinbase candle rows (newest first, ``[time_s, low, high, open, close, volume]``) → candles oldest first;
-    ``closed`` once the candle ended by ``now_ms``.
-
-    Raises :class:`VenueError` for a ``{"message"}`` body, :class:`PayloadError` for a wrong shape,
-    :class:`CandleError` for impossible or misaligned candles and duplicate or unordered open times.
-    """
+def _rows(payload: bytes) -> list[Any]:
     rows = json_load(VENUE, payload, parse_float=_number, parse_int=_number, parse_constant=_no_constant)
     if isinstance(rows, dict) and "message" in rows:
         raise VenueError(VENUE, 200, "", str(rows["message"]))
     if not isinstance(rows, list):
         raise PayloadError(f"{VENUE}: candles response is not a list: {body_excerpt(payload)!r}")
+    return rows
+
+
+def _candles(rows: list[Any], interval: Interval, now_ms: int) -> list[Candle]:
     candles = []
     for index in range(len(rows) - 1, -1, -1):
         row = rows[index]
@@ -111,6 +110,34 @@ def klines_parse(payload: bytes, *, interval: Interval, now_ms: int) -> list[Can
             Candle(open_time, open_, high, low, close, volume, closed=candle_closed(interval, open_time, now_ms))
         )
     return candles_check(VENUE, candles, interval)
+
+
+def klines_parse(payload: bytes, *, interval: Interval, now_ms: int) -> list[Candle]:
+    """Coinbase candle rows (newest first, ``[time_s, low, high, open, close, volume]``) → candles oldest first;
+    ``closed`` once the candle ended by ``now_ms``.
+
+    Raises :class:`VenueError` for a ``{"message"}`` body, :class:`PayloadError` for a wrong shape,
+    :class:`CandleError` for impossible or misaligned candles and duplicate or unordered open times.
+    """
+    return _candles(_rows(payload), interval, now_ms)
+
+
+def klines_rows(payload: bytes, *, interval: Interval, now_ms: int) -> CandleRows:
+    """What :func:`klines_parse` gives, as checked COPY rows (:mod:`marketdata.core.candle_rows`): the same
+    refusals, and also of decimal text that is not plain. A page with exponent forms (``1e-05``) takes the
+    row-by-row path, which rewrites them."""
+    rows = _rows(payload)
+    if rows and set(map(type, rows)) == {list} and set(map(len, rows)) == {CANDLE_FIELDS}:
+        columns = [column[::-1] for column in zip(*rows, strict=True)]
+        seconds, lo, h, o, c, v = columns
+        # Every field a JSON number (a JSON string is refused), times whole seconds in ASCII digits.
+        numbers = all(set(map(type, column)) == {_Number} for column in columns)
+        if numbers and "".join(seconds).isascii() and "".join(seconds).isdigit():
+            times = [int(s) * SECOND_MS for s in seconds]
+            fast = candle_rows_fast(interval, now_ms, times, o, h, lo, c, v)
+            if fast is not None:
+                return fast
+    return candle_rows_from_candles(_candles(rows, interval, now_ms), interval)
 
 
 def products_request() -> RestRequest:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from marketdata.core import binance, bybit, coinbase
-from marketdata.core.candles import Candle
+from marketdata.core.candle_rows import CandleRows
 from marketdata.core.intervals import interval_get
 from marketdata.core.rest import InstrumentInfo
 from marketdata.core.venues import MarketType, Venue
@@ -28,8 +28,9 @@ class KlineClient(Protocol):
     klines_limit: int
     transport: RestTransport
 
-    async def klines(self, venue_symbol: str, interval: str, start_ms: int, end_ms: int, now_ms: int) -> list[Candle]:
-        """The candles opening in ``[start_ms, end_ms)``, ascending; the window must hold ≤ klines_limit."""
+    async def klines(self, venue_symbol: str, interval: str, start_ms: int, end_ms: int, now_ms: int) -> CandleRows:
+        """The candles opening in ``[start_ms, end_ms)``, ascending, checked, as COPY rows; the window must hold
+        ≤ klines_limit."""
         ...
 
     async def instruments(self) -> list[InstrumentInfo]: ...
@@ -45,10 +46,10 @@ class BinanceClient:
         self.transport = transport
         self.klines_limit = binance.KLINES_LIMIT[market_type]
 
-    async def klines(self, venue_symbol: str, interval: str, start_ms: int, end_ms: int, now_ms: int) -> list[Candle]:
+    async def klines(self, venue_symbol: str, interval: str, start_ms: int, end_ms: int, now_ms: int) -> CandleRows:
         request = binance.klines_request(self.market_type, venue_symbol, interval, start_ms, end_ms, self.klines_limit)
         body = await self.transport.get(request)
-        return binance.klines_parse(body, interval=interval_get(interval), now_ms=now_ms)
+        return binance.klines_rows(body, interval=interval_get(interval), now_ms=now_ms)
 
     async def instruments(self) -> list[InstrumentInfo]:
         body = await self.transport.get(binance.exchange_info_request(self.market_type))
@@ -65,10 +66,10 @@ class BybitClient:
         self.transport = transport
         self.klines_limit = bybit.KLINES_LIMIT
 
-    async def klines(self, venue_symbol: str, interval: str, start_ms: int, end_ms: int, now_ms: int) -> list[Candle]:
+    async def klines(self, venue_symbol: str, interval: str, start_ms: int, end_ms: int, now_ms: int) -> CandleRows:
         request = bybit.klines_request(self.market_type, venue_symbol, interval, start_ms, end_ms, self.klines_limit)
         body = await self.transport.get(request)
-        return bybit.klines_parse(body, interval=interval_get(interval), now_ms=now_ms)
+        return bybit.klines_rows(body, interval=interval_get(interval), now_ms=now_ms)
 
     async def instruments(self) -> list[InstrumentInfo]:
         infos: list[InstrumentInfo] = []
@@ -93,10 +94,10 @@ class CoinbaseClient:
         self.transport = transport
         self.klines_limit = coinbase.KLINES_LIMIT
 
-    async def klines(self, venue_symbol: str, interval: str, start_ms: int, end_ms: int, now_ms: int) -> list[Candle]:
+    async def klines(self, venue_symbol: str, interval: str, start_ms: int, end_ms: int, now_ms: int) -> CandleRows:
         request = coinbase.klines_request(self.market_type, venue_symbol, interval, start_ms, end_ms, self.klines_limit)
         body = await self.transport.get(request)
-        return coinbase.klines_parse(body, interval=interval_get(interval), now_ms=now_ms)
+        return coinbase.klines_rows(body, interval=interval_get(interval), now_ms=now_ms)
 
     async def instruments(self) -> list[InstrumentInfo]:
         return coinbase.instruments_parse(await self.transport.get(coinbase.products_request()))

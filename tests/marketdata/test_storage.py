@@ -11,8 +11,9 @@ import pytest
 from django.db import connection
 
 from marketdata import selectors, services
+from marketdata.core.candle_rows import candle_rows_from_candles, candle_rows_join
 from marketdata.core.candles import Candle, CandleError
-from marketdata.core.intervals import MINUTE_MS
+from marketdata.core.intervals import INTERVALS, MINUTE_MS
 from marketdata.core.rest import InstrumentInfo
 from marketdata.core.venues import MarketType, Venue
 from marketdata.models import Instrument, Kline, KlineCoverage, KlineDownloadJob
@@ -102,6 +103,7 @@ def test_the_open_candle_is_replaced_when_it_closes_and_never_duplicated(instrum
         (Candle(T0 + 1, "1", "1", "1", "1", "1"), "not on the 1m grid"),
         (Candle(T0, "1E-8", "1", "0", "1", "1"), "not plain decimal text"),
         (Candle(T0, "1\t", "1", "1", "1", "1"), "not plain decimal text"),
+        (Candle(T0, "1", "1", "1", "1", "\u0661"), "not plain decimal text"),  # a digit, but not one NUMERIC takes
         (Candle(T0, "2", "1", "1", "1", "1"), "outside"),
     ],
 )
@@ -112,6 +114,33 @@ def test_bad_candles_write_nothing(instrument: Instrument, candle: Candle, messa
         )
     assert _rows(instrument) == 0
     assert not KlineCoverage.objects.exists()
+
+
+def test_checked_rows_of_the_download_store_like_candles(instrument: Instrument) -> None:
+    rows = candle_rows_join([candle_rows_from_candles(CANDLES[1:], INTERVALS["1m"]),
+                             candle_rows_from_candles(CANDLES[:1], INTERVALS["1m"])])  # fmt: skip
+
+    result = services.klines_store(instrument_id=instrument.pk, interval="1m", candles=rows, covered=None)
+
+    assert (result.written, result.present) == (3, 0)
+    assert selectors.klines_read(instrument_id=instrument.pk, interval="1m", start_ms=0, end_ms=2**62) == CANDLES
+
+
+def test_rows_checked_for_another_interval_write_nothing(instrument: Instrument) -> None:
+    rows = candle_rows_from_candles(CANDLES, INTERVALS["1m"])
+
+    with pytest.raises(ValueError, match="1m rows cannot be stored as 3m candles"):
+        services.klines_store(instrument_id=instrument.pk, interval="3m", candles=rows, covered=None)
+    assert _rows(instrument) == 0
+
+
+def test_a_copy_longer_than_one_chunk_keeps_every_line_whole(instrument: Instrument, monkeypatch) -> None:
+    candles = [Candle(T0 + i * MINUTE_MS, "1.5", "2", "1", "1.25", str(i)) for i in range(500)]
+    monkeypatch.setattr(services, "COPY_CHUNK", 1000)  # about 30 lines a chunk
+
+    services.klines_store(instrument_id=instrument.pk, interval="1m", candles=candles, covered=None)
+
+    assert selectors.klines_read(instrument_id=instrument.pk, interval="1m", start_ms=0, end_ms=2**62) == candles
 
 
 def test_rows_and_coverage_commit_together(instrument: Instrument) -> None:

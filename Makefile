@@ -12,7 +12,7 @@ TYPED := hftplatform/embedded.py hftplatform/fields.py hftplatform/errors.py hft
 	orderbook/l2/checksum.py orderbook/l2/okx.py orderbook/l2/kraken.py orderbook/l2/bybit.py orderbook/l2/consolidated.py orderbook/l2/_fastbook.pyi \
 	marketdata/core/venues.py marketdata/core/intervals.py marketdata/core/candles.py marketdata/core/rest.py \
 	marketdata/core/binance.py marketdata/core/bybit.py marketdata/core/coinbase.py marketdata/core/paging.py \
-	marketdata/core/aggregate.py marketdata/core/decimal_text.py marketdata/core/venue_payloads.py \
+	marketdata/core/aggregate.py marketdata/core/decimal_text.py marketdata/core/venue_payloads.py marketdata/core/candle_rows.py \
 	marketdata/core/gaps.py marketdata/core/archives.py marketdata/exchanges/limits.py \
 	marketdata/exchanges/transport.py marketdata/exchanges/clients.py marketdata/services.py marketdata/selectors.py \
 	marketdata/downloads.py marketdata/tracking.py marketdata/live.py marketdata/overview.py \

@@ -29,6 +29,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Model, QuerySet
 from django.utils import timezone
 from psycopg import Copy
+from web3.exceptions import Web3Exception
 
 from fees.core import DepositorAccount, InsufficientSharesError, VaultError
 from fees.core import Lot as EngineLot
@@ -39,23 +40,33 @@ from fees.models import FeeLedgerEntry
 from hftplatform.errors import ServiceError
 from marketdata.core.intervals import interval_get
 from marketdata.selectors import klines_read
+from vaults.custody.balances import TokenBalance, token_balance_read
+from vaults.custody.rpc import ChainNotConfigured, chain_web3
+from vaults.custody.safe_tx import SafeTxError, address_normalise
 from vaults.live import vault_nav_broadcast
 from vaults.lock_objects import LotRow, accounts_lock, lots_lock, lots_lock_covering, vault_lock
 from vaults.models import (
+    ChainTransfer,
     Deposit,
+    DepositScanCursor,
     Lot,
     NavSnapshot,
     Position,
+    SafeProposal,
     Valuation,
     Vault,
     VaultAccount,
     VaultEvent,
+    VaultSafe,
     Withdrawal,
     WithdrawalPart,
 )
 
 CASH_VENUE = "vault"  # the Position holding the vault's idle base asset
 VALUATION_LOOKBACK_MS = 86_400_000  # a price older than a day is no mark to market
+# On-chain balances are read at the block the deposit scan has reached (so every transfer in them is a known
+# ChainTransfer); a scan further behind the head than this is refused rather than read from old state.
+VALUATION_SCAN_LAG_BLOCKS = 64
 _TX_HASH = re.compile(r"0x[0-9a-f]{64}")
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
@@ -956,9 +967,9 @@ def position_set(
     *, vault_id: int, asset: str, venue: str, quantity: Decimal, instrument_id: int | None = None, interval: str = "1m"
 ) -> Position:
     """Set a holding (asset units, exact) of the vault on a venue or protocol; it is valued with the latest
-    stored close of ``instrument_id`` (quoted in the vault's base asset), or at 1 for the base asset itself."""
-    if interval_get(interval).is_monthly:
-        raise VaultServiceError("a monthly candle is too coarse to mark a position")
+    stored close of ``instrument_id`` (quoted in the vault's base asset), or at 1 for the base asset itself.
+    An on-chain position on that asset and venue becomes a manual one again."""
+    _interval_check(interval)
     if not isinstance(quantity, Decimal) or not quantity.is_finite():
         raise VaultServiceError(f"quantity must be a finite Decimal, got {quantity!r}")
     with transaction.atomic():
@@ -969,20 +980,86 @@ def position_set(
             vault=vault,
             asset=asset.upper(),
             venue=venue,
-            defaults={"quantity": quantity, "instrument_id": instrument_id, "interval": interval},
+            defaults={
+                "quantity": quantity,
+                "instrument_id": instrument_id,
+                "interval": interval,
+                "source": Position.Source.MANUAL,
+                "token_contract": "",
+            },
         )
         return position
 
 
-def _position_mark(vault: Vault, position: Position, at_ms: int) -> dict[str, Any]:
-    if position.instrument_id is None:
-        return {
-            "asset": position.asset,
-            "venue": position.venue,
-            "quantity": format(position.quantity, "f"),
-            "price": "1",
-            "source": "base asset",
+def _interval_check(interval: str) -> None:
+    if interval_get(interval).is_monthly:
+        raise VaultServiceError("a monthly candle is too coarse to mark a position")
+
+
+def position_onchain_set(
+    *,
+    vault_id: int,
+    asset: str,
+    token_contract: str | None = None,
+    venue: str = CASH_VENUE,
+    instrument_id: int | None = None,
+    interval: str = "1m",
+) -> Position:
+    """Make a holding of the vault one whose quantity is read on chain at each valuation: the ERC-20 balance of
+    ``token_contract`` held by the vault's Safe, in asset units (base units / 10^decimals, decimals read on chain).
+
+    The base asset is the Safe's ``asset_contract`` and is the vault's cash position (venue ``vault``): its
+    on-chain balance replaces the cash book, less the payouts reserved but not yet paid and the deposits not yet
+    credited (:func:`vault_valuation_record`). Another token needs ``instrument_id`` (quoted in the base asset) to
+    price it. The stored ``quantity`` is kept (the book figure; 0 for a new position)."""
+    _interval_check(interval)
+    with transaction.atomic():
+        vault = _vault_locked(vault_id)
+        safe = VaultSafe.objects.filter(vault=vault).first()
+        if safe is None:
+            raise VaultServiceError(
+                f"vault {vault.slug} has no Safe: an on-chain position is the Safe's balance", code="no_safe"
+            )
+        asset = asset.upper()
+        if asset == vault.base_asset:
+            if venue != CASH_VENUE:
+                raise VaultServiceError(
+                    f"the {asset} held by the Safe is the vault's cash: its position is on venue {CASH_VENUE!r}"
+                )
+            if instrument_id is not None:
+                raise VaultServiceError(f"{asset} is the vault's base asset: it is worth its quantity")
+            token = safe.asset_contract
+            if token_contract is not None and _token_normalise(token_contract) != token:
+                raise VaultServiceError(f"the vault's {asset} on chain {safe.chain_id} is the token {token}")
+        else:
+            if token_contract is None:
+                raise VaultServiceError(f"an on-chain {asset} position needs its token contract")
+            if instrument_id is None:
+                raise VaultServiceError(
+                    f"a {asset} position needs an instrument quoted in {vault.base_asset} to value it"
+                )
+            token = _token_normalise(token_contract)
+        onchain = {
+            "instrument_id": instrument_id,
+            "interval": interval,
+            "source": Position.Source.ONCHAIN_BALANCE,
+            "token_contract": token,
         }
+        position, _ = Position.objects.update_or_create(
+            vault=vault, asset=asset, venue=venue, defaults=onchain, create_defaults={**onchain, "quantity": ZERO}
+        )
+        return position
+
+
+def _token_normalise(token: str) -> str:
+    try:
+        return address_normalise(token, field="token_contract")
+    except SafeTxError as error:
+        raise VaultServiceError(str(error), code=error.code) from None
+
+
+def _kline_mark(position: Position, at_ms: int) -> dict[str, Any]:
+    """The latest close of the position's instrument closed by ``at_ms``: price, instrument, interval, open time."""
     step = interval_get(position.interval).length_ms or 0
     candles = klines_read(
         instrument_id=position.instrument_id,
@@ -998,21 +1075,186 @@ def _position_mark(vault: Vault, position: Position, at_ms: int) -> dict[str, An
         )
     candle = closed[-1]
     return {
-        "asset": position.asset,
-        "venue": position.venue,
-        "quantity": format(position.quantity, "f"),
         "price": candle.close,
-        "source": "kline close",
         "instrument": position.instrument_id,
         "interval": position.interval,
         "open_time": candle.open_time,
     }
 
 
+def _position_mark(
+    vault: Vault, position: Position, at_ms: int, onchain: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One entry of ``Valuation.sources``. ``onchain``: what :func:`_onchain_quantity` made of the chain read
+    (quantity and its provenance) for an on-chain position; a manual one is valued at its stored quantity."""
+    mark: dict[str, Any] = {"asset": position.asset, "venue": position.venue}
+    if onchain is None:
+        mark["quantity"] = format(position.quantity, "f")
+    else:
+        mark.update(onchain)
+    if position.instrument_id is None:
+        mark["price"] = "1"
+        price_source = "base asset"
+    else:
+        mark.update(_kline_mark(position, at_ms))
+        price_source = "kline close"
+    if onchain is None:
+        mark["source"] = price_source
+    else:
+        mark["price_source"] = price_source
+    return mark
+
+
+# -- on-chain balances ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _SafeOutflows:
+    """What may have moved tokens out of the Safe: the proposals executed so far (terminal, so their count only
+    grows) and those submitted whose outcome is not recorded yet."""
+
+    executed: int
+    submitted: tuple[int, ...]
+
+
+def _safe_outflows(safe: VaultSafe) -> _SafeOutflows:
+    states = SafeProposal.objects.filter(safe=safe)
+    return _SafeOutflows(
+        executed=states.filter(state=SafeProposal.State.EXECUTED).count(),
+        submitted=tuple(states.filter(state=SafeProposal.State.SUBMITTED).order_by("id").values_list("id", flat=True)),
+    )
+
+
+def _in_flight_refuse(outflows: _SafeOutflows) -> None:
+    if outflows.submitted:
+        ids = ", ".join(str(pk) for pk in outflows.submitted)
+        raise VaultServiceError(
+            f"Safe proposal(s) {ids} submitted and not yet recorded: the Safe's balance may or may not include "
+            "them; value the vault once they are",
+            code="safe_transaction_in_flight",
+        )
+
+
+@dataclass(frozen=True)
+class _OnchainReads:
+    safe: VaultSafe
+    outflows: _SafeOutflows
+    scanned_to: int | None  # the deposit scan's cursor when the balances were read
+    balances: dict[int, TokenBalance]  # by Position id
+
+
+def _onchain_balances_read(vault_id: int) -> _OnchainReads | None:
+    """Read, with no transaction or lock held, the balances of the vault's on-chain positions, all at one block:
+    the block the deposit scan has reached (the head when the Safe was never scanned). None when it has none."""
+    positions = list(Position.objects.filter(vault_id=vault_id, source=Position.Source.ONCHAIN_BALANCE).order_by("id"))
+    if not positions:
+        return None
+    safe = VaultSafe.objects.filter(vault_id=vault_id).first()
+    if safe is None:
+        raise VaultServiceError(
+            f"vault {vault_id} has on-chain positions but no Safe to read them from", code="no_safe"
+        )
+    outflows = _safe_outflows(safe)
+    _in_flight_refuse(outflows)
+    scanned_to = DepositScanCursor.objects.filter(vault_safe=safe).values_list("block_number", flat=True).first()
+    try:
+        w3 = chain_web3(safe.chain_id)
+        served = w3.eth.chain_id
+        if served != safe.chain_id:
+            raise VaultServiceError(
+                f"the RPC for chain {safe.chain_id} serves chain {served}: no balance read", code="chain_mismatch"
+            )
+        head = int(w3.eth.block_number)
+        block = head
+        if scanned_to is not None:
+            if head - scanned_to > VALUATION_SCAN_LAG_BLOCKS:
+                raise VaultServiceError(
+                    f"the Safe's deposit scan is {head - scanned_to} blocks behind the head (block {scanned_to}): "
+                    "deposits not yet scanned would count as value; value the vault once it has caught up",
+                    code="deposit_scan_behind",
+                )
+            block = min(head, scanned_to)
+        balances = {
+            position.pk: token_balance_read(
+                w3, chain_id=safe.chain_id, token=position.token_contract, holder=safe.address, block=block
+            )
+            for position in positions
+        }
+    except (ChainNotConfigured, Web3Exception, SafeTxError, OSError) as error:  # OSError: unreachable (requests)
+        raise VaultServiceError(
+            f"chain {safe.chain_id} could not be read ({type(error).__name__}: {error}): no valuation recorded",
+            code="chain_unavailable",
+        ) from None
+    return _OnchainReads(safe=safe, outflows=outflows, scanned_to=scanned_to, balances=balances)
+
+
+def _onchain_quantity(vault: Vault, position: Position, reads: _OnchainReads) -> dict[str, Any]:
+    """The position's quantity from its balance read, and where it came from. For the base asset, the Safe also
+    holds what the books no longer (or not yet) count as the vault's: the payouts of withdrawals requested but not
+    paid (their value left the vault when requested) and the transfers in the block read not credited as deposits
+    (seen, unattributed, rejected); both are taken off. The vault is locked."""
+    balance = reads.balances.get(position.pk)
+    if balance is None or balance.token != position.token_contract:
+        raise VaultServiceError("the vault's on-chain positions changed during the valuation: retry", code="raced")
+    held = balance.raw
+    mark: dict[str, Any] = {
+        "source": "onchain balance",
+        "chain_id": balance.chain_id,
+        "token": balance.token,
+        "holder": balance.holder,
+        "block_number": balance.block_number,
+        "block_hash": balance.block_hash,
+        "deposits_scanned_to": reads.scanned_to,
+        "raw_balance": str(balance.raw),
+        "decimals": balance.decimals,
+    }
+    if position.asset == vault.base_asset:
+        if balance.decimals != vault.asset_decimals:
+            raise VaultServiceError(
+                f"token {balance.token} has {balance.decimals} decimals on chain, the vault's {vault.base_asset} "
+                f"{vault.asset_decimals}",
+                code="decimals_mismatch",
+            )
+        reserved = Withdrawal.objects.filter(
+            vault=vault,
+            state__in=[
+                Withdrawal.State.REQUESTED,
+                Withdrawal.State.AWAITING_SIGNATURES,
+                Withdrawal.State.IN_CUSTODY,
+            ],
+        ).order_by("id")
+        transfers = ChainTransfer.objects.filter(vault_safe=reads.safe, token=balance.token)
+        if transfers.filter(state=ChainTransfer.State.CREDITED, block_number__gt=balance.block_number).exists():
+            raise VaultServiceError(
+                f"a deposit above block {balance.block_number} was credited during the valuation: retry",
+                code="raced",
+            )
+        uncredited = transfers.filter(
+            state__in=[ChainTransfer.State.SEEN, ChainTransfer.State.UNATTRIBUTED, ChainTransfer.State.REJECTED],
+            block_number__lte=balance.block_number,
+        ).order_by("id")
+        reserved_units = int(sum((w.payout for w in reserved), ZERO))
+        uncredited_units = int(sum((t.amount for t in uncredited), ZERO))
+        held -= reserved_units + uncredited_units
+        mark["reserved_payouts"] = str(reserved_units)
+        mark["reserved_withdrawals"] = [w.pk for w in reserved]
+        mark["uncredited_deposits"] = str(uncredited_units)
+        mark["uncredited_transfers"] = [t.pk for t in uncredited]
+    mark["quantity"] = format(Decimal(held).scaleb(-balance.decimals), "f")
+    return mark
+
+
 def vault_valuation_record(*, vault_id: int, at: datetime | None = None) -> Valuation:
     """Mark the vault's positions to market at ``at`` and make that its gross value: Σ quantity · price ·
-    10^decimals, rounded down to a base unit, each price the last stored close (``sources`` says which)."""
+    10^decimals, rounded down to a base unit, each price the last stored close (``sources`` says which).
+
+    On-chain positions (:func:`position_onchain_set`) take their quantity from the Safe's token balances, read
+    before the vault is locked (no RPC under a lock), all at one block, recorded in ``sources`` with the raw
+    balance, decimals and what was taken off (:func:`_onchain_quantity`). Refused, with nothing written, when the
+    chain cannot be read, when a Safe transaction is submitted but its outcome not recorded, or when a payout or
+    deposit was recorded between the read and the lock (retry)."""
     at = None if at is None else _aware(at)
+    reads = _onchain_balances_read(vault_id)
     with transaction.atomic():
         vault = _vault_locked(vault_id)
         when = _when(at, vault)
@@ -1021,7 +1263,20 @@ def vault_valuation_record(*, vault_id: int, at: datetime | None = None) -> Valu
         positions = list(Position.objects.filter(vault=vault).order_by("id"))
         if not positions:
             raise VaultServiceError("the vault has no positions to value")
-        sources = [_position_mark(vault, position, at_ms) for position in positions]
+        onchain: dict[int, dict[str, Any]] = {}
+        if reads is not None:
+            outflows = _safe_outflows(reads.safe)
+            _in_flight_refuse(outflows)
+            if outflows != reads.outflows:
+                raise VaultServiceError(
+                    "a Safe transaction was recorded during the valuation's balance read: retry", code="raced"
+                )
+        for position in positions:
+            if position.source == Position.Source.ONCHAIN_BALANCE:
+                if reads is None:
+                    raise VaultServiceError("the vault's on-chain positions changed during the valuation: retry")
+                onchain[position.pk] = _onchain_quantity(vault, position, reads)
+        sources = [_position_mark(vault, position, at_ms, onchain.get(position.pk)) for position in positions]
         with localcontext(FEE_CONTEXT):
             total = sum((Decimal(s["quantity"]) * Decimal(s["price"]) for s in sources), ZERO)
             value = units_down(total.scaleb(vault.asset_decimals))

@@ -23,7 +23,8 @@ TYPED := hftplatform/embedded.py hftplatform/fields.py hftplatform/errors.py hft
 	vaults/custody/__init__.py vaults/custody/safe_tx.py vaults/custody/calls.py vaults/custody/withdrawal_request.py \
 	vaults/custody/policy.py vaults/custody/cosigner.py vaults/custody/chain.py vaults/custody/cli.py \
 	vaults/custody/destination_registration.py vaults/custody/services.py vaults/custody/selectors.py \
-	vaults/custody/rpc.py vaults/custody/deposits.py vaults/reversals.py hftplatform/devchain.py hftplatform/demo_chain.py
+	vaults/custody/rpc.py vaults/custody/balances.py vaults/custody/deposits.py vaults/reversals.py \
+	hftplatform/devchain.py hftplatform/demo_chain.py
 
 .PHONY: install demo test test-fast lint format bench lock clean-data
 

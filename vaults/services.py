@@ -1058,11 +1058,11 @@ def _token_normalise(token: str) -> str:
         raise VaultServiceError(str(error), code=error.code) from None
 
 
-def _kline_mark(position: Position, at_ms: int) -> dict[str, Any]:
-    """The latest close of the position's instrument closed by ``at_ms``: price, instrument, interval, open time."""
+def _kline_mark(position: Position, instrument_id: int, at_ms: int) -> dict[str, Any]:
+    """The latest close of ``instrument_id`` closed by ``at_ms``: price, instrument, interval, open time."""
     step = interval_get(position.interval).length_ms or 0
     candles = klines_read(
-        instrument_id=position.instrument_id,
+        instrument_id=instrument_id,
         interval=position.interval,
         start_ms=at_ms - VALUATION_LOOKBACK_MS,
         end_ms=at_ms - step + 1,  # candles closed by ``at``
@@ -1096,7 +1096,7 @@ def _position_mark(
         mark["price"] = "1"
         price_source = "base asset"
     else:
-        mark.update(_kline_mark(position, at_ms))
+        mark.update(_kline_mark(position, position.instrument_id, at_ms))
         price_source = "kline close"
     if onchain is None:
         mark["source"] = price_source

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from web3 import Web3
+from web3.types import BlockIdentifier
 
 from vaults.custody.safe_tx import address_normalise
 
@@ -47,7 +48,7 @@ class TokenBalance:
 
 
 def token_balance_read(
-    w3: Web3, *, chain_id: int, token: str, holder: str, block: int | str = "latest"
+    w3: Web3, *, chain_id: int, token: str, holder: str, block: BlockIdentifier = "latest"
 ) -> TokenBalance:
     """Read ``holder``'s balance of ``token`` and the token's decimals at ``block`` (a number or ``latest``). The
     block is resolved first and both calls are made at its number, so they see the same state. Raises whatever
@@ -56,7 +57,7 @@ def token_balance_read(
     holder = address_normalise(holder, field="holder")
     header = w3.eth.get_block(block)
     number = int(header["number"])
-    contract = w3.eth.contract(address=token, abi=ERC20_READ_ABI)
+    contract = w3.eth.contract(address=Web3.to_checksum_address(token), abi=ERC20_READ_ABI)
     raw = int(contract.functions.balanceOf(holder).call(block_identifier=number))
     decimals = int(contract.functions.decimals().call(block_identifier=number))
     return TokenBalance(

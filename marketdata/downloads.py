@@ -49,8 +49,12 @@ from marketdata.services import ArchiveResult
 logger = logging.getLogger(__name__)
 
 # Fetched windows of one market stored together, up to this many candles: one transaction's fixed cost (locks,
-# the range probe, the coverage merge, the commit) spread over several pages.
-STORE_BATCH_CANDLES = 5000
+# the range probe, the coverage merge, the commit: about 2 ms of this process and 2 ms of PostgreSQL) spread over
+# many pages. A market's windows wait at most STORE_LINGER_S for company when nothing else is to be done, so a
+# kill loses at most that much fetched work, and a live close reaches the database that much later at most.
+STORE_BATCH_CANDLES = 20_000
+STORE_LINGER_S = 0.25
+IDLE_POLL_S = 0.05  # how often the storing side looks at lingering windows when nothing arrives
 ARCHIVE_CONCURRENCY = 4  # archive downloads in flight
 ARCHIVE_BATCH = 8  # fetched archives imported together
 ARCHIVE_IMPORT_WORKERS = 2  # database connections importing them (one PostgreSQL backend keeps one core busy)
@@ -226,15 +230,22 @@ class KlineDownloader:
             rest.extend(self._archives_store(batch))
         if rest:
             pending: dict[DownloadTarget, list[_Fetched]] = {}
+            since: dict[DownloadTarget, float] = {}  # when the oldest of a market's pending windows arrived
             for window in self._fetch(self._rest_fetch(rest, now), idle=True):
-                if window is None:  # nothing more arrived yet: store what waits
-                    for target in list(pending):
-                        self._rest_store(pending.pop(target), now)
-                    continue
-                waiting = pending.setdefault(window.target, [])
-                waiting.append(window)
-                if window.error is not None or sum(f.rows.count for f in waiting if f.rows) >= STORE_BATCH_CANDLES:
-                    self._rest_store(pending.pop(window.target), now)
+                if window is not None:
+                    waiting = pending.setdefault(window.target, [])
+                    since.setdefault(window.target, time.monotonic())
+                    waiting.append(window)
+                    if window.error is not None or sum(f.rows.count for f in waiting if f.rows) >= STORE_BATCH_CANDLES:
+                        del since[window.target]
+                        self._rest_store(pending.pop(window.target), now)
+                # Windows that have waited long enough are stored whether or not more keep arriving (``since`` is
+                # in arrival order: the oldest come first).
+                due = time.monotonic() - STORE_LINGER_S
+                while since and next(iter(since.values())) <= due:
+                    target = next(iter(since))
+                    del since[target]
+                    self._rest_store(pending.pop(target), now)
             for target in list(pending):
                 self._rest_store(pending.pop(target), now)
         self._gaps_count(targets, now)
@@ -257,7 +268,8 @@ class KlineDownloader:
         self, produce: Callable[[queue.Queue[object]], Coroutine[Any, Any, None]], idle: bool = False
     ) -> Iterator[_Fetched | None]:
         """Run ``produce`` on a loop in a thread of its own; yield what it fetches, in arrival order (and, with
-        ``idle``, None whenever nothing has arrived yet: the moment to store what waits)."""
+        ``idle``, None whenever nothing has arrived yet, and every IDLE_POLL_S while that lasts: the moments to
+        store what waits)."""
         results: queue.Queue[object] = queue.Queue(maxsize=256)
         crashed: list[BaseException] = []
 
@@ -275,9 +287,14 @@ class KlineDownloader:
             try:
                 item = results.get_nowait()
             except queue.Empty:
-                if idle:
+                if not idle:
+                    item = results.get()
+                else:
                     yield None
-                item = results.get()
+                    try:
+                        item = results.get(timeout=IDLE_POLL_S)
+                    except queue.Empty:
+                        continue
             if item is _DONE:
                 break
             assert isinstance(item, _Fetched)

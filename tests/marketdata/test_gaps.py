@@ -16,6 +16,7 @@ from marketdata.core.candles import Candle
 from marketdata.core.gaps import gaps_report, missing_runs, ranges_clip, ranges_merge, ranges_subtract
 from marketdata.core.intervals import MINUTE_MS, interval_get
 from marketdata.models import Instrument, KlineCoverage
+from tests.marketdata.factories import InstrumentFactory
 
 M1 = interval_get("1m")
 MONTH = interval_get("1M")
@@ -76,6 +77,26 @@ def test_coverage_merges_on_insert(instrument: Instrument) -> None:
     assert selectors.coverage_ranges(instrument_id=instrument.pk, interval="1m") == [(0, 200_000), (300_000, 360_000)]
     assert KlineCoverage.objects.filter(instrument=instrument).count() == 2
     assert selectors.coverage_ranges(instrument_id=instrument.pk, interval="5m") == []
+
+
+def test_coverage_merge_keeps_the_oldest_row_and_touches_no_other_market(instrument: Instrument) -> None:
+    other = InstrumentFactory(symbol="ETH/USDT", venue_symbol="ETHUSDT", base="ETH")
+    services.coverage_add(instrument_id=other.pk, interval="1m", start_ms=0, end_ms=500_000)
+    services.coverage_add(instrument_id=instrument.pk, interval="5m", start_ms=0, end_ms=600_000)
+    for start, end in ((0, 60), (120, 180)):
+        services.coverage_add(instrument_id=instrument.pk, interval="1m", start_ms=start * 1000, end_ms=end * 1000)
+    first = KlineCoverage.objects.get(instrument=instrument, interval="1m", start_ms=0)
+
+    services.coverage_add(instrument_id=instrument.pk, interval="1m", start_ms=10_000, end_ms=20_000)  # inside
+    assert KlineCoverage.objects.get(pk=first.pk).end_ms == 60_000
+    services.coverage_add(instrument_id=instrument.pk, interval="1m", start_ms=60_000, end_ms=120_000)  # bridges
+
+    assert list(KlineCoverage.objects.filter(instrument=instrument, interval="1m").values_list("pk", "start_ms",
+                                                                                                "end_ms")) == [
+        (first.pk, 0, 180_000)
+    ]  # fmt: skip
+    assert selectors.coverage_ranges(instrument_id=other.pk, interval="1m") == [(0, 500_000)]
+    assert selectors.coverage_ranges(instrument_id=instrument.pk, interval="5m") == [(0, 600_000)]
 
 
 def _plain(text: str) -> str:

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+Slot = object  # what ``acquire`` hands out and ``release`` takes back
 
 
 class _Pausable:
@@ -68,15 +69,26 @@ class FixedWindowBudget(_Pausable):
         self.guard_s = guard_s
         self._window = -1
         self.used = 0
+        self._in_flight: dict[int, tuple[int, int]] = {}  # id of a sent request's slot → (window charged, weight)
+        self._late: dict[int, int] = {}  # window → weight answered in it, sent (and charged) in an earlier one
 
     def _roll(self, now: float) -> None:
         window = int(now // self.window_s)
         if window != self._window:
             self._window = window
-            self.used = 0
+            # A request sent in an earlier window and not answered yet may reach the venue in this one; one answered
+            # here already may have. Either way the venue may count it here: so do we.
+            # (Only from the window just ended: no request outlives a whole window, and a slot never released is
+            # not charged for ever.)
+            self._in_flight = {
+                key: (window, weight) for key, (charged, weight) in self._in_flight.items() if charged == window - 1
+            }
+            self.used = sum(weight for _, weight in self._in_flight.values()) + self._late.pop(window, 0)
+            self._late = {w: weight for w, weight in self._late.items() if w > window}
 
-    async def acquire(self, weight: int) -> None:
-        """Wait until ``weight`` fits in the current window, then spend it."""
+    async def acquire(self, weight: int) -> Slot:
+        """Wait until ``weight`` fits in the current window, then spend it. Hand the result to :meth:`release`
+        when the answer (or the failure) arrives."""
         if weight > self.budget:
             raise ValueError(f"a request of weight {weight} can never fit a budget of {self.budget}")
         async with self._lock:
@@ -92,8 +104,23 @@ class FixedWindowBudget(_Pausable):
                     continue
                 if self.used + weight <= self.budget:
                     self.used += weight
-                    return
+                    slot = object()
+                    self._in_flight[id(slot)] = (self._window, weight)
+                    return slot
                 await self._wait(window_start + self.window_s + self.guard_s - now)
+
+    def release(self, slot: Slot) -> None:
+        """The answer to the request that took ``slot`` arrived (see :meth:`_roll` for why it matters)."""
+        sent = self._in_flight.pop(id(slot), None)
+        if sent is None:
+            return
+        charged, weight = sent
+        window = int(self._clock() // self.window_s)
+        if window > charged:  # answered in a later window than the one it was charged to: it may count there
+            if window == self._window:
+                self.used += weight
+            else:
+                self._late[window] = self._late.get(window, 0) + weight
 
     def observe(self, used: int, at: float | None = None) -> None:
         """The venue's count for the window of ``at`` (default: now); it can only raise ours."""
@@ -119,10 +146,15 @@ class SlidingWindowLimiter(_Pausable):
             raise ValueError("limit and window must be positive")
         self.limit = limit
         self.window_s = window_s * (1 + margin)
-        self._sent: deque[float] = deque()
+        # One entry per slot taken, in the order taken: [when it counts from]. Sending stamps it; the answer (see
+        # ``release``) moves it to the answer's time, and an entry leaves only from the front, so a slot whose
+        # answer came late holds back the ones behind it (never the reverse).
+        self._sent: deque[list[float]] = deque()
 
-    async def acquire(self, weight: int = 1) -> None:
-        """Wait for a free slot, then take ``weight`` of them (each request costs 1 at these venues)."""
+    async def acquire(self, weight: int = 1) -> Slot:
+        """Wait for a free slot, then take ``weight`` of them (each request costs 1 at these venues). Hand the
+        result to :meth:`release` when the answer (or the failure) arrives."""
+        taken: list[list[float]] = []
         async with self._lock:
             for _ in range(weight):
                 while True:
@@ -130,12 +162,27 @@ class SlidingWindowLimiter(_Pausable):
                     if now < self.paused_until:
                         await self._wait(self.paused_until - now)
                         continue
-                    while self._sent and self._sent[0] <= now - self.window_s:
+                    while self._sent and self._sent[0][0] <= now - self.window_s:
                         self._sent.popleft()
                     if len(self._sent) < self.limit:
-                        self._sent.append(now)
+                        entry = [now]
+                        self._sent.append(entry)
+                        taken.append(entry)
                         break
-                    await self._wait(self._sent[0] + self.window_s - now)
+                    await self._wait(self._sent[0][0] + self.window_s - now)
+        return taken
+
+    def release(self, slot: Slot) -> None:
+        """The answer to the request that took ``slot`` arrived: its slots count from now.
+
+        The venue counted the request somewhere between our send and its answer. Counting from the send, a request
+        the venue saw late (its queue, the network, a busy machine) and the one sent a window later and seen at once
+        could fall into one venue window; counting from the answer, never: the next request a slot lets out is sent,
+        so seen, at least a full window after the venue saw this one.
+        """
+        now = self._clock()
+        for entry in slot if isinstance(slot, list) else ():
+            entry[0] = max(entry[0], now)
 
     def observe(self, used: int, at: float | None = None) -> None:
         """These venues send no usage header; nothing to learn."""

@@ -108,8 +108,9 @@ class RestTransport:
         attempt = 0
         while True:
             attempt += 1
-            await self.limiter.acquire(request.weight)
+            slot = await self.limiter.acquire(request.weight)
             self.stats.requests += 1
+            failure = None
             try:
                 async with self._session_get().get(url, params=request.params) as response:
                     status = response.status
@@ -117,7 +118,12 @@ class RestTransport:
                     headers = response.headers
             except (TimeoutError, aiohttp.ClientError) as error:
                 # Timeouts, refused/cut connections, bodies shorter than their Content-Length.
-                await self._retry_or_raise(attempt, f"{type(error).__name__}: {error}", url)
+                failure = f"{type(error).__name__}: {error}"
+            finally:
+                # The venue has counted the request by now, if it ever will (see the limiters' ``release``).
+                self.limiter.release(slot)
+            if failure is not None:
+                await self._retry_or_raise(attempt, failure, url)
                 continue
             self.stats.statuses[status] += 1
             if self.weight_header is not None and isinstance(self.limiter, FixedWindowBudget):

@@ -33,7 +33,7 @@ def test_fixed_window_spends_the_budget_then_waits_for_the_next_window_and_its_g
 
     async def go() -> None:
         for _ in range(7):
-            await budget.acquire(2)
+            budget.release(await budget.acquire(2))  # answered at once
             stamps.append(clock.now)
 
     run(go())
@@ -49,11 +49,11 @@ def test_fixed_window_trusts_the_venue_count_when_it_is_higher():
     budget = FixedWindowBudget(100, 60.0, clock=clock, sleep=clock.sleep)
 
     async def go() -> None:
-        await budget.acquire(1)
+        budget.release(await budget.acquire(1))
         budget.observe(99)  # another process on our IP spent weight too
-        await budget.acquire(1)
+        budget.release(await budget.acquire(1))
         assert clock.now == 130.0
-        await budget.acquire(1)  # 101 > 100: next window
+        budget.release(await budget.acquire(1))  # 101 > 100: next window
 
     run(go())
     assert clock.now == pytest.approx(180.25)
@@ -102,3 +102,58 @@ def test_sliding_window_never_lets_more_than_the_limit_into_any_window():
         assert stamps[i + 10] - stamps[i] >= 1.0 - 1e-9, (i, stamps[i], stamps[i + 10])
     # and it is not idle: 100 requests at 10 per second take about 9 s, not much more
     assert stamps[-1] - stamps[0] < 10.5
+
+
+def test_sliding_window_counts_a_slot_from_the_answer_so_a_late_seen_request_cannot_share_a_venue_window():
+    # Given 2 requests per 5 s; the first is answered 0.4 s after it was sent (the venue saw it at some moment in
+    # between), the second at once.
+    clock = VirtualClock(start=0.0)
+    limiter = SlidingWindowLimiter(2, 5.0, margin=0.0, clock=clock, sleep=clock.sleep)
+
+    async def go() -> float:
+        first = await limiter.acquire()
+        await clock.sleep(0.4)
+        limiter.release(first)
+        limiter.release(await limiter.acquire())
+        await limiter.acquire()  # the third waits for the first slot: a full window after the first answer
+        return clock.now
+
+    assert run(go()) == pytest.approx(5.4)
+
+
+def test_fixed_window_charges_a_request_still_in_flight_when_the_window_turns_to_the_new_window_too():
+    # Given 10 weight a minute, a request of weight 4 sent at 59.9 s and answered at 60.3 s (the venue may have
+    # counted it in either minute)
+    clock = VirtualClock(start=60.0 * 1000 + 59.9)
+    budget = FixedWindowBudget(10, 60.0, guard_s=0.25, clock=clock, sleep=clock.sleep)
+
+    async def go() -> list[float]:
+        late = await budget.acquire(4)
+        await clock.sleep(0.4)
+        sent = []
+        for _ in range(4):  # 4 + 3 x 2 = 10 in the new minute, then the fourth request of 2 waits a minute
+            sent.append(clock.now)
+            budget.release(await budget.acquire(2))
+            if len(sent) == 1:
+                budget.release(late)
+        sent.append(clock.now)
+        return sent
+
+    sent = run(go())
+    assert sent[:4] == [pytest.approx(60_060.3)] * 4
+    assert sent[4] == pytest.approx(60_120.25)
+
+
+def test_fixed_window_charges_a_request_answered_after_the_window_turned_before_anyone_asked():
+    clock = VirtualClock(start=60.0 * 1000 + 59.9)
+    budget = FixedWindowBudget(10, 60.0, guard_s=0.25, clock=clock, sleep=clock.sleep)
+
+    async def go() -> int:
+        late = await budget.acquire(4)
+        await clock.sleep(0.2)  # answered at 60.1 s, before the next request rolls the window
+        budget.release(late)
+        await clock.sleep(0.2)
+        await budget.acquire(6)
+        return budget.used
+
+    assert run(go()) == 10

@@ -18,7 +18,9 @@ markets: one short window of 10 candles per market, so the pace is the rate limi
 Then the server process is stopped (the downloader's pending requests fail: that ends the run, it is no result;
 the client's retries are cut short for that, and no request fails while the rate is measured). Printed: achieved
 requests/s against the allowed rate, the percentage (target ≥ 90 %), the busiest window against the limit, and
-the count of 429/418/403 answers (target 0).
+the count of 429/418/403 answers (target 0); and the client process's CPU time per request (parsing, storing, HTTP:
+every thread of the downloader, until the server stops) against the time between two requests at the allowed rate —
+the margin that decides the rate when the machine is shared.
 """
 
 from __future__ import annotations
@@ -167,6 +169,7 @@ def _measure(case: VenueCase, many: bool = False) -> dict[str, Any]:
             connections.close_all()  # this thread's connection, or the scratch database cannot be dropped
 
     client = threading.Thread(target=download, name=f"bench-{case.venue}", daemon=True)
+    cpu_before = time.process_time()  # this process: the downloader's threads (the server is another process)
     started = time.time()
     client.start()
     measure_s = MEASURE_S[case.name]
@@ -174,6 +177,7 @@ def _measure(case: VenueCase, many: bool = False) -> dict[str, Any]:
     stop_at = started + 1 + measure_s if measure_s is not None else math.ceil((started + 1) / 60) * 60 + 60
     stop_at += 0.2
     time.sleep(max(0.0, stop_at - time.time()))
+    client_cpu_s = time.process_time() - cpu_before  # up to the stop: the summary's gap count afterwards is not pace
     ours.send("stop")
     samples, statuses = ours.recv()
     server.join(10)
@@ -191,6 +195,7 @@ def _measure(case: VenueCase, many: bool = False) -> dict[str, Any]:
         "busiest": max(counts, default=0),
         "refused": {code: statuses.get(code, 0) for code in (429, 418, 403)},
         "requests": samples[-1][1],
+        "client_cpu_ms": 1000 * client_cpu_s / max(1, samples[-1][1]),
         "rows": sum(_rows(i.pk) for i in instruments[:1]) if not many else _rows_all(),
     }
 
@@ -239,4 +244,10 @@ def _print(case: VenueCase, result: dict[str, Any]) -> None:
         f"{100 * result['rate'] / result['allowed']:5.1f} %  (target ≥ 90 %)   over {result['windows']} full "
         f"{case.window_s:g} s windows, busiest {result['busiest']} of {case.allowed_per_window}   "
         f"refused {refused} (target 0)   [{result['requests']} requests, {result['rows']:,} candles stored]"
+    )
+    # What the rate costs the client, whatever else runs on the machine: its CPU per request against the time
+    # between two requests at the allowed rate (a client above that could not keep up on one core).
+    print(
+        f"           client CPU {result['client_cpu_ms']:.2f} ms a request, of {1000 / result['allowed']:.2f} ms "
+        "between requests at the allowed rate"
     )

@@ -23,6 +23,7 @@ from eth_utils.crypto import keccak
 
 from vaults.custody.safe_tx import UINT256_MAX, SafeTxError, address_normalise
 from vaults.custody.withdrawal_request import (
+    DOMAIN_FIELDS,
     DOMAIN_NAME,
     DOMAIN_VERSION,
     REQUIRED_WALLETS,
@@ -99,11 +100,7 @@ def destination_registration_typed_data(registration: DestinationRegistration) -
     """The registration as ``eth_signTypedData_v4`` typed data (integers as Python ints)."""
     return {
         "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-            ],
+            "EIP712Domain": list(DOMAIN_FIELDS),
             "DestinationRegistration": [
                 {"name": "depositor", "type": "uint256"},
                 {"name": "destination", "type": "address"},

@@ -83,6 +83,14 @@ class WithdrawalRequest:
         return datetime.fromtimestamp(self.deadline, tz=UTC)
 
 
+# The typed-data fields of the platform's EIP-712 domains (a withdrawal request's adds its vault Safe).
+DOMAIN_FIELDS: tuple[dict[str, str], ...] = (
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+)
+
+
 def withdrawal_domain_separator(chain_id: int, vault: str) -> bytes:
     """The EIP-712 domain separator of a vault's withdrawal requests (32 bytes)."""
     return keccak(
@@ -120,12 +128,7 @@ def withdrawal_request_typed_data(request: WithdrawalRequest) -> dict[str, Any]:
     """
     return {
         "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
+            "EIP712Domain": [*DOMAIN_FIELDS, {"name": "verifyingContract", "type": "address"}],
             "WithdrawalRequest": [
                 {"name": "vault", "type": "address"},
                 {"name": "depositor", "type": "uint256"},

@@ -13,10 +13,10 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from accounts.models import User
-from fees.models import FeeLedgerEntry
 from vaults.models import (
     ChainTransfer,
     Deposit,
+    FeeLedgerEntry,
     Lot,
     NavSnapshot,
     OperatorApproval,

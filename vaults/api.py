@@ -21,10 +21,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from fees.core.numbers import decimal_text, price_down
-from fees.statements import StatementError, statement_compute, statement_csv, statement_pdf
 from hftplatform.errors import ServiceError
 from vaults import selectors, services
+from vaults.core.statements import StatementError, statement_csv, statement_pdf
 from vaults.models import Deposit, Vault, Withdrawal
+from vaults.selectors import statement_compute
 
 NAV_POINTS = 500
 

@@ -1,17 +1,20 @@
-"""Reads of vaults: the engine replay of a vault's event log, consistency checks, NAV series, holdings."""
+"""Reads of vaults: the engine replay of a vault's event log, consistency checks, NAV series, holdings, depositor
+statements."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, localcontext
 
 from django.db.models import QuerySet, Sum
 
+from fees.core import Position as EnginePosition
 from fees.core import Vault as FeeVault
 from fees.core.numbers import FEE_CONTEXT, ZERO
-from fees.models import FeeLedgerEntry
-from vaults.models import Lot, NavSnapshot, Vault, VaultAccount, VaultEvent
+from vaults.core.statements import Statement, StatementError
+from vaults.models import FeeLedgerEntry, Lot, NavSnapshot, Vault, VaultAccount, VaultEvent
 
 
 def vault_get(*, slug: str, public_only: bool = True) -> Vault:
@@ -166,3 +169,92 @@ def holdings_for(*, depositor_id: int) -> list[Holding]:
             value = units_down(account.shares * price)
         result.append(Holding(account.vault, account, price, value, net, lots))
     return result
+
+
+# -- statements -------------------------------------------------------------------------------------------------
+
+
+def _position(
+    engine: FeeVault, key: str, at: datetime, years_done: set[int], started: datetime
+) -> EnginePosition | None:
+    """The depositor's position at ``at``: first the year ends the vault would crystallise on its next write
+    (any service does, see ``vaults.services``), then the management fee settled to ``at``."""
+    for year in range(started.year, at.year):
+        end = datetime(year + 1, 1, 1, tzinfo=UTC)
+        if year not in years_done and started < end <= at and end >= engine.settled_at:
+            engine.crystallise(at=end, reason="year_end")
+    if at > engine.settled_at:
+        engine.settle(at=at)
+    return engine.position(key) if key in engine.accounts else None
+
+
+def statement_compute(*, vault_id: int, depositor_id: int, start: datetime, end: datetime) -> Statement:
+    """The depositor's statement for ``(start, end]`` (aware datetimes). One pass over the vault's event log.
+
+    Numbers come from the fee engine replaying the vault's event log (as :func:`vault_engine_replay`), so a
+    statement shows exactly what the engine computes for the same events:
+
+    - the period is ``(start, end]``: an event at ``start`` belongs to the previous period;
+    - ``opening_value`` / ``closing_value``: the depositor's net value (``Σ shares · P - accrued performance fee``,
+      base units, rounded down) with the management fee settled up to ``start`` / ``end`` (FEES.md: settled before
+      a NAV is published);
+    - ``deposits``: base units credited in the period; ``withdrawals``: payouts fixed in the period (owed, whether or
+      not custody has paid them yet);
+    - ``management_fee`` and ``performance_fee`` (crystallised): base units, exact, the differences of the
+      depositor's running totals at ``end`` and at ``start``;
+    - ``net_return = closing - opening - deposits + withdrawals``: what the period earned after fees.
+    """
+    if start.tzinfo is None or end.tzinfo is None:
+        raise StatementError("statement times must be aware UTC datetimes")
+    if end <= start:
+        raise StatementError(f"the period ends ({end.isoformat()}) before it starts ({start.isoformat()})")
+    vault = Vault.objects.get(pk=vault_id)
+    key = str(depositor_id)
+    engine = FeeVault(started_at=vault.started_at)
+    opening: EnginePosition | None = None
+    deposits = withdrawals = 0
+    years: set[int] = set()
+    started = vault.started_at
+    for event in VaultEvent.objects.filter(vault_id=vault_id, at__lte=end).order_by("number").iterator(2000):
+        if opening is None and event.at > start:
+            # The state at start, settled to start, on a copy: the replay itself must not settle there.
+            opening = _position(copy.deepcopy(engine), key, max(start, started), years, started) or _empty(key)
+        if event.kind == VaultEvent.Kind.CRYSTALLISE and "year" in event.payload:
+            years.add(int(event.payload["year"]))
+        flows_before = len(engine.flows)
+        event_apply(engine, event)
+        if event.at > start:
+            for flow in engine.flows[flows_before:]:
+                if flow.depositor != key:
+                    continue
+                if flow.kind == "deposit":
+                    deposits += flow.amount
+                elif flow.kind == "deposit_reversal":  # the deposit never arrived on the canonical chain
+                    deposits -= flow.amount
+                else:
+                    withdrawals += flow.payout
+    if opening is None:
+        opening = _position(copy.deepcopy(engine), key, max(start, started), years, started) or _empty(key)
+    closing = _position(engine, key, max(end, engine.settled_at), years, started) or _empty(key)
+    with localcontext(FEE_CONTEXT):
+        return Statement(
+            vault_name=vault.name,
+            vault_slug=vault.slug,
+            asset=vault.base_asset,
+            asset_decimals=vault.asset_decimals,
+            depositor_id=depositor_id,
+            start=start,
+            end=end,
+            opening_value=opening.net_value,
+            closing_value=closing.net_value,
+            deposits=deposits,
+            withdrawals=withdrawals,
+            management_fee=closing.management_fee - opening.management_fee,
+            performance_fee=closing.performance_fee - opening.performance_fee,
+            closing_shares=closing.shares,
+            net_return=closing.net_value - opening.net_value - deposits + withdrawals,
+        )
+
+
+def _empty(key: str) -> EnginePosition:
+    return EnginePosition(key, ZERO, 0, 0, ZERO, ZERO, ZERO, 0, 0)

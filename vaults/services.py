@@ -4,7 +4,7 @@ market moves and valuations, NAV snapshots.
 Each service runs in one transaction: it locks the vault row (then accounts, then lots, by id —
 :mod:`vaults.lock_objects`), loads the locked rows into the pure fee engine (:class:`fees.core.Vault`), lets the
 engine do the operation, and stores exactly what the engine produced: the new fee state, the changed accounts
-and lots, the ledger rows (:class:`fees.models.FeeLedgerEntry`), the flows, one :class:`VaultEvent` and one
+and lots, the ledger rows (:class:`vaults.models.FeeLedgerEntry`), the flows, one :class:`VaultEvent` and one
 :class:`NavSnapshot`. So the database holds the engine's numbers by construction, and replaying the event log
 through a fresh engine gives the same state (``vaults.selectors.vault_engine_replay``).
 
@@ -36,7 +36,6 @@ from fees.core import Lot as EngineLot
 from fees.core import Vault as FeeVault
 from fees.core.numbers import FEE_CONTEXT, ZERO, decimal_text, price_down, units_down
 from fees.core.vault import FeeLedgerRow, ManagementAccrual, PerformanceCrystallisation
-from fees.models import FeeLedgerEntry
 from hftplatform.errors import ServiceError
 from marketdata.core.intervals import interval_get
 from marketdata.selectors import klines_read
@@ -49,6 +48,7 @@ from vaults.models import (
     ChainTransfer,
     Deposit,
     DepositScanCursor,
+    FeeLedgerEntry,
     Lot,
     NavSnapshot,
     Position,

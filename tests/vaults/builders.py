@@ -8,9 +8,8 @@ from typing import Any
 
 from fees.core import Vault as FeeVault
 from fees.core.vault import ManagementAccrual
-from fees.models import FeeLedgerEntry
 from vaults import services
-from vaults.models import Deposit, Lot, Vault, VaultAccount, WithdrawalPart
+from vaults.models import Deposit, FeeLedgerEntry, Lot, Vault, VaultAccount, WithdrawalPart
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 YEAR = 31_536_000

@@ -8,12 +8,11 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from fees.models import FeeLedgerEntry
 from marketdata.models import Instrument
 from tests.factories import UserFactory
 from tests.vaults.builders import HALF_YEAR, YEAR, at, deposit, vault_new
 from vaults import selectors, services
-from vaults.models import Deposit, Lot, NavSnapshot, Position, Vault, VaultEvent, Withdrawal
+from vaults.models import Deposit, FeeLedgerEntry, Lot, NavSnapshot, Position, Vault, VaultEvent, Withdrawal
 
 pytestmark = pytest.mark.django_db
 

@@ -7,11 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from fees.models import FeeLedgerEntry
 from tests.factories import UserFactory
 from tests.vaults.builders import T0, deposit, vault_new
 from vaults import services, tasks
-from vaults.models import NavSnapshot, Vault
+from vaults.models import FeeLedgerEntry, NavSnapshot, Vault
 
 pytestmark = pytest.mark.django_db
 

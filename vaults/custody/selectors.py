@@ -14,7 +14,6 @@ from django.db.models import Max, Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import User, Wallet
-from fees.models import FeeLedgerEntry
 from vaults.custody.calls import safe_control_call_decode
 from vaults.custody.destination_registration import (
     DestinationRegistration,
@@ -29,7 +28,7 @@ from vaults.custody.withdrawal_request import (
     WithdrawalRequest,
     withdrawal_request_typed_data,
 )
-from vaults.models import ProposalSignature, SafeProposal, WithdrawalDestination
+from vaults.models import FeeLedgerEntry, ProposalSignature, SafeProposal, WithdrawalDestination
 
 
 def proposal_safe_tx(proposal: SafeProposal) -> SafeTx:

@@ -1,8 +1,8 @@
 """The fee ledger: every management accrual and every performance crystallisation (the transfer of fee shares
 from a lot to the fee account) is one row, exactly as the pure engine (:mod:`fees.core.vault`) produced it.
 
-The fee account's shares equal ``Σ fee_shares`` over a vault's rows at every moment (``vaults.selectors``
-checks it). Written only by :mod:`vaults.services`, in the transaction that changes the vault's state.
+The fee account's shares equal ``Σ fee_shares`` over a vault's rows at every moment (:mod:`vaults.selectors`
+checks it). Written only by the vaults services, in the transaction that changes the vault's state.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 
 from hftplatform.fields import ExactNumericField
+from vaults.models.vault import Lot, Vault
 
 
 class FeeLedgerEntry(models.Model):
@@ -23,7 +24,7 @@ class FeeLedgerEntry(models.Model):
         YEAR_END = "year_end", "Year end"
         REQUESTED = "requested"
 
-    vault = models.ForeignKey("vaults.Vault", on_delete=models.PROTECT, related_name="fee_ledger")
+    vault = models.ForeignKey(Vault, on_delete=models.PROTECT, related_name="fee_ledger")
     sequence = models.BigIntegerField(help_text="The engine's sequence number within the vault.")
     at = models.DateTimeField()
     kind = models.CharField(max_length=12, choices=Kind.choices)
@@ -39,7 +40,7 @@ class FeeLedgerEntry(models.Model):
     fee_index = ExactNumericField(null=True, blank=True)
     # performance crystallisation
     reason = models.CharField(max_length=12, choices=Reason.choices, blank=True)
-    lot = models.ForeignKey("vaults.Lot", on_delete=models.PROTECT, null=True, blank=True, related_name="fee_rows")
+    lot = models.ForeignKey(Lot, on_delete=models.PROTECT, null=True, blank=True, related_name="fee_rows")
     depositor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="fee_rows"
     )
@@ -49,6 +50,7 @@ class FeeLedgerEntry(models.Model):
 
     class Meta:
         ordering = ["vault_id", "sequence"]
+        db_table = "fees_feeledgerentry"  # created by the fees app, whose model this was (no data moved)
         verbose_name_plural = "fee ledger entries"
         constraints = [
             models.UniqueConstraint(fields=["vault", "sequence"], name="fee_ledger_vault_sequence_unique"),

@@ -12,10 +12,11 @@ import pytest
 
 from fees.core.numbers import decimal_text, price_down
 from fees.simulation import EXAMPLE_SCENARIO, scenario_simulate
-from fees.statements import StatementError, statement_compute, statement_csv, statement_pdf
 from tests.factories import UserFactory
 from tests.vaults.builders import deposit, vault_new
 from vaults import services
+from vaults.core.statements import StatementError, statement_csv, statement_pdf
+from vaults.selectors import statement_compute
 
 pytestmark = pytest.mark.django_db
 

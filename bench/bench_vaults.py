@@ -90,7 +90,7 @@ def _engine_baseline() -> float:
 
 
 def _accrual_and_year_end(vault_id: int) -> tuple[float, float]:
-    from fees.models import FeeLedgerEntry
+    from vaults.models import FeeLedgerEntry
     from vaults import selectors, services
 
     start = time.perf_counter()

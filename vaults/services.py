@@ -31,6 +31,9 @@ from django.utils import timezone
 from psycopg import Copy
 from web3.exceptions import Web3Exception
 
+from chains.addresses import AddressError, address_normalise
+from chains.erc20 import TokenBalance, token_balance_read
+from chains.rpc import ChainNotConfigured, chain_web3
 from fees.core import DepositorAccount, InsufficientSharesError, VaultError
 from fees.core import Lot as EngineLot
 from fees.core import Vault as FeeVault
@@ -39,9 +42,6 @@ from fees.core.vault import FeeLedgerRow, ManagementAccrual, PerformanceCrystall
 from hftplatform.errors import ServiceError
 from marketdata.core.intervals import interval_get
 from marketdata.selectors import klines_read
-from vaults.custody.balances import TokenBalance, token_balance_read
-from vaults.custody.rpc import ChainNotConfigured, chain_web3
-from vaults.custody.safe_tx import SafeTxError, address_normalise
 from vaults.live import vault_nav_broadcast
 from vaults.lock_objects import LotRow, accounts_lock, lots_lock, lots_lock_covering, vault_lock
 from vaults.models import (
@@ -1054,7 +1054,7 @@ def position_onchain_set(
 def _token_normalise(token: str) -> str:
     try:
         return address_normalise(token, field="token_contract")
-    except SafeTxError as error:
+    except AddressError as error:
         raise VaultServiceError(str(error), code=error.code) from None
 
 
@@ -1180,7 +1180,7 @@ def _onchain_balances_read(vault_id: int) -> _OnchainReads | None:
             )
             for position in positions
         }
-    except (ChainNotConfigured, Web3Exception, SafeTxError, OSError) as error:  # OSError: unreachable (requests)
+    except (ChainNotConfigured, Web3Exception, AddressError, OSError) as error:  # OSError: unreachable (requests)
         raise VaultServiceError(
             f"chain {safe.chain_id} could not be read ({type(error).__name__}: {error}): no valuation recorded",
             code="chain_unavailable",

@@ -44,8 +44,8 @@ from web3 import Web3
 from web3.exceptions import BlockNotFound
 
 from accounts.models import User, Wallet
+from chains.rpc import ChainNotConfigured, chain_web3
 from hftplatform.errors import ServiceError
-from vaults.custody.rpc import ChainNotConfigured, chain_web3
 from vaults.models import ChainTransfer, DepositScanCursor, VaultSafe
 from vaults.reversals import DepositReversalRefusedError, vault_deposit_reverse
 from vaults.services import IdempotencyConflictError, VaultServiceError, vault_deposit_record

@@ -16,16 +16,17 @@ Facts this module encodes (Safe v1.4.1, ``Safe.sol`` / ``SignatureDecoder.sol``)
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from eth_abi.abi import encode as abi_encode
 from eth_keys.datatypes import PrivateKey, Signature
 from eth_keys.exceptions import BadSignature
-from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from eth_utils.exceptions import ValidationError
+
+from chains.addresses import AddressError
+from chains.addresses import address_normalise as chain_address_normalise
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 UINT256_MAX = 2**256 - 1
@@ -44,8 +45,6 @@ OPERATION_CALL = 0
 OPERATION_DELEGATECALL = 1
 SIGNATURE_LENGTH = 65
 
-_ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
-
 
 class SafeTxError(ValueError):
     """A SafeTx field or a signature that cannot be used; ``code`` is stable, the message says what is wrong."""
@@ -56,15 +55,12 @@ class SafeTxError(ValueError):
 
 
 def address_normalise(value: str, *, field: str = "address") -> str:
-    """The EIP-55 checksummed spelling of a 20-byte hex address; a mixed-case spelling must already be correct."""
-    if not isinstance(value, str) or not _ADDRESS_RE.match(value):
-        raise SafeTxError("address_invalid", f"{field} must be 0x followed by 40 hex digits, got {value!r}")
-    checksummed = to_checksum_address(value)
-    is_mixed_case = value[2:] != value[2:].lower() and value[2:] != value[2:].upper()
-    if is_mixed_case and value != checksummed:
-        # A wrong mixed-case spelling is the EIP-55 typo detector firing: refuse rather than guess.
-        raise SafeTxError("address_checksum", f"{field} {value} fails its EIP-55 checksum (expected {checksummed})")
-    return checksummed
+    """:func:`chains.addresses.address_normalise`, refusing with a :class:`SafeTxError` (same code and message), the
+    one error type of SafeTx fields."""
+    try:
+        return chain_address_normalise(value, field=field)
+    except AddressError as error:
+        raise SafeTxError(error.code, str(error)) from None
 
 
 def _uint256_check(value: int, field: str) -> None:

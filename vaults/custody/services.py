@@ -30,6 +30,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from accounts.models import User
+from chains.rpc import chain_web3
 from hftplatform.errors import ServiceError
 from vaults import services as vault_services
 from vaults.custody import selectors
@@ -49,7 +50,6 @@ from vaults.custody.destination_registration import (
     destination_registration_check,
 )
 from vaults.custody.policy import POLICY_RULES, Operation, OperationKind
-from vaults.custody.rpc import chain_web3
 from vaults.custody.safe_tx import (
     OwnerSignature,
     SafeTx,

@@ -1,5 +1,5 @@
-"""ERC-20 balances read on chain for a valuation: ``balanceOf(holder)`` and ``decimals()`` at one block, with the
-block's number and hash, so a valuation can say exactly what it read and where.
+"""ERC-20 balances read on chain: ``balanceOf(holder)`` and ``decimals()`` at one block, with the block's number
+and hash, so a valuation can say exactly what it read and where.
 
 Amounts are the contract's integers (base units); converting them to asset units is the caller's (exact Decimal).
 """
@@ -12,7 +12,7 @@ from typing import Any
 from web3 import Web3
 from web3.types import BlockIdentifier
 
-from vaults.custody.safe_tx import address_normalise
+from chains.addresses import address_normalise
 
 # Only the two views a valuation calls.
 ERC20_READ_ABI: list[dict[str, Any]] = [

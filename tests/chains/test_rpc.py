@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from web3 import HTTPProvider
 
-from vaults.custody.rpc import ChainNotConfigured, chain_rpc_url, chain_web3
+from chains.rpc import ChainNotConfigured, chain_rpc_url, chain_web3
 
 
 def test_chain_web3_uses_the_configured_url(settings) -> None:  # type: ignore[no-untyped-def]

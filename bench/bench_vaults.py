@@ -90,8 +90,8 @@ def _engine_baseline() -> float:
 
 
 def _accrual_and_year_end(vault_id: int) -> tuple[float, float]:
-    from vaults.models import FeeLedgerEntry
     from vaults import selectors, services
+    from vaults.models import FeeLedgerEntry
 
     start = time.perf_counter()
     services.vault_fees_settle(vault_id=vault_id, at=T0 + timedelta(hours=1))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, localcontext
 
 from django.db.models import QuerySet, Sum
@@ -13,6 +13,7 @@ from django.db.models import QuerySet, Sum
 from fees.core import Position as EnginePosition
 from fees.core import Vault as FeeVault
 from fees.core.numbers import FEE_CONTEXT, ZERO
+from fees.core.years import year_end, year_ends_due
 from vaults.core.statements import Statement, StatementError
 from vaults.models import FeeLedgerEntry, Lot, NavSnapshot, Vault, VaultAccount, VaultEvent
 
@@ -57,6 +58,15 @@ def event_apply(engine: FeeVault, event: VaultEvent) -> None:
         )
     else:  # pragma: no cover - the model's choices list every kind
         raise ValueError(f"unknown vault event kind {event.kind!r}")
+
+
+def vaults_owing_year_end(*, year: int, until: datetime) -> list[int]:
+    """Ids of the vaults (by id) whose calendar ``year`` end is due by ``until`` and not crystallised yet."""
+    return [
+        vault.pk
+        for vault in Vault.objects.order_by("id")
+        if year in year_ends_due(started_at=vault.started_at, crystallised_year=vault.crystallised_year, until=until)
+    ]
 
 
 def vault_engine_replay(*, vault_id: int, until: datetime | None = None) -> FeeVault:
@@ -180,7 +190,7 @@ def _position(
     """The depositor's position at ``at``: first the year ends the vault would crystallise on its next write
     (any service does, see ``vaults.services``), then the management fee settled to ``at``."""
     for year in range(started.year, at.year):
-        end = datetime(year + 1, 1, 1, tzinfo=UTC)
+        end = year_end(year)
         if year not in years_done and started < end <= at and end >= engine.settled_at:
             engine.crystallise(at=end, reason="year_end")
     if at > engine.settled_at:

@@ -6,7 +6,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from vaults import services
+from vaults import selectors, services
 from vaults.custody import deposits
 from vaults.models import Vault, VaultSafe
 
@@ -37,10 +37,9 @@ def vault_year_end_crystallise(vault_id: int, year: int) -> None:
 def vaults_year_end_crystallise_all() -> list[int]:
     """Periodic (beat, daily just after 00:00 UTC): queue the last completed year's crystallisation for every
     vault that still owes it; the ids queued. Any vault write also catches up, so a late beat loses nothing."""
-    year = timezone.now().year - 1
-    vault_ids = [
-        vault.pk for vault in Vault.objects.order_by("id") if year in services.year_ends_due(vault, timezone.now())
-    ]
+    now = timezone.now()
+    year = now.year - 1
+    vault_ids = selectors.vaults_owing_year_end(year=year, until=now)
     for vault_id in vault_ids:
         vault_year_end_crystallise.delay(vault_id, year)
     return vault_ids

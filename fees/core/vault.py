@@ -268,7 +268,10 @@ def withdrawal_quote(shares: Decimal, price: Decimal, hwm: Decimal) -> tuple[int
 class Vault:
     """One vault's fee state. Amounts are ``int`` base units, shares ``Decimal`` at 18 places, times aware UTC."""
 
-    def __init__(self, *, started_at: datetime) -> None:
+    def __init__(self, *, started_at: datetime, sequence: int = 0) -> None:
+        """``sequence``: the last number given to a ledger row or flow (a stored vault's counter); next is one more."""
+        if isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 0:
+            raise ValueError(f"sequence must be a non-negative int, got {sequence!r}")
         self.settled_at = _aware_utc(started_at, "started_at")
         self.value = ZERO  # gross value in base units (what the vault holds, fee account's claim included)
         self.shares_outstanding = ZERO  # fee-account shares included
@@ -278,9 +281,14 @@ class Vault:
         self.accounts: dict[str, DepositorAccount] = {}
         self.ledger: list[FeeLedgerRow] = []
         self.flows: list[Flow] = []
-        self._sequence = 0
+        self._sequence = sequence
 
     # -- reads --------------------------------------------------------------------------------------------------
+
+    @property
+    def sequence(self) -> int:
+        """The last number given to a ledger row or flow (0 before the first)."""
+        return self._sequence
 
     def price(self) -> Decimal:
         """``P = value / shares outstanding`` in base units per share (1 for an empty vault), not rounded."""

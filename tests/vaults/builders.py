@@ -58,7 +58,7 @@ def stored_matches_engine(vault_id: int, engine: FeeVault) -> None:
     assert (vault.fee_account_shares, vault.fee_index, vault.sequence) == (
         engine.fee_account_shares,
         engine.fee_index,
-        engine._sequence,
+        engine.sequence,
     )
     rows = list(FeeLedgerEntry.objects.filter(vault_id=vault_id).select_related("lot").order_by("sequence"))
     assert len(rows) == len(engine.ledger)

@@ -17,7 +17,7 @@ def test_admin_lists_and_refuses_money_edits() -> None:
     deposit(vault, user, 1_000)
     client = Client()
     client.force_login(OperatorFactory())
-    for page in ("vaults/vault/", "vaults/lot/", "fees/feeledgerentry/", "vaults/position/", "vaults/withdrawal/"):
+    for page in ("vaults/vault/", "vaults/lot/", "vaults/feeledgerentry/", "vaults/position/", "vaults/withdrawal/"):
         assert client.get(f"/admin/{page}").status_code == 200, page
     assert client.get(f"/admin/vaults/lot/?vault__id__exact={vault.pk}").status_code == 200
     lot = Lot.objects.get()

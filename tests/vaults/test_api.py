@@ -5,12 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from tests.factories import OperatorFactory, UserFactory
 from tests.vaults.builders import T0, deposit, vault_new
 from vaults import services
-from vaults.models import Deposit, Withdrawal
+from vaults.models import Deposit, Vault, Withdrawal
 
 pytestmark = pytest.mark.django_db
 
@@ -26,9 +27,7 @@ def test_public_list_and_detail_with_nav_series_and_fees() -> None:
     vault, user = vault_new(), UserFactory()
     vault_new(slug="hidden", public=False)
     deposit(vault, user, 1_000_000)
-    services.vault_return_record(
-        vault_id=vault.pk, gross=Decimal("0.1"), at=services.Vault.objects.get(pk=vault.pk).settled_at
-    )
+    services.vault_return_record(vault_id=vault.pk, gross=Decimal("0.1"), at=Vault.objects.get(pk=vault.pk).settled_at)
     listing = _client().get("/api/v1/vaults/")
     assert listing.status_code == 200
     assert [v["slug"] for v in listing.json()["results"]] == ["usdc-core"]
@@ -69,7 +68,7 @@ def test_only_operators_record_offchain_deposits_and_repeats_are_idempotent() ->
 
 
 def test_withdrawal_request_waits_for_custody_and_refusals_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(services.timezone, "now", lambda: T0)  # the request comes at the deposit's instant: P = 1
+    monkeypatch.setattr(timezone, "now", lambda: T0)  # the request comes at the deposit's instant: P = 1
     vault, user = vault_new(), UserFactory()
     deposit(vault, user, 1_000)
     too_much = _client(user).post("/api/v1/vaults/usdc-core/withdrawals/", {"shares": "1000.5"}, format="json")

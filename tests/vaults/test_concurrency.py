@@ -15,7 +15,7 @@ from django.db import connection
 from fees.core.numbers import ZERO
 from tests.factories import UserFactory
 from tests.vaults.builders import vault_new
-from vaults import selectors, services
+from vaults import errors, selectors, services
 from vaults.models import Deposit, Vault, VaultAccount, Withdrawal
 
 THREADS = 8
@@ -29,7 +29,7 @@ def test_parallel_deposits_and_withdrawals_lose_nothing() -> None:
     users = [UserFactory() for _ in range(4)]
     operator = users[0]
     barrier = threading.Barrier(THREADS)
-    errors: list[BaseException] = []
+    failures: list[BaseException] = []
 
     def work(thread: int) -> list[tuple[str, bool]]:
         results = []
@@ -48,12 +48,12 @@ def test_parallel_deposits_and_withdrawals_lose_nothing() -> None:
                 )
                 results.append((key, result.created))
                 if i % 3 == 0:
-                    with contextlib.suppress(services.InsufficientVaultSharesError):
+                    with contextlib.suppress(errors.InsufficientVaultSharesError):
                         services.vault_withdrawal_request(
                             vault_id=vault.pk, depositor_id=user.pk, shares=Decimal("7.5")
                         )
         except BaseException as error:  # surfaced below
-            errors.append(error)
+            failures.append(error)
         finally:
             connection.close()
         return results
@@ -63,7 +63,7 @@ def test_parallel_deposits_and_withdrawals_lose_nothing() -> None:
         outcomes = [item for part in pool.map(work, range(THREADS)) for item in part]
 
     # then every key was credited exactly once and each pair saw one "created"
-    assert errors == []
+    assert failures == []
     assert Deposit.objects.filter(vault=vault).count() == (THREADS // 2) * KEYS
     created = [key for key, was_created in outcomes if was_created]
     assert len(created) == len(set(created)) == (THREADS // 2) * KEYS

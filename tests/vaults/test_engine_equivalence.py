@@ -11,11 +11,12 @@ import pytest
 
 from fees.core import Vault as FeeVault
 from fees.core.numbers import FEE_CONTEXT, SHARE_QUANTUM, decimal_text
+from fees.core.years import year_end
 from tests.factories import UserFactory
 from tests.vaults.builders import T0, YEAR, at, deposit, stored_matches_engine, vault_new
-from vaults import selectors, services
+from vaults import fee_engine_store, selectors, services
+from vaults.errors import VaultServiceError
 from vaults.models import Lot, VaultEvent
-from vaults.services import VaultServiceError, year_end
 
 
 def _engine_year_ends(engine: FeeVault, done: list[int], until: datetime) -> None:
@@ -130,6 +131,6 @@ def test_year_end_crystallisation_of_the_worked_example() -> None:
 @pytest.mark.django_db
 def test_ledger_rows_through_copy_equal_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     # given every ledger write going through COPY's text format, as a year end's (one row per lot) does
-    monkeypatch.setattr(services, "LEDGER_COPY_ROWS", 1)
+    monkeypatch.setattr(fee_engine_store, "LEDGER_COPY_ROWS", 1)
     # then random events still leave every stored number equal to the engine's
     _scenario(5)

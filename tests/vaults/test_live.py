@@ -17,7 +17,7 @@ from django.test import Client
 from hftplatform.asgi import application
 from tests.factories import UserFactory
 from tests.vaults.builders import HALF_YEAR, at, deposit, vault_new
-from vaults import services
+from vaults import errors
 from vaults.consumers import CLOSE_UNKNOWN_VAULT
 from vaults.live import nav_payload, vault_group, vault_nav_broadcast, vault_nav_flush
 from vaults.models import NavSnapshot, Vault
@@ -177,7 +177,7 @@ def test_nothing_is_broadcast_for_a_refused_or_rolled_back_deposit(redis_namespa
 
     silent, refused = async_to_sync(scenario)()
 
-    assert refused == [services.VaultServiceError, services.IdempotencyConflictError, Abort]
+    assert refused == [errors.VaultServiceError, errors.IdempotencyConflictError, Abort]
     assert silent is True
     assert NavSnapshot.objects.filter(vault=vault).count() == 1
     assert Vault.objects.get(pk=vault.pk).value == Decimal(1_000_000)

@@ -11,7 +11,7 @@ from django.db import connection
 from marketdata.models import Instrument
 from tests.factories import UserFactory
 from tests.vaults.builders import HALF_YEAR, YEAR, at, deposit, vault_new
-from vaults import selectors, services
+from vaults import errors, selectors, services
 from vaults.models import Deposit, FeeLedgerEntry, Lot, NavSnapshot, Position, Vault, VaultEvent, Withdrawal
 
 pytestmark = pytest.mark.django_db
@@ -39,18 +39,18 @@ def test_onchain_deposit_is_credited_once_per_transfer() -> None:
     assert Vault.objects.get(pk=vault.pk).shares_outstanding == Decimal(1_000_000)
     # the same transfer with another amount is a conflict and writes nothing
     before = _counts()
-    with pytest.raises(services.IdempotencyConflictError):
+    with pytest.raises(errors.IdempotencyConflictError):
         services.vault_deposit_record(vault_id=vault.pk, depositor_id=user.pk, amount=5, at=at(20), **transfer)
     assert _counts() == before
 
 
 def test_offchain_deposit_needs_an_operator_and_a_key() -> None:
     vault, user = vault_new(), UserFactory()
-    with pytest.raises(services.VaultServiceError, match="operator"):
+    with pytest.raises(errors.VaultServiceError, match="operator"):
         services.vault_deposit_record(vault_id=vault.pk, depositor_id=user.pk, amount=10, idempotency_key="k1")
-    with pytest.raises(services.VaultServiceError, match="either on-chain"):
+    with pytest.raises(errors.VaultServiceError, match="either on-chain"):
         services.vault_deposit_record(vault_id=vault.pk, depositor_id=user.pk, amount=10, recorded_by_id=user.pk)
-    with pytest.raises(services.VaultServiceError, match="positive integer"):
+    with pytest.raises(errors.VaultServiceError, match="positive integer"):
         services.vault_deposit_record(
             vault_id=vault.pk, depositor_id=user.pk, amount=0, idempotency_key="k2", recorded_by_id=user.pk
         )
@@ -61,7 +61,7 @@ def test_deposit_in_the_past_of_the_vault_is_refused_and_writes_nothing() -> Non
     vault, user = vault_new(), UserFactory()
     deposit(vault, user, 1_000_000, seconds=100)
     before = _counts()
-    with pytest.raises(services.VaultServiceError, match="time goes backwards"):
+    with pytest.raises(errors.VaultServiceError, match="time goes backwards"):
         deposit(vault, user, 5, seconds=50)
     assert _counts() == before
 
@@ -97,7 +97,7 @@ def test_withdrawal_waits_for_custody_with_its_exact_payout() -> None:
     assert withdrawal.performance_fee == Decimal(500)
     assert Position.objects.get(vault=vault, venue="vault").quantity == Decimal("0.8905")  # 1.0 in, 0.1095 reserved
     # only an authorised custody proposal moves it on (to in_custody); it is never paid without one
-    with pytest.raises(services.VaultServiceError, match="cannot go"):
+    with pytest.raises(errors.VaultServiceError, match="cannot go"):
         services.withdrawal_transition(withdrawal_id=withdrawal.pk, from_state="awaiting_signatures", to_state="paid")
     assert Withdrawal.objects.get().state == Withdrawal.State.AWAITING_SIGNATURES
     # the same key again returns the same request and takes nothing more
@@ -113,9 +113,9 @@ def test_withdrawing_more_than_held_is_refused_and_writes_nothing() -> None:
     vault, user, other = vault_new(), UserFactory(), UserFactory()
     deposit(vault, user, 1_000)
     before = _counts()
-    with pytest.raises(services.InsufficientVaultSharesError):
+    with pytest.raises(errors.InsufficientVaultSharesError):
         services.vault_withdrawal_request(vault_id=vault.pk, depositor_id=user.pk, shares=Decimal(1_001), at=at(5))
-    with pytest.raises(services.InsufficientVaultSharesError):
+    with pytest.raises(errors.InsufficientVaultSharesError):
         services.vault_withdrawal_request(vault_id=vault.pk, depositor_id=other.pk, amount=1, at=at(5))
     assert _counts() == before
     assert Vault.objects.get(pk=vault.pk).settled_at == at(0)
@@ -175,15 +175,15 @@ def test_valuation_without_a_price_is_refused() -> None:
     services.position_set(
         vault_id=vault.pk, asset="BTC", venue="binance", quantity=Decimal(1), instrument_id=instrument.pk
     )
-    with pytest.raises(services.VaultServiceError, match="no closed 1m candle"):
+    with pytest.raises(errors.VaultServiceError, match="no closed 1m candle"):
         services.vault_valuation_record(vault_id=vault.pk, at=at(60))
     assert VaultEvent.objects.count() == 0
 
 
 def test_allocation_is_validated() -> None:
-    with pytest.raises(services.VaultServiceError, match="above its max"):
+    with pytest.raises(errors.VaultServiceError, match="above its max"):
         services.allocation_validate({"gmx": {"weight": "0.3", "max": "0.25"}})
-    with pytest.raises(services.VaultServiceError, match=r"sum to 1\.2"):
+    with pytest.raises(errors.VaultServiceError, match=r"sum to 1\.2"):
         services.allocation_validate({"a": {"weight": "0.6"}, "b": {"weight": "0.6"}})
     assert services.allocation_validate({"gmx": {"weight": "0.20", "max": "0.25"}}) == {
         "gmx": {"weight": "0.2", "max": "0.25"}

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from tests.factories import UserFactory
 from tests.vaults.builders import T0, deposit, vault_new
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.django_db
 def clock(monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
     """The services' and tasks' 'now', set by the test."""
     now = [T0]
-    monkeypatch.setattr(services.timezone, "now", lambda: now[0])
+    monkeypatch.setattr(timezone, "now", lambda: now[0])
     monkeypatch.setattr(tasks.timezone, "now", lambda: now[0])
     return now
 

@@ -11,11 +11,11 @@ One scan of a :class:`~vaults.models.VaultSafe` (:func:`vault_safe_deposits_scan
    creation block at first) to the head, in bounded block ranges. Every log is stored as a
    :class:`~vaults.models.ChainTransfer` (unique per chain id, tx hash and log index), state ``seen``; after a
    reorg, stored transfers above the fork point that the chain no longer has become ``orphaned`` (not credited
-   yet) or are reversed (:func:`vaults.reversals.vault_deposit_reverse`; refused and flagged for an operator when
-   the lot's shares already left). A transfer mined again (same tx hash and log index) is ``seen`` again.
+   yet) or are reversed (:func:`vaults.services.deposits.vault_deposit_reverse`; refused and flagged for an
+   operator when the lot's shares already left). A transfer mined again (same tx hash and log index) is ``seen`` again.
 3. **Credit** each ``seen`` transfer with at least ``confirmations`` blocks on top of its block (re-checking that
-   its block is still the chain's): through :func:`vaults.services.vault_deposit_record` (idempotent per chain id,
-   tx hash and log index), the amount exactly the log's uint256, for the user whose linked
+   its block is still the chain's): through :func:`vaults.services.deposits.vault_deposit_record` (idempotent per
+   chain id, tx hash and log index), the amount exactly the log's uint256, for the user whose linked
    :class:`~accounts.models.Wallet` sent it; ``unattributed`` if no user linked the sender (never guessed),
    ``rejected`` if not creditable (zero amount, or the vault refused it).
 
@@ -46,9 +46,9 @@ from web3.exceptions import BlockNotFound
 from accounts.models import User, Wallet
 from chains.rpc import ChainNotConfigured, chain_web3
 from hftplatform.errors import ServiceError
+from vaults.errors import DepositReversalRefusedError, IdempotencyConflictError, VaultServiceError
 from vaults.models import ChainTransfer, DepositScanCursor, VaultSafe
-from vaults.reversals import DepositReversalRefusedError, vault_deposit_reverse
-from vaults.services import IdempotencyConflictError, VaultServiceError, vault_deposit_record
+from vaults.services.deposits import vault_deposit_record, vault_deposit_reverse
 
 logger = logging.getLogger(__name__)
 
@@ -432,7 +432,7 @@ def chain_transfer_attribute(
 ) -> ChainTransfer:
     """An operator credits ``unattributed`` transfer ``transfer_id`` (its sender is no user's linked wallet) to
     ``depositor_id``, saying why in ``note``: a deposit of exactly the log's amount (base units) through
-    :func:`vaults.services.vault_deposit_record` under the transfer's chain id, tx hash and log index (so never
+    :func:`vaults.services.deposits.vault_deposit_record` under the transfer's chain id, tx hash and log index (so never
     twice), ``recorded_by`` the operator; the transfer becomes ``credited`` and its note records who attributed it
     to whom and why.
 

@@ -32,7 +32,6 @@ from web3 import Web3
 from accounts.models import User
 from chains.rpc import chain_web3
 from hftplatform.errors import ServiceError
-from vaults import services as vault_services
 from vaults.custody import selectors
 from vaults.custody.calls import erc20_transfer_data, erc20_transfer_decode
 from vaults.custody.chain import (
@@ -76,6 +75,7 @@ from vaults.models import (
     Withdrawal,
     WithdrawalDestination,
 )
+from vaults.services.withdrawals import vault_withdrawal_request, withdrawal_transition
 
 DEADLINE_MAX = timedelta(days=7)
 # Refusals that time or the chain will lift: the proposal keeps its state and says why it waits.
@@ -192,7 +192,7 @@ def _proposal_close(proposal: SafeProposal, *, state: str, code: str, reason: st
     values = {"state_code": code, "state_reason": reason}
     withdrawal = Withdrawal.objects.select_for_update().get(pk=proposal.withdrawal_id)
     if withdrawal.state == Withdrawal.State.IN_CUSTODY:
-        vault_services.withdrawal_transition(
+        withdrawal_transition(
             withdrawal_id=withdrawal.pk,
             from_state=Withdrawal.State.IN_CUSTODY,
             to_state=Withdrawal.State.AWAITING_SIGNATURES,
@@ -253,14 +253,14 @@ def custody_withdrawal_request(
 ) -> SafeProposal:
     """A withdrawal paid through the vault's Safe: the destination is checked first (a request to an address that
     can never be paid burns no shares), then the withdrawal is requested (fees crystallised, payout fixed and
-    reserved: :func:`vaults.services.vault_withdrawal_request`) and its proposal created. These are two
+    reserved: :func:`vaults.services.withdrawals.vault_withdrawal_request`) and its proposal created. These are two
     transactions, the chain's Safe nonce being read in between: if the second fails (the chain unreachable), the
     withdrawal waits in ``awaiting_signatures`` and :func:`withdrawal_proposal_create` proposes it again."""
     safe = VaultSafe.objects.filter(vault_id=vault_id).first()
     if safe is None:
         raise CustodyError(f"vault {vault_id} has no Safe yet", code="vault_without_safe")
     withdrawal_destination_check(depositor_id=depositor_id, chain_id=safe.chain_id, destination=destination)
-    withdrawal = vault_services.vault_withdrawal_request(
+    withdrawal = vault_withdrawal_request(
         vault_id=vault_id,
         depositor_id=depositor_id,
         shares=shares,
@@ -464,7 +464,7 @@ def _depositor_signature_store(
     if isinstance(result, Refusal):
         raise CustodyError(result.message, code=result.code)
     _move(proposal, S.AUTHORISED, authorised_at=now, state_code="", state_reason="", updated_at=now)
-    vault_services.withdrawal_transition(
+    withdrawal_transition(
         withdrawal_id=proposal.withdrawal_id,  # type: ignore[arg-type]
         from_state=Withdrawal.State.AWAITING_SIGNATURES,
         to_state=Withdrawal.State.IN_CUSTODY,
@@ -803,7 +803,7 @@ def execution_outcome_record(
             assert outcome.tx_hash is not None
             _move(proposal, S.EXECUTED, closed_at=now, state_code="", state_reason="", updated_at=now)
             if proposal.withdrawal_id is not None:
-                vault_services.withdrawal_transition(
+                withdrawal_transition(
                     withdrawal_id=proposal.withdrawal_id,
                     from_state=Withdrawal.State.IN_CUSTODY,
                     to_state=Withdrawal.State.PAID,

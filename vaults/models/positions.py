@@ -8,6 +8,8 @@ from django.db.models import Q
 from hftplatform.fields import ExactNumericField
 from vaults.models.vault import Vault, VaultEvent
 
+CASH_VENUE = "vault"  # the Position holding the vault's idle base asset
+
 
 class Position(models.Model):
     """A holding of the vault on one venue or protocol, in asset units (exact decimal). It is marked to market

@@ -15,17 +15,18 @@ from eth_account import Account
 from tests.vaults.builders import at, deposit, vault_new
 from tests.vaults.custody.conftest import DEPOSITED, VAULT_FUNDS, Custody, Deposits
 from tests.vaults.custody.test_custody_services import PAYOUT, authorise, execute, owner_sign, propose
-from vaults import services
+from vaults import errors, services
 from vaults.custody import chain
 from vaults.custody import services as cs
 from vaults.custody.safe_tx import OwnerSignature, signatures_pack
 from vaults.custody.selectors import proposal_safe_tx
 from vaults.models import NavSnapshot, Position, SafeProposal, Valuation, Vault, VaultEvent, VaultSafe, Withdrawal
+from vaults.services import onchain
 
 
 def _chain_is(monkeypatch: pytest.MonkeyPatch, w3) -> None:  # type: ignore[no-untyped-def]
     """The valuation reaches the chain through chain_web3(chain_id): here, the in-process EVM."""
-    monkeypatch.setattr(services, "chain_web3", lambda chain_id: w3)
+    monkeypatch.setattr(onchain, "chain_web3", lambda chain_id: w3)
 
 
 def _nothing_written(vault: Vault, events: int) -> None:
@@ -167,7 +168,7 @@ def test_a_payout_executed_but_not_recorded_refuses_the_valuation(
     vault = Vault.objects.get(pk=c.vault.pk)
     events = VaultEvent.objects.filter(vault=vault).count()
 
-    with pytest.raises(services.VaultServiceError) as refused:
+    with pytest.raises(errors.VaultServiceError) as refused:
         services.vault_valuation_record(vault_id=vault.pk, at=at(0))
 
     assert refused.value.code == "safe_transaction_in_flight"
@@ -189,7 +190,7 @@ def test_a_chain_that_cannot_be_read_refuses_with_nothing_written(custody: Custo
     vault = Vault.objects.get(pk=c.vault.pk)
     events = VaultEvent.objects.filter(vault=vault).count()
 
-    with pytest.raises(services.VaultServiceError) as refused:
+    with pytest.raises(errors.VaultServiceError) as refused:
         services.vault_valuation_record(vault_id=vault.pk, at=at(0))
 
     assert refused.value.code == "chain_unavailable"
@@ -201,7 +202,7 @@ def test_a_chain_that_cannot_be_read_refuses_with_nothing_written(custody: Custo
 def test_an_onchain_position_needs_a_safe() -> None:
     vault = vault_new()
 
-    with pytest.raises(services.VaultServiceError) as refused:
+    with pytest.raises(errors.VaultServiceError) as refused:
         services.position_onchain_set(vault_id=vault.pk, asset="USDC")
 
     assert refused.value.code == "no_safe"
@@ -224,7 +225,7 @@ def test_a_token_whose_decimals_are_not_the_vaults_is_refused(evm, monkeypatch: 
     )
     services.position_onchain_set(vault_id=vault.pk, asset="USDC")
 
-    with pytest.raises(services.VaultServiceError) as refused:
+    with pytest.raises(errors.VaultServiceError) as refused:
         services.vault_valuation_record(vault_id=vault.pk, at=at(0))
 
     assert refused.value.code == "decimals_mismatch"
@@ -236,9 +237,9 @@ def test_a_base_asset_position_is_the_safes_token_on_the_cash_venue(custody: Cus
     c = custody
     other = Account.create().address
 
-    with pytest.raises(services.VaultServiceError, match="cash"):
+    with pytest.raises(errors.VaultServiceError, match="cash"):
         services.position_onchain_set(vault_id=c.vault.pk, asset="USDC", venue="safe")
-    with pytest.raises(services.VaultServiceError, match="is the token"):
+    with pytest.raises(errors.VaultServiceError, match="is the token"):
         services.position_onchain_set(vault_id=c.vault.pk, asset="USDC", token_contract=other)
 
     cash = Position.objects.get(vault=c.vault, venue="vault")

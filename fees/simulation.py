@@ -3,7 +3,7 @@
 Shared by ``manage.py fees simulate FILE.json``, ``POST /api/v1/fees/simulate/`` and the calculator page, so all
 three give the same result JSON for the same scenario. No Django import.
 
-Reading of the scenario's numbers (issue 5 and FEES.md): ``amount`` is an integer number of the asset's **base
+Reading of the scenario's numbers (issue 5, :mod:`fees.core`): ``amount`` is an integer number of the asset's **base
 units** (``"1000000"`` with ``asset_decimals`` 6 is 1.000000 USDC), as deposits arrive on chain. The engine
 counts value in base units too; an empty vault prices a share at one base unit, so that deposit mints
 1,000,000 shares and the issue's ``"shares": "40000"`` is 4% of it. ``asset_decimals`` therefore changes no

@@ -206,7 +206,7 @@ def statement_compute(*, vault_id: int, depositor_id: int, start: datetime, end:
 
     - the period is ``(start, end]``: an event at ``start`` belongs to the previous period;
     - ``opening_value`` / ``closing_value``: the depositor's net value (``Σ shares · P - accrued performance fee``,
-      base units, rounded down) with the management fee settled up to ``start`` / ``end`` (FEES.md: settled before
+      base units, rounded down) with the management fee settled up to ``start`` / ``end`` (fees.core: settled before
       a NAV is published);
     - ``deposits``: base units credited in the period; ``withdrawals``: payouts fixed in the period (owed, whether or
       not custody has paid them yet);

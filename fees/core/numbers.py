@@ -1,4 +1,4 @@
-"""The numbers of the 1-and-5 fee model (FEES.md): the decimal context, the units, the rounding, K(dt).
+"""The numbers of the 1-and-5 fee model (:mod:`fees.core`): the decimal context, the units, the rounding, K(dt).
 
 Units used throughout the fee engine:
 
@@ -34,7 +34,7 @@ from decimal import (
 # 0.99 ** dt computed at this precision makes accrual path independent far below the share unit.
 FEE_CONTEXT = Context(prec=100, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow])
 
-SECONDS_PER_YEAR = 31_536_000  # 365 days; FEES.md "Units"
+SECONDS_PER_YEAR = 31_536_000  # 365 days (the fee model's "Units": fees.core)
 MANAGEMENT_KEEP_PER_YEAR = Decimal("0.99")  # K(1): one year keeps 99% (1% management fee)
 PERFORMANCE_RATE = Decimal("0.05")  # 5% of the gain above the lot's high-water mark
 

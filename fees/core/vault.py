@@ -1,4 +1,4 @@
-"""One vault under the 1-and-5 fee model (FEES.md), in memory: the exact state and the fee ledger.
+"""One vault under the 1-and-5 fee model (:mod:`fees.core`), in memory: the exact state and the fee ledger.
 
 State: the vault's gross value ``value`` (base units, at the price scale), the shares outstanding (fee-account
 shares included), the fee account's shares, the lots (depositor, shares, high-water mark) and one account per
@@ -7,7 +7,7 @@ withdrawals are rows of :attr:`Vault.flows`. Both are frozen dataclasses holding
 ``Decimal`` (shares at 18 places, prices and fee values at 50) and aware UTC datetimes, so a database can store
 exactly these rows, and the fee account's shares always equal the sum of ``fee_shares`` over the ledger.
 
-Order of operations at one instant (FEES.md): every public operation first settles the management fee up to
+Order of operations at one instant (:mod:`fees.core`): every public operation first settles the management fee up to
 ``at`` on the value before the event (giving ``P``), then crystallises what must crystallise at ``P``, then
 applies the deposit or withdrawal at ``P``. An operation that is refused raises :class:`VaultError` before
 anything changed, settlement included.

@@ -1,4 +1,4 @@
-"""FEES.md's properties, with hypothesis, each to a stated rounding unit.
+"""The fee model's properties (fees.core), with hypothesis, each to a stated rounding unit.
 
 - Fees are never negative, a mark never decreases, no lot is charged a performance fee while ``P <= hwm``
   (note: rounding residue left in the vault can lift ``P`` a hair above a fresh mark), and the ledger

@@ -1,6 +1,6 @@
-"""FEES.md's worked examples, digit for digit.
+"""The fee model's worked examples (fees.core), digit for digit.
 
-Where FEES.md writes an exact real number (``791.2457912457912457…``) the engine's value is that number after the
+Where the model writes an exact real number (``791.2457912457912457…``) the engine's value is that number after the
 specified rounding: fee shares are rounded down to 10^-18, so a depositor keeps ``99208.754208754208754209``
 shares (the real number ``99208.754208754208754208754…`` plus the rounded-off share unit, in their favour).
 """
@@ -43,7 +43,7 @@ def test_half_year_fee_digit_for_digit() -> None:
 
     assert row is not None
     text = decimal_text(row.fee_value)
-    assert text.startswith("5012.562893380045265520178998793994821873436")  # FEES.md's digits
+    assert text.startswith("5012.562893380045265520178998793994821873436")  # the model's digits
     assert text == "5012.56289338004526552017899879399482187343632319"
     # Cross-check K(1/2) against a square root (another algorithm) at the engine's precision
     with localcontext(FEE_CONTEXT):

@@ -98,7 +98,7 @@ def test_random_events_through_services_equal_the_engine(seed: int) -> None:
 
 @pytest.mark.django_db
 def test_year_end_crystallisation_of_the_worked_example() -> None:
-    # given 100,000 base units at P = 1, +20% gross over the year (FEES.md's third worked example)
+    # given 100,000 base units at P = 1, +20% gross over the year (the fee model's third worked example)
     vault = vault_new()
     user = UserFactory()
     deposit(vault, user, 100_000)

@@ -64,7 +64,7 @@ class Deposit(models.Model):
 class Withdrawal(models.Model):
     """A withdrawal request, in shares or in a net asset amount.
 
-    When it is requested the fees crystallise on the withdrawn shares (FEES.md: fees crystallise at the
+    When it is requested the fees crystallise on the withdrawn shares (fees.core: fees crystallise at the
     withdrawal), the shares are burned and the exact payout is fixed and reserved out of the vault's cash; from
     then on the vault's books are final and only the payment is left. It waits in ``awaiting_signatures`` for the
     depositor to sign a ``WithdrawalRequest`` from two distinct linked wallets (a :class:`SafeProposal`); once they

@@ -52,7 +52,7 @@ def operation_time(at: datetime | None, vault: Vault) -> datetime:
 
 def year_ends_catch_up(vault: Vault, until: datetime) -> list[int]:
     """Crystallise every lot at each calendar year end due by ``until``, in order, before the operation at
-    ``until`` (FEES.md: crystallisation at the year end comes before anything later). The vault is locked."""
+    ``until`` (fees.core: crystallisation at the year end comes before anything later). The vault is locked."""
     years = year_ends_due(started_at=vault.started_at, crystallised_year=vault.crystallised_year, until=until)
     for year in years:
         # At the year end itself; only a vault written before this rule (settled past it) gets its settled time.

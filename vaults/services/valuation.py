@@ -152,7 +152,7 @@ def vault_valuation_record(*, vault_id: int, at: datetime | None = None) -> Valu
 
 
 def vault_nav_snapshot(*, vault_id: int, at: datetime | None = None) -> NavSnapshot:
-    """Publish the NAV at ``at``: the management fee is settled up to then (FEES.md) and a snapshot taken.
+    """Publish the NAV at ``at``: the management fee is settled up to then (fees.core) and a snapshot taken.
     A vault already settled past ``at`` gets a snapshot at its settled time."""
     at = None if at is None else time_or_now(at)
     with transaction.atomic():

@@ -7,7 +7,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from hftplatform.consumers import ReadOnlyGroupConsumer
-from vaults.live import vault_group
+from vaults.broadcasts import vault_group
 from vaults.models import Vault, VaultAccount
 
 # Application close code for "no such vault, or not yours to watch" (4000-4999 are free for applications).

@@ -30,7 +30,7 @@ from fees.core import Lot as EngineLot
 from fees.core import Vault as FeeVault
 from fees.core.numbers import price_down
 from fees.core.vault import FeeLedgerRow, ManagementAccrual, PerformanceCrystallisation
-from vaults.live import vault_nav_broadcast
+from vaults.broadcasts import vault_nav_broadcast
 from vaults.lock_objects import LotRow
 from vaults.models import (
     FeeLedgerEntry,

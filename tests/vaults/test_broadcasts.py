@@ -18,8 +18,8 @@ from hftplatform.asgi import application
 from tests.factories import UserFactory
 from tests.vaults.builders import HALF_YEAR, at, deposit, vault_new
 from vaults import errors
+from vaults.broadcasts import nav_payload, vault_group, vault_nav_broadcast, vault_nav_flush
 from vaults.consumers import CLOSE_UNKNOWN_VAULT
-from vaults.live import nav_payload, vault_group, vault_nav_broadcast, vault_nav_flush
 from vaults.models import NavSnapshot, Vault
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # The pure cores and services, checked with mypy --strict (see [tool.mypy] in pyproject.toml).
 TYPED := hftplatform/embedded.py hftplatform/fields.py hftplatform/errors.py hftplatform/status.py hftplatform/demo.py \
 	hftplatform/core/__init__.py hftplatform/core/utc.py hftplatform/core/decimal_text.py \
-	accounts/siwe.py accounts/tokens.py accounts/services.py accounts/selectors.py \
+	accounts/core/__init__.py accounts/core/siwe.py accounts/core/tokens.py accounts/services.py accounts/selectors.py \
 	orderbook/matching/reference.py orderbook/matching/feed.py orderbook/matching/_engine.pyi \
 	orderbook/l2/book.py orderbook/l2/captures.py orderbook/l2/binance.py orderbook/l2/coinbase.py \
 	orderbook/l2/checksum.py orderbook/l2/okx.py orderbook/l2/kraken.py orderbook/l2/bybit.py orderbook/l2/consolidated.py orderbook/l2/_fastbook.pyi \

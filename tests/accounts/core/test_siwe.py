@@ -12,7 +12,7 @@ from eth_utils import to_checksum_address
 from hypothesis import given
 from hypothesis import strategies as st
 
-from accounts import siwe
+from accounts.core import siwe
 from tests.accounts.conftest import sign
 
 # The EIP's own example (its address is the WETH contract's, EIP-55 checksummed).

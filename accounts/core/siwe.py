@@ -33,6 +33,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
+from hftplatform.core.utc import utc_aware
+
 HEADER_SUFFIX = " wants you to sign in with your Ethereum account:"
 VERSION = "1"
 # Far above any real message; bounds the work a hostile one can cause.
@@ -163,9 +165,7 @@ def parse_datetime(value: str) -> datetime:
 
 def format_datetime(moment: datetime) -> str:
     """An aware datetime as RFC 3339 in UTC with a ``Z``; whole seconds unless it has microseconds."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError("format_datetime needs an aware datetime")
-    moment = moment.astimezone(UTC)
+    moment = utc_aware(moment, what="format_datetime's moment")
     timespec = "microseconds" if moment.microsecond else "seconds"
     return moment.replace(tzinfo=None).isoformat(timespec=timespec) + "Z"
 

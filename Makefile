@@ -19,8 +19,8 @@ TYPED := hftplatform/embedded.py hftplatform/fields.py hftplatform/errors.py hft
 	marketdata/downloads.py marketdata/tracking.py marketdata/live.py marketdata/overview.py \
 	fees/core/__init__.py fees/core/numbers.py fees/core/vault.py fees/simulation.py \
 	orderbook/live/connectors.py orderbook/live/snapshots.py \
-	marketdata/leadlag/__init__.py marketdata/leadlag/alignment.py marketdata/leadlag/estimators.py \
-	marketdata/leadlag/discovery.py marketdata/leadlag/analysis.py marketdata/leadlag/markets.py \
+	marketdata/core/leadlag/__init__.py marketdata/core/leadlag/alignment.py marketdata/core/leadlag/estimators.py \
+	marketdata/core/leadlag/discovery.py marketdata/core/leadlag/analysis.py marketdata/core/leadlag/markets.py \
 	vaults/custody/__init__.py vaults/custody/safe_tx.py vaults/custody/calls.py vaults/custody/withdrawal_request.py \
 	vaults/custody/policy.py vaults/custody/cosigner.py vaults/custody/chain.py vaults/custody/cli.py \
 	vaults/custody/destination_registration.py vaults/custody/services.py vaults/custody/selectors.py \

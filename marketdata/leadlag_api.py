@@ -20,9 +20,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hftplatform.api.schema import error_response
+from marketdata import selectors, services
 from marketdata.api.views import utc_ms
-from marketdata.leadlag import selectors, services
-from marketdata.leadlag.markets import MarketSpecError, leadlag_markets_parse
+from marketdata.core.leadlag.markets import MarketSpecError, leadlag_markets_parse
 from marketdata.live import open_time_iso
 from marketdata.models import LeadLagRun
 from marketdata.tasks import leadlag_run

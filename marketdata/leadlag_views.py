@@ -15,9 +15,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from marketdata import selectors
 from marketdata.core.intervals import INTERVALS
-from marketdata.leadlag import selectors
-from marketdata.leadlag.verdict_text import leadlag_verdict_sentence, venue_label
+from marketdata.core.leadlag.verdict_text import leadlag_verdict_sentence, venue_label
 from marketdata.live import open_time_iso
 from marketdata.models import Instrument, LeadLagRun
 from marketdata.views import market_slug, market_symbol

@@ -17,8 +17,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from marketdata.leadlag import services
-from marketdata.leadlag.markets import MarketSpecError, leadlag_markets_parse
+from marketdata import services
+from marketdata.core.leadlag.markets import MarketSpecError, leadlag_markets_parse
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from marketdata.leadlag.analysis import GRANGER_WARNING, LeadLagParams, leadlag_analyse, leadlag_report
+from marketdata.core.leadlag.analysis import GRANGER_WARNING, LeadLagParams, leadlag_analyse, leadlag_report
 from marketdata.models import Instrument, LeadLagRun
 from tests.factories import UserFactory
+from tests.marketdata.core.leadlag.synthetic import market_ticks
 from tests.marketdata.factories import InstrumentFactory
-from tests.marketdata.leadlag.synthetic import market_ticks
 
 DAY = 86_400_000
 T0 = 1_699_920_000_000  # 2023-11-14 00:00 UTC

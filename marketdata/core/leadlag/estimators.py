@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from marketdata.leadlag.alignment import FloatArray, IntArray
+from marketdata.core.leadlag.alignment import FloatArray, IntArray
 
 # Two-sided 95 % band of a sample correlation under "no correlation at this lag" (Bartlett: the standard error of
 # a white-noise sample autocorrelation is 1/sqrt(n)). Returns are close to white noise; heavy tails and volatility

@@ -1,6 +1,6 @@
 """Plain-language verdicts of a stored lead-lag report, for people reading the lead-lag page.
 
-The input is one ``pairs`` entry of :func:`marketdata.leadlag.analysis.leadlag_report` as stored in a run's JSON
+The input is one ``pairs`` entry of :func:`marketdata.core.leadlag.analysis.leadlag_report` as stored in a run's JSON
 (``venues``, ``verdict``, ``leader``, ``follower``, ``lag_seconds``, ``component_share``, ``stability``). The
 sentence is rebuilt from those fields rather than taken from the stored ``verdict_text`` so that the page words it
 for readers (venue names capitalised, long lags in minutes, the interval named) and reports made before a

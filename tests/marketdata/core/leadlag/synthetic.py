@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from marketdata.leadlag.alignment import PriceSeries
+from marketdata.core.leadlag.alignment import PriceSeries
 
 
 @dataclass(frozen=True)

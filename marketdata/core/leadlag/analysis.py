@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from marketdata.leadlag.alignment import FloatArray, Grid, IntArray, LeadLagInputError, PriceSeries, grid_align
-from marketdata.leadlag.discovery import (
+from marketdata.core.leadlag.alignment import FloatArray, Grid, IntArray, LeadLagInputError, PriceSeries, grid_align
+from marketdata.core.leadlag.discovery import (
     GRANGER_WARNING,
     GrangerResult,
     PriceDiscoveryShares,
@@ -26,7 +26,7 @@ from marketdata.leadlag.discovery import (
     price_discovery_shares,
     vecm_fit,
 )
-from marketdata.leadlag.estimators import (
+from marketdata.core.leadlag.estimators import (
     Z_95,
     CrossCorrelation,
     CrossCorrelationSums,

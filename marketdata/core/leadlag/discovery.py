@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from marketdata.leadlag.alignment import FloatArray
+from marketdata.core.leadlag.alignment import FloatArray
 
 # Shown next to every Granger result: returns sampled at fixed instants from prices that update at random instants
 # (non-synchronous trading) show "causality" both ways even between independent series, and a lead shorter than

@@ -10,13 +10,12 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from marketdata import services as kline_services
+from marketdata import services
 from marketdata.core.candles import Candle
-from marketdata.leadlag import services
 from marketdata.models import Instrument, LeadLagRun
 from marketdata.tasks import leadlag_refresh_tracked, leadlag_run
+from tests.marketdata.core.leadlag.synthetic import market_ticks
 from tests.marketdata.factories import InstrumentFactory
-from tests.marketdata.leadlag.synthetic import market_ticks
 
 DAY = 86_400_000
 START = 1_699_920_000_000  # 2023-11-14 00:00 UTC (market_ticks' default start)
@@ -25,7 +24,7 @@ WINDOW = ["--start", "2023-11-14", "--end", "2023-11-16"]
 
 def _store(instrument: Instrument, times: np.ndarray, closes: np.ndarray) -> None:
     candles = [Candle(int(t), *(f"{c:.2f}",) * 4, "1.5") for t, c in zip(times, closes, strict=True)]
-    kline_services.klines_store(instrument_id=instrument.pk, interval="1m", candles=candles, covered=None)
+    services.klines_store(instrument_id=instrument.pk, interval="1m", candles=candles, covered=None)
 
 
 @pytest.fixture
@@ -163,7 +162,7 @@ def test_beat_refreshes_symbols_tracked_on_two_venues(markets: dict[str, Instrum
     _store(markets["bybit"], START + DAY + 60_000 * np.arange(600), 30_000 + np.sin(np.arange(600.0)))
     now = (START + 2 * DAY + 5_000) / 1000
     with (
-        mock.patch("marketdata.leadlag.services.time.time", return_value=now),
+        mock.patch("marketdata.services.time.time", return_value=now),
         mock.patch.object(leadlag_run, "delay_on_commit") as queued,
     ):
         leadlag_refresh_tracked()

@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 from statsmodels.tsa.stattools import grangercausalitytests
 from statsmodels.tsa.vector_ar.vecm import VECM
 
-from marketdata.leadlag.alignment import LeadLagInputError, PriceSeries, grid_align
-from marketdata.leadlag.analysis import LeadLagParams, leadlag_analyse, leadlag_report
-from marketdata.leadlag.discovery import VecmFit, granger_test, price_discovery_shares, vecm_fit
-from marketdata.leadlag.estimators import Z_95, cross_correlation, hayashi_yoshida
-from tests.marketdata.leadlag.synthetic import market_ticks
+from marketdata.core.leadlag.alignment import LeadLagInputError, PriceSeries, grid_align
+from marketdata.core.leadlag.analysis import LeadLagParams, leadlag_analyse, leadlag_report
+from marketdata.core.leadlag.discovery import VecmFit, granger_test, price_discovery_shares, vecm_fit
+from marketdata.core.leadlag.estimators import Z_95, cross_correlation, hayashi_yoshida
+from tests.marketdata.core.leadlag.synthetic import market_ticks
 
 T0 = 1_699_920_000_000  # 2023-11-14 00:00 UTC
 
@@ -109,7 +109,7 @@ def test_cross_correlation_matches_pearson_over_the_existing_pairs() -> None:
 
 def test_refined_lag_is_the_parabola_vertex() -> None:
     # |rho| = 0.2, 0.6, 0.4 at lags 1, 2, 3: vertex at 2 + 0.5 * (0.2 - 0.4) / (0.2 - 1.2 + 0.4) = 2 + 1/6
-    from marketdata.leadlag.estimators import CrossCorrelation
+    from marketdata.core.leadlag.estimators import CrossCorrelation
 
     lags = np.arange(0, 5, dtype=np.int64)
     xcorr = CrossCorrelation(lags, np.array([0.0, 0.2, -0.6, 0.4, 0.0]), np.full(5, 100), np.full(5, 0.196))

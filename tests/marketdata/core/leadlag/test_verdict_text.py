@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
-from marketdata.leadlag.verdict_text import lag_text, leadlag_verdict_sentence, stability_text, venue_label
+from marketdata.core.leadlag.verdict_text import lag_text, leadlag_verdict_sentence, stability_text, venue_label
 
 DAY_S = 86_400.0
 
 
 def pair(**fields: Any) -> dict[str, Any]:
-    """A report pair as :func:`marketdata.leadlag.analysis.pair_json` stores it (only the fields read here)."""
+    """A report pair as :func:`marketdata.core.leadlag.analysis.pair_json` stores it (only the fields read here)."""
     base: dict[str, Any] = {
         "venues": ["binance", "coinbase"],
         "leader": None,

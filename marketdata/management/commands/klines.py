@@ -16,6 +16,7 @@ from typing import Any, BinaryIO, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from hftplatform.core.utc import utc_ms_parse
 from marketdata import selectors, services
 from marketdata.core.aggregate import resample, resample_check
 from marketdata.core.archives import ArchiveError, archive_parse
@@ -40,17 +41,6 @@ class Subcommand:
     help: str
     add_arguments: Callable[[CommandParser], None]
     handle: Callable[[BaseCommand, dict[str, Any]], None]
-
-
-def utc_ms(text: str) -> int:
-    """``2019-10-11`` or an ISO datetime (UTC unless it carries an offset) → integer milliseconds."""
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise CommandError(f"not a date or ISO datetime: {text!r} (e.g. 2019-10-11 or 2019-10-11T12:30:00Z)") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
 
 
 def ms_text(ms: int) -> str:
@@ -79,7 +69,10 @@ def _market(options: dict[str, Any]) -> tuple[Instrument, str]:
 
 
 def _window(options: dict[str, Any]) -> Range:
-    start, end = utc_ms(options["start"]), utc_ms(options["end"])
+    try:
+        start, end = utc_ms_parse(options["start"]), utc_ms_parse(options["end"])
+    except ValueError as error:
+        raise CommandError(str(error)) from None
     if end <= start:
         raise CommandError(f"--end ({options['end']}) must be after --start ({options['start']})")
     return start, end

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
@@ -21,24 +20,13 @@ from rest_framework.views import APIView
 
 from hftplatform.api.schema import error_response
 from marketdata import selectors, services
-from marketdata.api.views import utc_ms
+from marketdata.api.fields import UtcTimeField
 from marketdata.core.leadlag.markets import MarketSpecError, leadlag_markets_parse
 from marketdata.live import open_time_iso
 from marketdata.models import LeadLagRun
 from marketdata.tasks import leadlag_run
 
 RUNS_LIMIT = 50
-
-
-class _UtcTimeField(serializers.CharField):
-    """A date or ISO 8601 datetime (UTC unless it carries an offset) → integer ms."""
-
-    def to_internal_value(self, data: Any) -> int:  # type: ignore[override]
-        text = super().to_internal_value(data)
-        try:
-            return utc_ms(text)
-        except (ValueError, OverflowError):
-            raise serializers.ValidationError(f"Not a date or ISO 8601 datetime: {text!r}.") from None
 
 
 def run_payload(run: LeadLagRun) -> dict[str, Any]:
@@ -72,8 +60,8 @@ class LeadLagApi(APIView):
 
         symbol = serializers.CharField(max_length=64, help_text="Unified symbol of the run: BTC/USDT.")
         interval = serializers.CharField(max_length=4, required=False)
-        start = _UtcTimeField(required=False, help_text="Runs whose window starts at or after; UTC.")
-        end = _UtcTimeField(required=False, help_text="Runs whose window ends at or before (exclusive); UTC.")
+        start = UtcTimeField(required=False, help_text="Runs whose window starts at or after; UTC.")
+        end = UtcTimeField(required=False, help_text="Runs whose window ends at or before (exclusive); UTC.")
 
     class CreateInputSerializer(serializers.Serializer):
         class Meta:
@@ -82,8 +70,8 @@ class LeadLagApi(APIView):
         symbol = serializers.CharField(max_length=64, required=False, help_text="For venues given without one.")
         exchanges = serializers.CharField(help_text="binance,coinbase,bybit or binance:BTC/USDT,coinbase:BTC/USD")
         interval = serializers.CharField(max_length=4)
-        start = _UtcTimeField()
-        end = _UtcTimeField(help_text="Exclusive.")
+        start = UtcTimeField()
+        end = UtcTimeField(help_text="Exclusive.")
         max_lag = serializers.IntegerField(min_value=1, max_value=10_000, default=30, help_text="Grid steps.")
 
     class RunSerializer(serializers.Serializer):
@@ -152,6 +140,3 @@ class LeadLagApi(APIView):
             )
             leadlag_run.delay_on_commit(run.pk)
         return Response(self.RunSerializer(run_payload(run)).data, status=status.HTTP_202_ACCEPTED)
-
-
-urlpatterns = [path("leadlag/", LeadLagApi.as_view(), name="leadlag")]

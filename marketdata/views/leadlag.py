@@ -20,7 +20,7 @@ from marketdata.core.intervals import INTERVALS
 from marketdata.core.leadlag.verdict_text import leadlag_verdict_sentence, venue_label
 from marketdata.live import open_time_iso
 from marketdata.models import Instrument, LeadLagRun
-from marketdata.views import market_slug, market_symbol
+from marketdata.views.markets import market_slug, market_symbol
 
 RUNS_LIMIT = 50
 DAY_MS = 86_400_000

@@ -16,7 +16,7 @@ TYPED := hftplatform/embedded.py hftplatform/fields.py hftplatform/errors.py hft
 	marketdata/core/aggregate.py marketdata/core/decimal_text.py marketdata/core/venue_payloads.py marketdata/core/candle_rows.py \
 	marketdata/core/gaps.py marketdata/core/archives.py marketdata/exchanges/limits.py \
 	marketdata/exchanges/transport.py marketdata/exchanges/clients.py marketdata/services.py marketdata/selectors.py \
-	marketdata/downloads.py marketdata/tracking.py marketdata/live.py marketdata/overview.py \
+	marketdata/downloads.py marketdata/broadcasts.py \
 	fees/core/__init__.py fees/core/numbers.py fees/core/vault.py fees/simulation.py \
 	orderbook/live/connectors.py orderbook/live/snapshots.py \
 	marketdata/core/leadlag/__init__.py marketdata/core/leadlag/alignment.py marketdata/core/leadlag/estimators.py \

@@ -18,10 +18,9 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
 from marketdata import selectors, services
+from marketdata.core.candles import open_time_iso
 from marketdata.core.intervals import INTERVALS, IntervalError, interval_get
-from marketdata.live import open_time_iso
 from marketdata.models import Instrument, KlineArchive, KlineCoverage, KlineDownloadJob
-from marketdata.overview import markets_coverage
 
 
 class _ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -106,7 +105,7 @@ class InstrumentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description="coverage and gaps")
     def coverage(self, obj: Instrument) -> str:
-        summary = markets_coverage(instruments=[obj])[obj.pk]
+        summary = selectors.markets_coverage(instruments=[obj])[obj.pk]
         if not summary:
             return "nothing covered or stored"
         rows = [
@@ -176,7 +175,7 @@ class InstrumentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if form.is_valid():
             code = form.cleaned_data["interval"]
             covered = selectors.coverage_ranges(instrument_id=instrument.pk, interval=code)
-            bounds = markets_coverage(instruments=[instrument])[instrument.pk]
+            bounds = selectors.markets_coverage(instruments=[instrument])[instrument.pk]
             stored = next((c for c in bounds if c.interval == code), None)
             firsts = [r[0] for r in covered[:1]] + (
                 [stored.first_open_ms] if stored and stored.first_open_ms is not None else []

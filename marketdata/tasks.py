@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from marketdata import services, tracking
+from marketdata import downloads, services
 
 
 @shared_task(ignore_result=True, acks_late=False, soft_time_limit=540, time_limit=600)
 def klines_sync_tracked() -> None:
     """Periodic (beat): keep every tracked market current up to its open candle, broadcasting what arrives."""
-    tracking.klines_sync_tracked()
+    downloads.klines_sync_tracked()
 
 
 @shared_task(ignore_result=True, acks_late=True, soft_time_limit=900, time_limit=960)

@@ -19,6 +19,16 @@ def utc_aware(moment: datetime, *, what: str = "at") -> datetime:
     return moment.astimezone(UTC)
 
 
+def utc_from_ms(ms: int) -> datetime:
+    """Integer milliseconds since the epoch as an aware UTC datetime."""
+    return EPOCH + ms * _MILLISECOND
+
+
+def utc_iso(moment: datetime) -> str:
+    """An aware datetime as ISO 8601 in UTC with a ``Z`` (``2019-10-11T00:00:00.123000Z``; no fraction when none)."""
+    return utc_aware(moment, what="the moment").isoformat().replace("+00:00", "Z")
+
+
 def utc_ms(moment: datetime) -> int:
     """An aware datetime as integer milliseconds since the epoch (floored: sub-millisecond parts are dropped)."""
     return (utc_aware(moment, what="the moment") - EPOCH) // _MILLISECOND

@@ -22,9 +22,9 @@ from rest_framework.views import APIView
 from hftplatform.api.schema import error_response
 from marketdata import selectors
 from marketdata.api.fields import UtcTimeField
+from marketdata.core.candles import candle_payload
 from marketdata.core.intervals import IntervalError, interval_get, venue_interval_code
 from marketdata.core.venues import MarketType, Venue
-from marketdata.live import candle_payload
 from marketdata.models import Instrument
 
 KLINES_PAGE_SIZE = 500

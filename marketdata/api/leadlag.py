@@ -21,8 +21,8 @@ from rest_framework.views import APIView
 from hftplatform.api.schema import error_response
 from marketdata import selectors, services
 from marketdata.api.fields import UtcTimeField
+from marketdata.core.candles import open_time_iso
 from marketdata.core.leadlag.markets import MarketSpecError, leadlag_markets_parse
-from marketdata.live import open_time_iso
 from marketdata.models import LeadLagRun
 from marketdata.tasks import leadlag_run
 

@@ -15,9 +15,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hftplatform.api.schema import error_response
-from marketdata import overview
+from marketdata import selectors
+from marketdata.core.candles import open_time_iso
 from marketdata.core.venues import Venue
-from marketdata.live import open_time_iso
 from marketdata.models import Instrument
 
 
@@ -105,12 +105,12 @@ class MarketsApi(APIView):
             markets = markets.filter(tracked=query.validated_data["tracked"])
         paginator = _InstrumentIdPagination()
         page = paginator.paginate_queryset(markets, request, view=self) or []
-        coverage = overview.markets_coverage(instruments=page)
+        coverage = selectors.markets_coverage(instruments=page)
         items = [market_payload(market, coverage[market.pk]) for market in page]
         return paginator.get_paginated_response(self.OutputSerializer(items, many=True).data)
 
 
-def market_payload(market: Instrument, coverage: list[overview.IntervalCoverage]) -> dict[str, Any]:
+def market_payload(market: Instrument, coverage: list[selectors.IntervalCoverage]) -> dict[str, Any]:
     return {
         "id": market.pk,
         "exchange": market.exchange,

@@ -16,9 +16,9 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from marketdata import selectors
+from marketdata.core.candles import open_time_iso
 from marketdata.core.intervals import INTERVALS
 from marketdata.core.leadlag.verdict_text import leadlag_verdict_sentence, venue_label
-from marketdata.live import open_time_iso
 from marketdata.models import Instrument, LeadLagRun
 from marketdata.views.markets import market_slug, market_symbol
 

@@ -12,10 +12,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from marketdata import overview, selectors
+from marketdata import selectors
+from marketdata.core.candles import open_time_iso
 from marketdata.core.intervals import INTERVALS, VENUE_INTERVALS
 from marketdata.core.venues import MarketType, Venue
-from marketdata.live import open_time_iso
 from marketdata.models import Instrument
 
 MARKETS_PER_PAGE = 100
@@ -39,8 +39,8 @@ def markets(request: HttpRequest) -> HttpResponse:
     paginator = Paginator(Instrument.objects.order_by("-tracked", "exchange", "symbol", "id"), MARKETS_PER_PAGE)
     page = paginator.get_page(request.GET.get("page"))
     instruments = list(page.object_list)
-    coverage = overview.markets_coverage(instruments=instruments)
-    last = overview.markets_last_close(coverage=coverage, instrument_ids=[m.pk for m in instruments])
+    coverage = selectors.markets_coverage(instruments=instruments)
+    last = selectors.markets_last_close(coverage=coverage, instrument_ids=[m.pk for m in instruments])
     rows = []
     for market in instruments:
         latest = last[market.pk]
@@ -74,7 +74,7 @@ def market_chart(request: HttpRequest, exchange: str, slug: str) -> HttpResponse
     offered = [
         code for code in INTERVALS if code in VENUE_INTERVALS[(Venue(market.exchange), MarketType(market.market_type))]
     ]
-    coverage = overview.markets_coverage(instruments=[market])[market.pk]
+    coverage = selectors.markets_coverage(instruments=[market])[market.pk]
     # The last stored open time per interval: the chart loads the candles that lead up to it.
     last_open = {c.interval: c.last_open_ms for c in coverage if c.last_open_ms is not None}
     asked = request.GET.get("interval", "")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hftplatform.core.utc import EPOCH, utc_aware, utc_ms, utc_ms_parse
+from hftplatform.core.utc import EPOCH, utc_aware, utc_from_ms, utc_iso, utc_ms, utc_ms_parse
 
 T0 = 1_570_752_000_000  # 2019-10-11 00:00 UTC
 
@@ -75,3 +75,18 @@ def test_parse_of_the_iso_text_is_the_exact_millisecond(moment: datetime) -> Non
     assert EPOCH + timedelta(milliseconds=utc_ms(moment)) == moment.replace(
         microsecond=moment.microsecond // 1000 * 1000
     )
+
+
+def test_utc_from_ms_and_utc_iso_are_exact() -> None:
+    assert utc_from_ms(T0 + 123) == datetime(2019, 10, 11, 0, 0, 0, 123_000, tzinfo=UTC)
+    assert utc_from_ms(-1) == EPOCH - timedelta(milliseconds=1)
+    assert utc_iso(utc_from_ms(T0)) == "2019-10-11T00:00:00Z"
+    assert utc_iso(utc_from_ms(T0 + 123)) == "2019-10-11T00:00:00.123000Z"
+    assert utc_iso(datetime(2019, 10, 11, 2, tzinfo=timezone(timedelta(hours=2)))) == "2019-10-11T00:00:00Z"
+    with pytest.raises(ValueError, match="aware"):
+        utc_iso(datetime(2019, 10, 11))  # noqa: DTZ001
+
+
+@given(st.integers(-(10**13), 10**14))
+def test_utc_ms_inverts_utc_from_ms(ms: int) -> None:
+    assert utc_ms(utc_from_ms(ms)) == ms

@@ -1,20 +1,19 @@
 """Live candles: one Channels group per market, and the broadcast that workers call when candles change.
 
-A payload carries the candles of one interval, each as the API writes it: ``open_time`` ISO 8601 UTC and
-``open_time_ms`` (integer milliseconds UTC), prices and volume as the stored decimal text, and ``closed``. A
-closed candle that arrives for an open time the page already holds replaces the open one there.
+A payload carries the candles of one interval, each as the API writes it
+(:func:`~marketdata.core.candles.candle_payload`): ``open_time`` ISO 8601 UTC and ``open_time_ms`` (integer
+milliseconds UTC), prices and volume as the stored decimal text, and ``closed``. A closed candle that arrives for an
+open time the page already holds replaces the open one there.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from marketdata.core.candles import Candle
+from marketdata.core.candles import Candle, candle_payload
 from marketdata.core.intervals import interval_get
 
 # Channels group names allow ASCII letters, digits, hyphens, underscores and periods, under 100 characters.
@@ -25,28 +24,6 @@ KLINES_EVENT = "klines.update"  # handled by KlinesConsumer.klines_update
 def kline_group(instrument_id: int) -> str:
     """The Channels group of one market's live candles (every interval of it)."""
     return f"{_GROUP_PREFIX}{int(instrument_id)}"
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def open_time_iso(ms: int) -> str:
-    """Milliseconds UTC as ISO 8601 with ``Z`` (integer arithmetic: no float rounding of the instant)."""
-    return (_EPOCH + timedelta(milliseconds=ms)).isoformat().replace("+00:00", "Z")
-
-
-def candle_payload(candle: Candle) -> dict[str, Any]:
-    """A candle as JSON: ISO 8601 UTC and millisecond open time, exact decimal strings, the closed flag."""
-    return {
-        "open_time": open_time_iso(candle.open_time),
-        "open_time_ms": candle.open_time,
-        "open": candle.open,
-        "high": candle.high,
-        "low": candle.low,
-        "close": candle.close,
-        "volume": candle.volume,
-        "closed": candle.closed,
-    }
 
 
 def klines_broadcast(*, instrument_id: int, interval: str, candles: Sequence[Candle]) -> None:

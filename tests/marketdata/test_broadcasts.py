@@ -9,9 +9,9 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from hftplatform.asgi import application
+from marketdata.broadcasts import kline_group, klines_broadcast
 from marketdata.consumers import CLOSE_UNKNOWN_MARKET
-from marketdata.core.candles import Candle
-from marketdata.live import candle_payload, kline_group, klines_broadcast, open_time_iso
+from marketdata.core.candles import Candle, candle_payload
 from tests.marketdata.factories import InstrumentFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -28,22 +28,6 @@ def klines_socket(instrument_id: int, *, origin: str = SITE_ORIGIN) -> Websocket
 def test_group_name_is_per_market_and_valid_for_channels() -> None:
     assert kline_group(7) == "marketdata.klines.7"
     assert kline_group(8) != kline_group(7)
-
-
-def test_candle_payload_keeps_exact_text_and_utc_times() -> None:
-    candle = Candle(T0 + 60_000, "8284.26000000", "8290.0", "8280.00000001", "8286.1", "0.00141342", closed=False)
-    assert candle_payload(candle) == {
-        "open_time": "2019-10-11T00:01:00Z",
-        "open_time_ms": 1_570_752_060_000,
-        "open": "8284.26000000",
-        "high": "8290.0",
-        "low": "8280.00000001",
-        "close": "8286.1",
-        "volume": "0.00141342",
-        "closed": False,
-    }
-    # Integer arithmetic: a millisecond instant is not rounded through a float
-    assert open_time_iso(1_570_752_000_123) == "2019-10-11T00:00:00.123000Z"
 
 
 def test_anonymous_visitor_receives_each_broadcast_of_its_market_only(redis_namespace) -> None:

@@ -10,12 +10,12 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from marketdata import selectors, services, tracking
+from marketdata import downloads, selectors, services
+from marketdata.broadcasts import kline_group
 from marketdata.core.intervals import INTERVALS, MINUTE_MS
 from marketdata.core.venues import MarketType, Venue
 from marketdata.exchanges.clients import VenueEndpoints
 from marketdata.exchanges.transport import RetryPolicy
-from marketdata.live import kline_group
 from tests.marketdata.factories import InstrumentFactory
 from tests.marketdata.fakes import FakeBinance, Market
 
@@ -53,7 +53,7 @@ def test_tracked_markets_are_brought_to_the_open_candle_and_broadcast(redis_name
 
     with FakeBinance([MARKET], clock=lambda: now[0]) as binance:
         endpoints = VenueEndpoints(binance.url, binance.url, "http://127.0.0.1:9", "http://127.0.0.1:9")
-        summary = tracking.klines_sync_tracked(now_ms=lambda: now[0], endpoints=endpoints, policy=FAST)
+        summary = downloads.klines_sync_tracked(now_ms=lambda: now[0], endpoints=endpoints, policy=FAST)
         assert summary is not None and summary.errors == []
         # First run: the lookback (300 candles) plus the open candle, per interval, one request each.
         assert binance.counts()[200] == 2
@@ -68,7 +68,7 @@ def test_tracked_markets_are_brought_to_the_open_candle_and_broadcast(redis_name
         assert sorted((e["interval"], len(e["candles"])) for e in events) == [("1m", 301), ("5m", 301)]
 
         # The same moment again: only the open candles are asked for, and rewritten in place (no new row).
-        again = tracking.klines_sync_tracked(now_ms=lambda: now[0], endpoints=endpoints, policy=FAST)
+        again = downloads.klines_sync_tracked(now_ms=lambda: now[0], endpoints=endpoints, policy=FAST)
         assert again is not None
         assert (again.requests, again.rows_written, again.rows_present) == (2, 2, 0)
         assert (
@@ -78,7 +78,7 @@ def test_tracked_markets_are_brought_to_the_open_candle_and_broadcast(redis_name
 
         # Two minutes later: the old open candle closes (replaced, not duplicated) and two more follow.
         now[0] = NOW + 2 * MINUTE_MS
-        later = tracking.klines_sync_tracked(now_ms=lambda: now[0], endpoints=endpoints, policy=FAST)
+        later = downloads.klines_sync_tracked(now_ms=lambda: now[0], endpoints=endpoints, policy=FAST)
         assert later is not None and later.errors == []
         events = {e["interval"]: e["candles"] for e in receive_all(channel)}
         assert [(c["open_time_ms"], c["closed"]) for c in events["1m"]] == [
@@ -95,4 +95,4 @@ def test_a_run_while_another_is_going_does_nothing(redis_namespace):
     from django.core.cache import cache
 
     cache.add("marketdata:klines-sync-tracked", "1", 60)
-    assert tracking.klines_sync_tracked(now_ms=lambda: NOW) is None
+    assert downloads.klines_sync_tracked(now_ms=lambda: NOW) is None

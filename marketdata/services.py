@@ -26,6 +26,7 @@ from django.db import DataError, IntegrityError, ProgrammingError, connection, t
 from django.db.models import F
 from django.utils import timezone
 
+from hftplatform.core.utc import utc_aware
 from hftplatform.errors import ServiceError
 from marketdata import selectors
 from marketdata.core.archives import ArchiveError, archive_checksum_parse, archive_csv_layout, archive_period_range
@@ -254,8 +255,8 @@ def instrument_upsert_many(*, infos: Sequence[InstrumentInfo]) -> int:
     many were upserted. ``tracked`` and its intervals belong to the operator and are left alone."""
     instruments = []
     for info in infos:
-        if info.listed_at is not None and timezone.is_naive(info.listed_at):
-            raise ValueError(f"{info.symbol}: listed_at must be timezone-aware (UTC)")
+        if info.listed_at is not None:
+            utc_aware(info.listed_at, what=f"{info.symbol}: listed_at")
         for text in (info.tick_size, info.lot_size):
             if not _PLAIN_DECIMAL.match(text):
                 raise ValueError(f"{info.symbol}: {text!r} is not plain decimal text")

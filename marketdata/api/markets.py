@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
@@ -15,15 +14,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hftplatform.api.schema import error_response
+from hftplatform.core.decimal_text import decimal_text_keep_scale
 from marketdata import selectors
 from marketdata.core.candles import open_time_iso
 from marketdata.core.venues import Venue
 from marketdata.models import Instrument
-
-
-def decimal_text(value: Decimal) -> str:
-    """A stored NUMERIC as plain text with its scale (``str`` would write 0.00000001 as ``1E-8``)."""
-    return format(value, "f")
 
 
 class _InstrumentIdPagination(CursorPagination):
@@ -117,8 +112,8 @@ def market_payload(market: Instrument, coverage: list[selectors.IntervalCoverage
         "market_type": market.market_type,
         "symbol": market.symbol,
         "venue_symbol": market.venue_symbol,
-        "tick_size": decimal_text(market.tick_size),
-        "lot_size": decimal_text(market.lot_size),
+        "tick_size": decimal_text_keep_scale(market.tick_size),
+        "lot_size": decimal_text_keep_scale(market.lot_size),
         "listed_at": market.listed_at,
         "tracked": market.tracked,
         "tracked_intervals": market.tracked_intervals,

@@ -10,13 +10,12 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from hftplatform.core.utc import utc_ms_parse
+from hftplatform.core.utc import utc_from_ms, utc_ms_parse
 from marketdata import selectors, services
 from marketdata.core.aggregate import resample, resample_check
 from marketdata.core.archives import ArchiveError, archive_parse
@@ -44,7 +43,7 @@ class Subcommand:
 
 
 def ms_text(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return utc_from_ms(ms).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _market_arguments(parser: CommandParser, window: bool = True) -> None:

@@ -6,7 +6,8 @@ UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 # The pure cores and services, checked with mypy --strict (see [tool.mypy] in pyproject.toml).
 TYPED := hftplatform/embedded.py hftplatform/fields.py hftplatform/errors.py hftplatform/status.py hftplatform/demo.py \
-	accounts/siwe.py accounts/tokens.py accounts/services.py accounts/selectors.py \
+	hftplatform/core/__init__.py hftplatform/core/utc.py hftplatform/core/decimal_text.py \
+	accounts/core/__init__.py accounts/core/siwe.py accounts/core/tokens.py accounts/services.py accounts/selectors.py \
 	orderbook/matching/reference.py orderbook/matching/feed.py orderbook/matching/_engine.pyi \
 	orderbook/l2/book.py orderbook/l2/captures.py orderbook/l2/binance.py orderbook/l2/coinbase.py \
 	orderbook/l2/checksum.py orderbook/l2/okx.py orderbook/l2/kraken.py orderbook/l2/bybit.py orderbook/l2/consolidated.py orderbook/l2/_fastbook.pyi \
@@ -15,11 +16,11 @@ TYPED := hftplatform/embedded.py hftplatform/fields.py hftplatform/errors.py hft
 	marketdata/core/aggregate.py marketdata/core/decimal_text.py marketdata/core/venue_payloads.py marketdata/core/candle_rows.py \
 	marketdata/core/gaps.py marketdata/core/archives.py marketdata/exchanges/limits.py \
 	marketdata/exchanges/transport.py marketdata/exchanges/clients.py marketdata/services.py marketdata/selectors.py \
-	marketdata/downloads.py marketdata/tracking.py marketdata/live.py marketdata/overview.py \
+	marketdata/downloads.py marketdata/broadcasts.py \
 	fees/core/__init__.py fees/core/numbers.py fees/core/vault.py fees/simulation.py \
 	orderbook/live/connectors.py orderbook/live/snapshots.py \
-	marketdata/leadlag/__init__.py marketdata/leadlag/alignment.py marketdata/leadlag/estimators.py \
-	marketdata/leadlag/discovery.py marketdata/leadlag/analysis.py marketdata/leadlag/markets.py \
+	marketdata/core/leadlag/__init__.py marketdata/core/leadlag/alignment.py marketdata/core/leadlag/estimators.py \
+	marketdata/core/leadlag/discovery.py marketdata/core/leadlag/analysis.py marketdata/core/leadlag/markets.py \
 	vaults/custody/__init__.py vaults/custody/safe_tx.py vaults/custody/calls.py vaults/custody/withdrawal_request.py \
 	vaults/custody/policy.py vaults/custody/cosigner.py vaults/custody/chain.py vaults/custody/cli.py \
 	vaults/custody/destination_registration.py vaults/custody/services.py vaults/custody/selectors.py \

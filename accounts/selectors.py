@@ -7,12 +7,17 @@ from dataclasses import dataclass
 from allauth.mfa.models import Authenticator
 from django.db.models import QuerySet
 
-from accounts import tokens
+from accounts.core import tokens
 from accounts.models import ApiToken, User, Wallet
 
 
 def wallet_list(*, user: User) -> QuerySet[Wallet]:
     return Wallet.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+def wallet_is_linked(*, user: User, address: str) -> bool:
+    """Whether ``address`` (EIP-55) is one of ``user``'s linked wallets."""
+    return Wallet.objects.filter(user=user, address=address).exists()
 
 
 def api_token_list(*, user: User) -> QuerySet[ApiToken]:

@@ -14,7 +14,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts import siwe, tokens
+from accounts import selectors
+from accounts.core import siwe, tokens
 from accounts.models import ApiToken, User, Wallet, WalletNonce
 from hftplatform.errors import ServiceError
 
@@ -174,7 +175,7 @@ def wallet_link(*, user: User, message: str, signature: str, domain: str, label:
                     user=user, address=parsed.address, chain_id=parsed.chain_id, label=label.strip(), created_at=now
                 )
         except IntegrityError:
-            mine = Wallet.objects.filter(user=user, address=parsed.address).exists()
+            mine = selectors.wallet_is_linked(user=user, address=parsed.address)
             owner = "your account" if mine else "another account"
             raise WalletAlreadyLinked(f"{parsed.address} is already linked to {owner}.") from None
         nonce.used_at = now

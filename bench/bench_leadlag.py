@@ -79,8 +79,7 @@ def _copy_year(instruments: dict[str, Any]) -> int:
 
 def main() -> None:
     django_setup()
-    from marketdata import selectors as kline_selectors
-    from marketdata.leadlag import selectors, services
+    from marketdata import selectors, services
 
     with scratch_database():
         instruments = _instruments()
@@ -112,7 +111,7 @@ def main() -> None:
             print(f"  {'/'.join(pair['venues']):<18} {pair['verdict_text']}")
 
         start = time.perf_counter()
-        candles = kline_selectors.klines_read(instrument_id=binance, interval="1m", start_ms=START_MS, end_ms=end_ms)
+        candles = selectors.klines_read(instrument_id=binance, interval="1m", start_ms=START_MS, end_ms=end_ms)
         baseline_read = time.perf_counter() - start
         start = time.perf_counter()
         times, _ = selectors.leadlag_series_read(instrument_id=binance, interval="1m", start_ms=START_MS, end_ms=end_ms)
@@ -125,8 +124,8 @@ def main() -> None:
 
         from statsmodels.tsa.vector_ar.vecm import VECM
 
-        from marketdata.leadlag.alignment import PriceSeries, grid_align
-        from marketdata.leadlag.discovery import vecm_fit
+        from marketdata.core.leadlag.alignment import PriceSeries, grid_align
+        from marketdata.core.leadlag.discovery import vecm_fit
 
         series = [
             PriceSeries(

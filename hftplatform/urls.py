@@ -8,7 +8,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("health/", views.health, name="health"),
-    path("markets/", include("marketdata.urls")),
+    path("markets/", include("marketdata.views.urls")),
     path("fees/", include("fees.urls")),
     path("orderbook/", include("orderbook.urls")),
     path("vaults/", include("vaults.urls")),

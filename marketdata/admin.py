@@ -4,7 +4,6 @@ download jobs with progress. Candles are never edited here: the Kline table is w
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django import forms
@@ -17,11 +16,11 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
+from hftplatform.core.utc import utc_ms
 from marketdata import selectors, services
+from marketdata.core.candles import open_time_iso
 from marketdata.core.intervals import INTERVALS, IntervalError, interval_get
-from marketdata.live import open_time_iso
 from marketdata.models import Instrument, KlineArchive, KlineCoverage, KlineDownloadJob
-from marketdata.overview import markets_coverage
 
 
 class _ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -49,10 +48,6 @@ class GapsForm(forms.Form):
     interval = forms.ChoiceField(choices=[(code, code) for code in INTERVALS])
     start = forms.DateTimeField(required=False, help_text="UTC; empty: the first covered or stored candle.")
     end = forms.DateTimeField(required=False, help_text="UTC, exclusive; empty: the end of the last covered range.")
-
-
-def _ms(value: datetime) -> int:
-    return (value - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
 
 
 @admin.register(Instrument)
@@ -106,7 +101,7 @@ class InstrumentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description="coverage and gaps")
     def coverage(self, obj: Instrument) -> str:
-        summary = markets_coverage(instruments=[obj])[obj.pk]
+        summary = selectors.markets_coverage(instruments=[obj])[obj.pk]
         if not summary:
             return "nothing covered or stored"
         rows = [
@@ -176,7 +171,7 @@ class InstrumentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if form.is_valid():
             code = form.cleaned_data["interval"]
             covered = selectors.coverage_ranges(instrument_id=instrument.pk, interval=code)
-            bounds = markets_coverage(instruments=[instrument])[instrument.pk]
+            bounds = selectors.markets_coverage(instruments=[instrument])[instrument.pk]
             stored = next((c for c in bounds if c.interval == code), None)
             firsts = [r[0] for r in covered[:1]] + (
                 [stored.first_open_ms] if stored and stored.first_open_ms is not None else []
@@ -185,8 +180,8 @@ class InstrumentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             lasts = [r[1] for r in covered[-1:]] + (
                 [iv.next_open(stored.last_open_ms)] if stored and stored.last_open_ms is not None else []
             )
-            start = _ms(form.cleaned_data["start"]) if form.cleaned_data["start"] else min(firsts, default=None)
-            end = _ms(form.cleaned_data["end"]) if form.cleaned_data["end"] else max(lasts, default=None)
+            start = utc_ms(form.cleaned_data["start"]) if form.cleaned_data["start"] else min(firsts, default=None)
+            end = utc_ms(form.cleaned_data["end"]) if form.cleaned_data["end"] else max(lasts, default=None)
             if start is None or end is None or end <= start:
                 context["empty"] = "No window: nothing covered or stored for this interval, or end is not after start."
             else:

@@ -7,7 +7,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from hftplatform.consumers import ReadOnlyGroupConsumer
-from marketdata.live import kline_group
+from marketdata.broadcasts import kline_group
 from marketdata.models import Instrument
 
 # Application close code for "no such market" (4000-4999 are free for applications).

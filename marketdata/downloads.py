@@ -13,6 +13,12 @@ The plan for one market and interval over ``[start, end)``:
 I/O runs on an asyncio loop in a thread of its own; the caller's thread does every database write, so no
 transaction waits on the network and the caller's connection (a test's transaction, a Celery worker's) is the one
 used.
+
+Tracked markets are kept current by :func:`klines_sync_tracked` (beat): each run fetches, for every tracked market
+and interval, what coverage lacks up to the candle now open, then pushes the fetched candles (new closes, and the
+open candle as it stands) to the market's Channels group. Coverage makes a run idempotent: a second run at the same
+moment asks only for the open candle again. Runs do not overlap (a cache lock); a run that finds the lock taken does
+nothing, the next beat catches up.
 """
 
 from __future__ import annotations
@@ -23,20 +29,22 @@ import logging
 import queue
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 
-from marketdata import selectors, services
+from marketdata import broadcasts, selectors, services
 from marketdata.archive_loading import ArchiveItem, archives_import_many
 from marketdata.core import archives
 from marketdata.core.candle_rows import CandleRows, candle_rows_join
 from marketdata.core.candles import Candle, CandleError
 from marketdata.core.gaps import ranges_subtract
-from marketdata.core.intervals import interval_get, venue_interval_code
+from marketdata.core.intervals import Interval, interval_get, venue_interval_code
 from marketdata.core.paging import windows
 from marketdata.core.rest import InstrumentInfo, PayloadError, RestRequest, VenueError
 from marketdata.core.venues import MarketType, Venue
@@ -591,3 +599,70 @@ def instruments_load(
 
     infos = asyncio.run(fetch())
     return services.instrument_upsert_many(infos=infos)
+
+
+# -- tracked markets, kept current by beat ---------------------------------------------------------------------
+
+# A market tracked for the first time starts this many candles back (one page at every venue but Coinbase).
+TRACK_LOOKBACK_CANDLES = 300
+_TRACK_LOCK_KEY = "marketdata:klines-sync-tracked"
+_TRACK_LOCK_SECONDS = 600  # longer than any run; a crashed run's lock expires by itself
+
+
+def _candles_back(interval: Interval, open_ms: int, n: int) -> int:
+    if interval.length_ms is not None:
+        return open_ms - n * interval.length_ms
+    for _ in range(n):
+        open_ms = interval.floor(open_ms - 1)
+    return open_ms
+
+
+def tracked_targets(*, now_ms: int) -> list[DownloadTarget]:
+    """One target per tracked market and interval: from the end of its coverage to the candle open at ``now_ms``."""
+    targets: list[DownloadTarget] = []
+    instruments = selectors.instruments_tracked()
+    ends = selectors.coverage_ends(instrument_ids=[instrument.pk for instrument in instruments])
+    for instrument in instruments:
+        for code in instrument.tracked_intervals:
+            interval = interval_get(code)
+            current = interval.floor(now_ms)
+            start = ends.get((instrument.pk, code)) or _candles_back(interval, current, TRACK_LOOKBACK_CANDLES)
+            end = interval.next_open(current)
+            targets.append(DownloadTarget.for_instrument(instrument, code, min(start, current), end))
+    return targets
+
+
+def klines_sync_tracked(
+    *,
+    now_ms: Callable[[], int] | None = None,
+    endpoints: VenueEndpoints | None = None,
+    policy: RetryPolicy | None = None,
+) -> DownloadSummary | None:
+    """Bring every tracked market up to its open candle and broadcast what was fetched; None if a run is going."""
+    if not cache.add(_TRACK_LOCK_KEY, "1", _TRACK_LOCK_SECONDS):
+        logger.info("klines sync: the previous run is still going; skipped")
+        return None
+    try:
+        clock = now_ms or (lambda: int(time.time() * 1000))
+        targets = tracked_targets(now_ms=clock())
+        if not targets:
+            return DownloadSummary()
+        summary = klines_download(
+            targets=targets,
+            endpoints=endpoints,
+            use_archives=False,
+            policy=policy,
+            record_job=False,
+            collect=True,
+            now_ms=clock,
+        )
+        fetched: dict[tuple[int, str], list[Candle]] = defaultdict(list)
+        for target, candle in summary.fetched:
+            fetched[(target.instrument_id, target.interval)].append(candle)
+        for (instrument_id, interval), candles in fetched.items():
+            broadcasts.klines_broadcast(instrument_id=instrument_id, interval=interval, candles=candles)
+        for error in summary.errors:
+            logger.warning("klines sync: %s", error)
+        return summary
+    finally:
+        cache.delete(_TRACK_LOCK_KEY)

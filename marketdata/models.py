@@ -143,8 +143,8 @@ class KlineDownloadJob(models.Model):
 
 
 class LeadLagRun(models.Model):
-    """One lead-lag analysis of a market across venues (``marketdata.leadlag``): its parameters, progress, the
-    JSON report (``outputs``, see ``marketdata.leadlag.analysis.leadlag_report``), error and seconds per stage."""
+    """One lead-lag analysis of a market across venues (``marketdata.core.leadlag``): its parameters, progress, the
+    JSON report (``outputs``, see ``marketdata.core.leadlag.analysis.leadlag_report``), error and seconds per stage."""
 
     class Status(models.TextChoices):
         QUEUED = "queued"

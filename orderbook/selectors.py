@@ -1,4 +1,5 @@
-"""Reads of live order-book state: the last published snapshot of a market, and each venue's own symbol for it.
+"""Reads of live order-book state: the last published snapshot of a market, each venue's own symbol for it, and the
+configured taker fees and venue URLs.
 
 The registry of live books is Redis (the default cache): the watcher (``manage.py orderbook watch``, one process
 per set of markets) publishes each market's consolidated snapshot there with a short expiry and to the market's
@@ -8,8 +9,10 @@ Channels group. Any web process reads the last one from the cache; when no watch
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 
 from marketdata.core.venues import MarketType, Venue
@@ -17,6 +20,9 @@ from marketdata.models import Instrument
 from orderbook.live.connectors import venue_symbol_default
 
 SNAPSHOT_TTL_SECONDS = 30
+# Base-tier spot taker fees (fraction of notional), used for the cross-venue signal; a deployment with better tiers
+# sets ORDERBOOK_TAKER_FEES = {"binance": "0.00075", ...} in settings.
+DEFAULT_TAKER_FEES = {"binance": Decimal("0.001"), "bybit": Decimal("0.001"), "coinbase": Decimal("0.006")}
 
 
 def orderbook_cache_key(symbol: str) -> str:
@@ -43,3 +49,15 @@ def venue_symbol_get(*, venue: Venue | str, symbol: str) -> str:
         .first()
     )
     return row or venue_symbol_default(venue, symbol)
+
+
+def taker_fees_configured() -> dict[str, Decimal]:
+    """Each venue's taker fee (fraction of notional): the defaults, overridden by ``settings.ORDERBOOK_TAKER_FEES``."""
+    configured = getattr(settings, "ORDERBOOK_TAKER_FEES", {}) or {}
+    return {**DEFAULT_TAKER_FEES, **{venue: Decimal(str(fee)) for venue, fee in configured.items()}}
+
+
+def venue_urls_configured() -> dict[str, str]:
+    """The venues' WebSocket and REST base URLs from settings (testnets and local fakes set them)."""
+    names = ("BINANCE_WS_URL", "BINANCE_REST_URL", "BYBIT_WS_URL", "COINBASE_WS_URL")
+    return {name: getattr(settings, name) for name in names}

@@ -11,38 +11,23 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from channels.layers import get_channel_layer
-from django.conf import settings
 from django.core.cache import cache
 
 from marketdata.core.venues import Venue
 from orderbook.live.connectors import BookConnector, connector_create
 from orderbook.live.snapshots import VenueFeed, book_snapshot, market_slug
-from orderbook.selectors import SNAPSHOT_TTL_SECONDS, orderbook_cache_key
+from orderbook.selectors import SNAPSHOT_TTL_SECONDS, orderbook_cache_key, taker_fees_configured, venue_urls_configured
 
 ORDERBOOK_EVENT = "orderbook.snapshot"  # handled by OrderBookConsumer.orderbook_snapshot
 PUBLISHED_DEPTH = 50  # aggregated levels a side kept in a published snapshot; the API cuts it to ?depth=
-# Base-tier spot taker fees (fraction of notional), used for the cross-venue signal; a deployment with better tiers
-# sets ORDERBOOK_TAKER_FEES = {"binance": "0.00075", ...} in settings.
-DEFAULT_TAKER_FEES = {"binance": Decimal("0.001"), "bybit": Decimal("0.001"), "coinbase": Decimal("0.006")}
 
 
 def orderbook_group(symbol: str) -> str:
     """The Channels group of one market's live book (group names allow letters, digits, ``-``, ``_`` and ``.``)."""
     return f"orderbook.{market_slug(symbol)}"
-
-
-def taker_fees() -> dict[str, Decimal]:
-    configured = getattr(settings, "ORDERBOOK_TAKER_FEES", {}) or {}
-    return {**DEFAULT_TAKER_FEES, **{venue: Decimal(str(fee)) for venue, fee in configured.items()}}
-
-
-def venue_urls() -> dict[str, str]:
-    names = ("BINANCE_WS_URL", "BINANCE_REST_URL", "BYBIT_WS_URL", "COINBASE_WS_URL")
-    return {name: getattr(settings, name) for name in names}
 
 
 async def orderbook_snapshot_publish(*, snapshot: Mapping[str, Any]) -> None:
@@ -68,7 +53,7 @@ def connectors_snapshot(
         )
         for connector in connectors
     }
-    return book_snapshot(symbol, feeds, taker_fees=taker_fees(), depth=depth, at=at or datetime.now(UTC))
+    return book_snapshot(symbol, feeds, taker_fees=taker_fees_configured(), depth=depth, at=at or datetime.now(UTC))
 
 
 async def orderbook_watch(
@@ -89,7 +74,7 @@ async def orderbook_watch(
     Runs for ``seconds`` (None: until cancelled); ``once`` stops after the first snapshot in which every venue is
     live (or when ``seconds`` runs out). Returns the last snapshot built.
     """
-    resolved_urls = dict(urls or venue_urls())
+    resolved_urls = dict(urls or venue_urls_configured())
     connectors = [
         connector_create(venue, venue_symbol, urls=resolved_urls, **connector_options)
         for venue, venue_symbol in venue_symbols.items()

@@ -1,1 +1,2 @@
-"""Market data over the REST API (public): klines and markets with coverage."""
+"""Market data over the REST API: klines and markets with coverage (public), lead-lag runs (GET public, POST
+signed in)."""

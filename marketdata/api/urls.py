@@ -1,8 +1,9 @@
 from django.urls import path
 
-from marketdata.api import views
+from marketdata.api import klines, leadlag, markets
 
 urlpatterns = [
-    path("klines/", views.KlinesApi.as_view(), name="klines"),
-    path("markets/", views.MarketsApi.as_view(), name="markets"),
+    path("klines/", klines.KlinesApi.as_view(), name="klines"),
+    path("markets/", markets.MarketsApi.as_view(), name="markets"),
+    path("leadlag/", leadlag.LeadLagApi.as_view(), name="leadlag"),
 ]

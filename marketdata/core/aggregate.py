@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
+from hftplatform.core.decimal_text import decimal_text_keep_scale
 from marketdata.core.candles import Candle, CandleError
-from marketdata.core.decimal_text import DecimalTextError, decimal_parse, decimal_sum, decimal_text, decimal_text_plain
+from marketdata.core.decimal_text import DecimalTextError, decimal_parse, decimal_sum, decimal_text_plain
 from marketdata.core.intervals import DAY_MS, Interval
 
 
@@ -35,7 +36,7 @@ class _Bucket:
         self.close = price
 
     def candle(self, closed: bool) -> Candle:
-        volume = decimal_text(decimal_sum(self.volumes))
+        volume = decimal_text_keep_scale(decimal_sum(self.volumes))
         return Candle(self.open_time, self.open, self.high, self.low, self.close, volume, closed=closed).validate()
 
 
@@ -131,7 +132,7 @@ def resample(candles: Sequence[Candle], source: Interval, target: Interval) -> l
         # max/min by value; on equal values the first text wins (max and min return the first maximal item).
         high = max(highs, key=lambda pair: pair[0])[1]
         low = min(lows, key=lambda pair: pair[0])[1]
-        volume = decimal_text(decimal_sum(decimal_parse(c.volume) for c in group))
+        volume = decimal_text_keep_scale(decimal_sum(decimal_parse(c.volume) for c in group))
         complete = source.next_open(group[-1].open_time) == target.close_time(open_time)
         closed = all(c.closed for c in group) and (complete or number < len(groups) - 1)
         result.append(Candle(open_time, group[0].open, high, low, group[-1].close, volume, closed=closed).validate())

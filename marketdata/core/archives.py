@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from hftplatform.core.utc import utc_from_ms, utc_ms
 from marketdata.core.candles import Candle, CandleError
 from marketdata.core.gaps import Range, ranges_merge
 from marketdata.core.intervals import DAY_MS, Interval, interval_get
@@ -60,7 +61,7 @@ def archive_period_range(period: str) -> Range:
             day = datetime(int(match[1]), int(match[2]), int(match[3]), tzinfo=UTC)
         except ValueError:
             raise ArchiveError(f"not an archive period: {period!r}") from None
-        start_ms = int(day.timestamp()) * 1000
+        start_ms = utc_ms(day)
         return start_ms, start_ms + DAY_MS
     raise ArchiveError(f"not an archive period: {period!r} (expected YYYY-MM or YYYY-MM-DD)")
 
@@ -127,7 +128,7 @@ def archive_periods(interval: str, start_ms: int, end_ms: int, now_ms: int) -> A
 
 
 def _month_start(ms: int) -> tuple[int, int, str]:
-    day = datetime.fromtimestamp(ms // 1000, tz=UTC)
+    day = utc_from_ms(ms)
     name = f"{day.year:04d}-{day.month:02d}"
     start, end = archive_period_range(name)
     return start, end, name

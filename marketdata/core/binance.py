@@ -9,6 +9,7 @@ from __future__ import annotations
 from itertools import islice
 from typing import Any
 
+from hftplatform.core.utc import utc_from_ms
 from marketdata.core.candle_rows import CandleRows, candle_rows_fast, candle_rows_from_candles
 from marketdata.core.candles import Candle
 from marketdata.core.intervals import Interval, venue_interval_code
@@ -20,7 +21,6 @@ from marketdata.core.venue_payloads import (
     decimal_field,
     int_field,
     json_load,
-    ms_to_datetime,
     ohlcv_fields,
 )
 from marketdata.core.venues import MarketType, Venue, unified_symbol
@@ -171,7 +171,7 @@ def instruments_parse(payload: bytes, market_type: MarketType) -> list[Instrumen
                 continue
             settle = entry["marginAsset"]
             if entry.get("onboardDate") is not None:
-                listed_at = ms_to_datetime(int_field(VENUE, entry["onboardDate"], f"{venue_symbol} onboardDate"))
+                listed_at = utc_from_ms(int_field(VENUE, entry["onboardDate"], f"{venue_symbol} onboardDate"))
         base = _text(entry, "baseAsset", venue_symbol)
         quote = _text(entry, "quoteAsset", venue_symbol)
         tick, lot = _filters(venue_symbol, entry)

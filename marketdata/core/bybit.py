@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from hftplatform.core.utc import utc_from_ms
 from marketdata.core.candle_rows import CandleRows, candle_rows_fast, candle_rows_from_candles
 from marketdata.core.candles import Candle
 from marketdata.core.intervals import Interval, venue_interval_code
@@ -21,7 +22,6 @@ from marketdata.core.venue_payloads import (
     decimal_field,
     int_field,
     json_load,
-    ms_to_datetime,
     ohlcv_fields,
 )
 from marketdata.core.venues import MarketType, Venue, unified_symbol
@@ -170,7 +170,7 @@ def instruments_parse(payload: bytes, market_type: MarketType) -> tuple[list[Ins
             lot = _nested(entry, "lotSizeFilter", "qtyStep", venue_symbol)
             launch = entry.get("launchTime")
             if launch not in (None, "", "0"):
-                listed_at = ms_to_datetime(int_field(VENUE, launch, f"{venue_symbol} launchTime"))
+                listed_at = utc_from_ms(int_field(VENUE, launch, f"{venue_symbol} launchTime"))
         else:
             lot = _nested(entry, "lotSizeFilter", "basePrecision", venue_symbol)
         base = _text(entry, "baseCoin", venue_symbol)

@@ -1,10 +1,14 @@
-"""A candle as the venue wrote it: integer millisecond open time and the venue's exact decimal strings."""
+"""A candle as the venue wrote it: integer millisecond open time and the venue's exact decimal strings; and as JSON
+(:func:`candle_payload`: what the API returns and the live broadcast carries)."""
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from hftplatform.core.utc import utc_from_ms, utc_iso
 
 _FLOAT_MAX = sys.float_info.max  # below it, the text was finite (inf and nan never pass the strict checks)
 
@@ -46,3 +50,22 @@ class Candle:
         if not (lo <= min(o, c) and max(o, c) <= h):
             raise CandleError(f"candle at {self.open_time}: open/close outside [low, high]: {self!r}")
         return self
+
+
+def open_time_iso(ms: int) -> str:
+    """Milliseconds UTC as ISO 8601 with ``Z`` (integer arithmetic: no float rounding of the instant)."""
+    return utc_iso(utc_from_ms(ms))
+
+
+def candle_payload(candle: Candle) -> dict[str, Any]:
+    """A candle as JSON: ISO 8601 UTC and millisecond open time, exact decimal strings, the closed flag."""
+    return {
+        "open_time": open_time_iso(candle.open_time),
+        "open_time_ms": candle.open_time,
+        "open": candle.open,
+        "high": candle.high,
+        "low": candle.low,
+        "close": candle.close,
+        "volume": candle.volume,
+        "closed": candle.closed,
+    }

@@ -10,6 +10,8 @@ import re
 from collections.abc import Iterable, Sequence
 from decimal import Context, Decimal, Inexact, InvalidOperation
 
+from hftplatform.core.decimal_text import decimal_text_keep_scale
+
 # Wide enough for any sum of exchange quantities; Inexact is trapped so an overflowing sum raises, never rounds.
 EXACT = Context(prec=200, traps=[Inexact, InvalidOperation])
 # Decimal() itself also takes " 1", "1_000", "NaN" and "Infinity"; a venue's number is none of those.
@@ -43,18 +45,12 @@ def decimal_parse(text: str) -> Decimal:
     return Decimal(text)
 
 
-def decimal_text(value: Decimal) -> str:
-    """Plain positional text of ``value`` with its scale kept: ``Decimal("1E-5")`` → ``"0.00001"``,
-    ``Decimal("4.00")`` → ``"4.00"``."""
-    return format(value, "f")
-
-
 def decimal_text_plain(text: str) -> str:
     """The same number as plain text: exponent forms (``1e-05``, ``1.5E+3``) are rewritten, anything else is kept
     verbatim, so a venue's ``"0.01000000"`` stays ``"0.01000000"``."""
     value = decimal_parse(text)
     if "e" in text or "E" in text:
-        return decimal_text(value)
+        return decimal_text_keep_scale(value)
     return text
 
 

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from hftplatform.core.utc import utc_from_ms
 from marketdata.core.candles import Candle, CandleError
 from marketdata.core.decimal_text import are_decimal_texts, is_decimal_text
 from marketdata.core.intervals import Interval
 from marketdata.core.rest import PayloadError
 from marketdata.core.venues import Venue
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # How much of a non-JSON error body (an HTML page from a proxy or a CDN) goes into the message.
 BODY_EXCERPT_CHARS = 200
 
@@ -32,14 +31,9 @@ def body_excerpt(payload: bytes) -> str:
     return " ".join(text.split())[:BODY_EXCERPT_CHARS]
 
 
-def ms_to_datetime(ms: int) -> datetime:
-    """Integer milliseconds since the epoch → aware UTC datetime (exact: no float on the way)."""
-    return EPOCH + timedelta(milliseconds=ms)
-
-
 def ms_to_iso(ms: int) -> str:
     """``2019-01-01T00:00:00Z``; milliseconds are written only when there are some."""
-    moment = ms_to_datetime(ms)
+    moment = utc_from_ms(ms)
     text = moment.strftime("%Y-%m-%dT%H:%M:%S")
     if ms % 1000:
         text += f".{ms % 1000:03d}"

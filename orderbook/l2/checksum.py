@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 
+from hftplatform.core.decimal_text import decimal_text_keep_scale
 from orderbook.l2.book import (
     APPLIED,
     Action,
@@ -97,9 +98,9 @@ def wire_decimal(text: object, *, what: str) -> Decimal:
     return Decimal(text)
 
 
-def wire_text(value: Decimal) -> str:
-    """The wire string a :func:`wire_decimal` value was read from (trailing zeros included)."""
-    return format(value, "f")
+# The wire string a wire_decimal value was read from (trailing zeros included): the scale-keeping decimal text
+# (an alias, not a wrapper: checksums call it for every level of every update).
+wire_text = decimal_text_keep_scale
 
 
 def wire_levels(raw: object, *, what: str) -> list[tuple[Decimal, Decimal]]:

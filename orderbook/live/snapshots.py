@@ -16,14 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from hftplatform.core.decimal_text import decimal_text_keep_scale
+from hftplatform.core.utc import utc_aware, utc_iso, utc_ms
 from orderbook.l2.book import L2Book, Level, ResyncReason, Side
 from orderbook.l2.consolidated import AggregatedLevel, ConsolidatedBook
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -37,29 +37,20 @@ class VenueFeed:
     reconnects: int = 0
 
 
-def decimal_text(value: Decimal) -> str:
-    """Plain decimal text keeping the venue's scale (``str`` would write 0.00000001 as ``1E-8``)."""
-    return format(value, "f")
-
-
 def _level(level: Level | None) -> dict[str, str] | None:
-    return None if level is None else {"price": decimal_text(level[0]), "size": decimal_text(level[1])}
+    return (
+        None
+        if level is None
+        else {"price": decimal_text_keep_scale(level[0]), "size": decimal_text_keep_scale(level[1])}
+    )
 
 
 def _aggregated(level: AggregatedLevel) -> dict[str, Any]:
     return {
-        "price": decimal_text(level.price),
-        "size": decimal_text(level.size),
-        "venues": {venue: decimal_text(size) for venue, size in level.venues},
+        "price": decimal_text_keep_scale(level.price),
+        "size": decimal_text_keep_scale(level.size),
+        "venues": {venue: decimal_text_keep_scale(size) for venue, size in level.venues},
     }
-
-
-def utc_iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def utc_ms(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
 def book_snapshot(
@@ -71,8 +62,7 @@ def book_snapshot(
     at: datetime,
 ) -> dict[str, Any]:
     """The consolidated snapshot of ``symbol`` at ``at`` (aware UTC), ``depth`` aggregated levels a side."""
-    if at.tzinfo is None:
-        raise ValueError("at must be an aware UTC datetime")
+    at = utc_aware(at)
     books = {venue: feed.book for venue, feed in feeds.items()}
     consolidated = ConsolidatedBook(books, {venue: taker_fees[venue] for venue in books if venue in taker_fees})
     venues = []
@@ -100,11 +90,11 @@ def book_snapshot(
         "signals": [
             {
                 "buy_venue": signal.buy_venue,
-                "buy_price": decimal_text(signal.buy_price),
+                "buy_price": decimal_text_keep_scale(signal.buy_price),
                 "sell_venue": signal.sell_venue,
-                "sell_price": decimal_text(signal.sell_price),
-                "size": decimal_text(signal.size),
-                "edge": decimal_text(signal.edge),
+                "sell_price": decimal_text_keep_scale(signal.sell_price),
+                "size": decimal_text_keep_scale(signal.size),
+                "edge": decimal_text_keep_scale(signal.edge),
             }
             for signal in consolidated.signals()
         ],

@@ -12,7 +12,8 @@ from django.urls import reverse
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from accounts import services, siwe
+from accounts import services
+from accounts.core import siwe
 from accounts.models import ApiToken, User, Wallet, WalletNonce
 from tests.accounts.conftest import sign
 from tests.factories import UserFactory

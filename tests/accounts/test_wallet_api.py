@@ -11,7 +11,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from rest_framework.test import APIClient
 
-from accounts import siwe
+from accounts.core import siwe
 from accounts.models import User, Wallet, WalletNonce
 from tests.accounts.conftest import sign
 from tests.factories import UserFactory

@@ -12,7 +12,8 @@ from django.db import connection
 from django.utils import timezone
 from eth_account.signers.local import LocalAccount
 
-from accounts import services, siwe
+from accounts import services
+from accounts.core import siwe
 from accounts.models import User, Wallet, WalletNonce
 from hftplatform.errors import ServiceError
 from tests.accounts.conftest import REQUEST_HOST, REQUEST_URI, sign

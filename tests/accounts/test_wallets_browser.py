@@ -12,7 +12,7 @@ from django.test import Client
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
-from accounts import siwe
+from accounts.core import siwe
 from accounts.models import Wallet, WalletNonce
 from tests.conftest import CHROMIUM_ARGS
 from tests.factories import UserFactory

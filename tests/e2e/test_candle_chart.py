@@ -11,10 +11,10 @@ import pytest
 from playwright.sync_api import expect
 
 from marketdata import services
+from marketdata.broadcasts import klines_broadcast
 from marketdata.core.candles import Candle
 from marketdata.core.intervals import MINUTE_MS
-from marketdata.live import klines_broadcast
-from marketdata.views import market_slug, market_symbol
+from marketdata.views.markets import market_slug, market_symbol
 from tests.e2e.browser import run_outside_playwright
 from tests.marketdata.factories import InstrumentFactory
 

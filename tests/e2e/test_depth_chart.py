@@ -12,7 +12,8 @@ from playwright.sync_api import expect
 
 from orderbook.l2.book import L2Book, Side
 from orderbook.live.snapshots import VenueFeed, book_snapshot
-from orderbook.services import DEFAULT_TAKER_FEES, orderbook_snapshot_publish
+from orderbook.selectors import DEFAULT_TAKER_FEES
+from orderbook.services import orderbook_snapshot_publish
 from tests.e2e.browser import run_outside_playwright
 
 pytestmark = pytest.mark.browser

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from tests.e2e.browser import run_outside_playwright
 from tests.factories import UserFactory
-from tests.marketdata.leadlag.test_page import LAGS, stored_page_run
+from tests.marketdata.views.test_leadlag import LAGS, stored_page_run
 
 SCREENSHOT = Path(tempfile.gettempdir()) / "leadlag-page.png"  # for a person to look at after a run
 INKED_PIXELS = """(id) => {

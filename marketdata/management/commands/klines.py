@@ -10,12 +10,12 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from hftplatform.core.utc import utc_from_ms, utc_ms_parse
 from marketdata import selectors, services
 from marketdata.core.aggregate import resample, resample_check
 from marketdata.core.archives import ArchiveError, archive_parse
@@ -42,19 +42,8 @@ class Subcommand:
     handle: Callable[[BaseCommand, dict[str, Any]], None]
 
 
-def utc_ms(text: str) -> int:
-    """``2019-10-11`` or an ISO datetime (UTC unless it carries an offset) → integer milliseconds."""
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise CommandError(f"not a date or ISO datetime: {text!r} (e.g. 2019-10-11 or 2019-10-11T12:30:00Z)") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
-
-
 def ms_text(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return utc_from_ms(ms).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _market_arguments(parser: CommandParser, window: bool = True) -> None:
@@ -79,7 +68,10 @@ def _market(options: dict[str, Any]) -> tuple[Instrument, str]:
 
 
 def _window(options: dict[str, Any]) -> Range:
-    start, end = utc_ms(options["start"]), utc_ms(options["end"])
+    try:
+        start, end = utc_ms_parse(options["start"]), utc_ms_parse(options["end"])
+    except ValueError as error:
+        raise CommandError(str(error)) from None
     if end <= start:
         raise CommandError(f"--end ({options['end']}) must be after --start ({options['start']})")
     return start, end

@@ -12,25 +12,20 @@ is stored (``LeadLagRun``) like the API's; progress goes to stderr.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from marketdata.leadlag import services
-from marketdata.leadlag.markets import MarketSpecError, leadlag_markets_parse
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+from hftplatform.core.utc import utc_ms_parse
+from marketdata import services
+from marketdata.core.leadlag.markets import MarketSpecError, leadlag_markets_parse
 
 
 def _utc_ms(text: str, option: str) -> int:
     try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise CommandError(f"{option}: not a date or ISO datetime: {text!r} (e.g. 2024-01-01T12:00:00Z)") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
+        return utc_ms_parse(text)
+    except ValueError as error:
+        raise CommandError(f"{option}: {error}") from None
 
 
 def _number(x: Any, digits: int = 3) -> str:

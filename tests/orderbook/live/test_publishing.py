@@ -23,7 +23,8 @@ from orderbook import selectors
 from orderbook.consumers import CLOSE_BAD_SYMBOL
 from orderbook.l2.book import L2Book, ResyncReason, Side
 from orderbook.live.snapshots import VenueFeed, book_snapshot, market_unslug, snapshot_render
-from orderbook.services import DEFAULT_TAKER_FEES, orderbook_group, orderbook_snapshot_publish
+from orderbook.selectors import DEFAULT_TAKER_FEES
+from orderbook.services import orderbook_group, orderbook_snapshot_publish
 from tests.marketdata.factories import InstrumentFactory
 from tests.orderbook.live.fakes import (
     FakeBinance,

@@ -1,0 +1,1 @@
+"""The platform's pure core: small exact helpers every app shares (UTC instants, decimal text). No Django import."""

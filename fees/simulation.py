@@ -28,8 +28,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from fees.core.numbers import decimal_text, price_down, shares_text
+from fees.core.numbers import price_down, shares_text
 from fees.core.vault import InsufficientSharesError, UnknownDepositorError, Vault, VaultError
+from hftplatform.core.decimal_text import decimal_text_trim_zeros
+from hftplatform.core.utc import utc_aware
 
 EventType = Literal["deposit", "return", "crystallise", "withdraw"]
 
@@ -107,9 +109,10 @@ def _datetime(value: object, path: str, label: str) -> datetime:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise ScenarioError(f"{label}: {path} is not an ISO 8601 datetime: {value!r}", field=path) from None
-    if moment.tzinfo is None:
-        raise ScenarioError(f"{label}: {path} needs a UTC offset (e.g. {value}Z): {value!r}", field=path)
-    return moment.astimezone(UTC)
+    try:
+        return utc_aware(moment)
+    except ValueError:
+        raise ScenarioError(f"{label}: {path} needs a UTC offset (e.g. {value}Z): {value!r}", field=path) from None
 
 
 def _base_units(value: object, path: str, label: str) -> int:
@@ -299,14 +302,14 @@ def scenario_result(vault: Vault) -> dict[str, Any]:
             "shares": shares_text(position.shares),
             "value": str(position.value),
             "net_value": str(position.net_value),
-            "management_fee": decimal_text(price_down(position.management_fee)),
-            "performance_fee": decimal_text(price_down(position.performance_fee)),
+            "management_fee": decimal_text_trim_zeros(price_down(position.management_fee)),
+            "performance_fee": decimal_text_trim_zeros(price_down(position.performance_fee)),
             "paid_out": str(position.paid_out),
         }
     return {
-        "nav_per_share": decimal_text(price_down(vault.price())),
-        "management_fee_total": decimal_text(price_down(vault.management_fee_total())),
-        "performance_fee_total": decimal_text(price_down(vault.performance_fee_total())),
+        "nav_per_share": decimal_text_trim_zeros(price_down(vault.price())),
+        "management_fee_total": decimal_text_trim_zeros(price_down(vault.management_fee_total())),
+        "performance_fee_total": decimal_text_trim_zeros(price_down(vault.performance_fee_total())),
         "depositors": depositors,
     }
 

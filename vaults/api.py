@@ -20,7 +20,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from fees.core.numbers import decimal_text, price_down
+from fees.core.numbers import price_down
+from hftplatform.core.decimal_text import decimal_text_trim_zeros
+from hftplatform.core.utc import utc_aware
 from hftplatform.errors import ServiceError
 from vaults import selectors, services
 from vaults.core.statements import StatementError, statement_csv, statement_pdf
@@ -31,7 +33,7 @@ NAV_POINTS = 500
 
 
 def _text(value: Decimal | None) -> str | None:
-    return None if value is None else decimal_text(value)
+    return None if value is None else decimal_text_trim_zeros(value)
 
 
 def _vault_summary(vault: Vault) -> dict[str, Any]:
@@ -41,9 +43,9 @@ def _vault_summary(vault: Vault) -> dict[str, Any]:
         "base_asset": vault.base_asset,
         "asset_decimals": vault.asset_decimals,
         "allocation": vault.allocation,
-        "nav_per_share": decimal_text(price_down(selectors.vault_price(vault))),
-        "value": decimal_text(vault.value),
-        "shares_outstanding": decimal_text(vault.shares_outstanding),
+        "nav_per_share": decimal_text_trim_zeros(price_down(selectors.vault_price(vault))),
+        "value": decimal_text_trim_zeros(vault.value),
+        "shares_outstanding": decimal_text_trim_zeros(vault.shares_outstanding),
         "settled_at": vault.settled_at.isoformat(),
     }
 
@@ -176,12 +178,11 @@ class MyWithdrawalsApi(APIView):
 
 def _parse_time(value: str | None, name: str) -> datetime:
     try:
-        parsed = datetime.fromisoformat((value or "").replace("Z", "+00:00"))
+        return utc_aware(datetime.fromisoformat((value or "").replace("Z", "+00:00")))
     except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None:
-        raise ServiceError(f"{name} must be an ISO 8601 time with a zone", code="invalid", fields={name: ["time"]})
-    return parsed
+        raise ServiceError(
+            f"{name} must be an ISO 8601 time with a zone", code="invalid", fields={name: ["time"]}
+        ) from None
 
 
 class MyStatementApi(APIView):

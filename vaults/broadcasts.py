@@ -25,7 +25,7 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 
-from fees.core.numbers import decimal_text
+from hftplatform.core.decimal_text import decimal_text_trim_zeros
 from vaults.models import NavSnapshot
 
 logger = logging.getLogger(__name__)
@@ -46,9 +46,9 @@ def nav_payload(snapshot: NavSnapshot) -> dict[str, Any]:
     return {
         "vault_id": snapshot.vault_id,
         "at": snapshot.at.astimezone(UTC).isoformat(),
-        "nav_per_share": decimal_text(snapshot.price),
-        "value": decimal_text(snapshot.value),
-        "shares_outstanding": decimal_text(snapshot.shares_outstanding),
+        "nav_per_share": decimal_text_trim_zeros(snapshot.price),
+        "value": decimal_text_trim_zeros(snapshot.value),
+        "shares_outstanding": decimal_text_trim_zeros(snapshot.shares_outstanding),
     }
 
 

@@ -14,6 +14,7 @@ from fees.core import Position as EnginePosition
 from fees.core import Vault as FeeVault
 from fees.core.numbers import FEE_CONTEXT, ZERO
 from fees.core.years import year_end, year_ends_due
+from hftplatform.core.utc import utc_aware
 from vaults.core.statements import Statement, StatementError
 from vaults.models import FeeLedgerEntry, Lot, NavSnapshot, Vault, VaultAccount, VaultEvent
 
@@ -214,8 +215,10 @@ def statement_compute(*, vault_id: int, depositor_id: int, start: datetime, end:
       depositor's running totals at ``end`` and at ``start``;
     - ``net_return = closing - opening - deposits + withdrawals``: what the period earned after fees.
     """
-    if start.tzinfo is None or end.tzinfo is None:
-        raise StatementError("statement times must be aware UTC datetimes")
+    try:
+        start, end = utc_aware(start, what="the statement's start"), utc_aware(end, what="the statement's end")
+    except ValueError as error:
+        raise StatementError(str(error)) from None
     if end <= start:
         raise StatementError(f"the period ends ({end.isoformat()}) before it starts ({start.isoformat()})")
     vault = Vault.objects.get(pk=vault_id)

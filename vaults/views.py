@@ -12,7 +12,8 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from fees.core.numbers import decimal_text, price_down
+from fees.core.numbers import price_down
+from hftplatform.core.decimal_text import decimal_text_trim_zeros
 from vaults import selectors
 from vaults.custody import selectors as custody_selectors
 from vaults.models import SafeProposal, Vault, VaultSafe, Withdrawal
@@ -20,7 +21,10 @@ from vaults.models import SafeProposal, Vault, VaultSafe, Withdrawal
 
 @require_GET
 def vault_list(request: HttpRequest) -> HttpResponse:
-    vaults = [(vault, decimal_text(price_down(selectors.vault_price(vault)))) for vault in selectors.vaults_public()]
+    vaults = [
+        (vault, decimal_text_trim_zeros(price_down(selectors.vault_price(vault))))
+        for vault in selectors.vaults_public()
+    ]
     return render(request, "vaults/list.html", {"vaults": vaults})
 
 
@@ -30,10 +34,10 @@ def vault_detail(request: HttpRequest, slug: str) -> HttpResponse:
     fees = selectors.fees_charged(vault_id=vault.pk)
     context = {
         "vault": vault,
-        "nav": decimal_text(price_down(selectors.vault_price(vault))),
+        "nav": decimal_text_trim_zeros(price_down(selectors.vault_price(vault))),
         "allocation": sorted(vault.allocation.items()),
-        "management_fee": decimal_text(fees["management"]),
-        "performance_fee": decimal_text(fees["performance"]),
+        "management_fee": decimal_text_trim_zeros(fees["management"]),
+        "performance_fee": decimal_text_trim_zeros(fees["performance"]),
         "api_url": reverse("api:vaults-detail", args=[vault.slug]),
         "safe": VaultSafe.objects.filter(vault=vault).first(),
         "control_changes": custody_selectors.vault_control_changes(vault_id=vault.pk),

@@ -96,16 +96,6 @@ def price_up(value: Decimal) -> Decimal:
     return value.quantize(PRICE_QUANTUM, rounding=ROUND_CEILING, context=FEE_CONTEXT)
 
 
-def decimal_text(value: Decimal) -> str:
-    """Plain fixed-point text without an exponent or trailing zeros (``10000``, ``1.188``, ``0.0000012``)."""
-    if value == 0:
-        return "0"
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
-
-
 def shares_text(value: Decimal) -> str:
     """Shares as fixed-point text with exactly 18 decimal places."""
     return format(value.quantize(SHARE_QUANTUM, context=FEE_CONTEXT), "f")

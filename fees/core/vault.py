@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, localcontext
 from typing import Literal
 
@@ -55,6 +55,7 @@ from fees.core.numbers import (
     shares_up,
     units_down,
 )
+from hftplatform.core.utc import utc_aware
 
 CrystallisationReason = Literal["withdrawal", "year_end", "requested"]
 
@@ -223,9 +224,10 @@ class _AccrualPlan:
 
 
 def _aware_utc(at: datetime, what: str = "at") -> datetime:
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise VaultError(f"{what} must be an aware UTC datetime, got naive {at.isoformat()}")
-    return at.astimezone(UTC)
+    try:
+        return utc_aware(at, what=what)
+    except ValueError as error:
+        raise VaultError(str(error)) from None
 
 
 def _performance_fee(shares: Decimal, price: Decimal, hwm: Decimal) -> Decimal:

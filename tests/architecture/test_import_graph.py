@@ -195,6 +195,7 @@ def test_the_graph_is_read(graph: Graph) -> None:
     # a reader that found nothing would pass every check below
     assert len(graph) > 150
     assert "vaults.models" in graph["vaults.services.deposits"]
+    assert "marketdata.models" in graph["marketdata.selectors"]
     assert "vaults.api_urls" in graph["hftplatform.api.urls"]  # include("...") counts
 
 
@@ -225,7 +226,8 @@ def test_the_components_of_each_app_depend_on_each_other_one_way(graph: Graph) -
         ("vaults.services.deposits", "vaults"),
         ("vaults.models.custody", "vaults"),
         ("vaults.custody.selectors", "vaults.custody"),
-        ("marketdata.api.views", "marketdata"),
+        ("marketdata.api.klines", "marketdata"),
+        ("marketdata.core.leadlag.analysis", "marketdata.core.leadlag"),
         ("orderbook.l2.binance", "orderbook.l2"),
         ("fees.core.vault", "fees.core"),
         ("hftplatform.api.urls", "hftplatform (composition root)"),

@@ -177,3 +177,11 @@ def test_an_empty_vault_accrues_nothing() -> None:
     assert vault.settle(at=at(YEAR)) is None
     assert vault.settled_at == at(YEAR)
     assert vault.ledger == []
+
+
+def test_a_naive_time_is_refused() -> None:
+    vault = Vault(started_at=T0)
+    with pytest.raises(VaultError, match="at must be an aware datetime"):
+        vault.deposit(at=T0.replace(tzinfo=None), depositor="a", amount=1)
+    with pytest.raises(VaultError, match="started_at must be an aware datetime"):
+        Vault(started_at=T0.replace(tzinfo=None))

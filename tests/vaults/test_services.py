@@ -188,3 +188,19 @@ def test_allocation_is_validated() -> None:
     assert services.allocation_validate({"gmx": {"weight": "0.20", "max": "0.25"}}) == {
         "gmx": {"weight": "0.2", "max": "0.25"}
     }
+
+
+def test_a_naive_time_is_refused_and_writes_nothing() -> None:
+    vault, user = vault_new(), UserFactory()
+    before = _counts()
+    with pytest.raises(errors.VaultServiceError, match="time must be an aware datetime"):
+        services.vault_deposit_record(
+            vault_id=vault.pk,
+            depositor_id=user.pk,
+            amount=10,
+            at=at(0).replace(tzinfo=None),
+            chain_id=1,
+            tx_hash="0x" + "cd" * 32,
+            log_index=7,
+        )
+    assert _counts() == before

@@ -10,8 +10,9 @@ from decimal import Decimal
 
 import pytest
 
-from fees.core.numbers import decimal_text, price_down
+from fees.core.numbers import price_down
 from fees.simulation import EXAMPLE_SCENARIO, scenario_simulate
+from hftplatform.core.decimal_text import decimal_text_trim_zeros
 from tests.factories import UserFactory
 from tests.vaults.builders import deposit, vault_new
 from vaults import services
@@ -47,8 +48,10 @@ def test_statement_equals_the_fee_calculator_for_the_example() -> None:
         want = expected[name]
         assert statement.opening_value == 0
         assert statement.closing_value == int(want["net_value"])
-        assert decimal_text(price_down(statement.management_fee)) == want["management_fee"]  # printed at 50 places
-        assert decimal_text(price_down(statement.performance_fee)) == want["performance_fee"]
+        assert (
+            decimal_text_trim_zeros(price_down(statement.management_fee)) == want["management_fee"]
+        )  # printed at 50 places
+        assert decimal_text_trim_zeros(price_down(statement.performance_fee)) == want["performance_fee"]
         assert statement.withdrawals == int(want["paid_out"])
         assert format(statement.closing_shares, "f") == want["shares"]
     statement = statement_compute(vault_id=vault.pk, depositor_id=a.pk, start=START, end=END)
@@ -110,3 +113,9 @@ def test_csv_and_pdf_carry_the_figures() -> None:
     assert pdf[xref : xref + 4] == b"xref"
     offsets = [int(line[:10]) for line in pdf[xref:].split(b"\n")[3:8]]
     assert [pdf[o : o + 7] for o in offsets] == [f"{n} 0 obj".encode() for n in range(1, 6)]
+
+
+def test_a_naive_period_is_refused() -> None:
+    vault, user = vault_new(), UserFactory()
+    with pytest.raises(StatementError, match="the statement's start must be an aware datetime"):
+        statement_compute(vault_id=vault.pk, depositor_id=user.pk, start=START.replace(tzinfo=None), end=END)

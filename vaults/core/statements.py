@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from fees.core.numbers import decimal_text
+from hftplatform.core.decimal_text import decimal_text_trim_zeros
 
 
 class StatementError(ValueError):
@@ -46,8 +46,8 @@ class Statement:
             ("opening value", str(self.opening_value)),
             ("deposits", str(self.deposits)),
             ("withdrawals", str(self.withdrawals)),
-            ("management fee", decimal_text(self.management_fee)),
-            ("performance fee", decimal_text(self.performance_fee)),
+            ("management fee", decimal_text_trim_zeros(self.management_fee)),
+            ("performance fee", decimal_text_trim_zeros(self.performance_fee)),
             ("closing value", str(self.closing_value)),
             ("closing shares", format(self.closing_shares, "f")),
             ("net return", str(self.net_return)),

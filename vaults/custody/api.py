@@ -23,7 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from fees.core.numbers import decimal_text
+from hftplatform.core.decimal_text import decimal_text_trim_zeros
 from vaults.api import WithdrawalQuantitySerializer
 from vaults.custody import selectors, services
 from vaults.custody.destination_registration import DestinationRegistrationError
@@ -34,7 +34,7 @@ _SIGNATURE = r"^0x[0-9a-fA-F]{130}$"
 
 
 def _text(value: Decimal | None) -> str | None:
-    return None if value is None else decimal_text(value)
+    return None if value is None else decimal_text_trim_zeros(value)
 
 
 def _time(value: datetime | None) -> str | None:

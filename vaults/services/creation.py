@@ -9,7 +9,8 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from fees.core.numbers import ZERO, decimal_text
+from fees.core.numbers import ZERO
+from hftplatform.core.decimal_text import decimal_text_trim_zeros
 from vaults.errors import (
     VaultServiceError,
 )
@@ -44,7 +45,7 @@ def allocation_validate(allocation: Any) -> dict[str, dict[str, str]]:
         if numbers["weight"] > numbers["max"]:
             raise VaultServiceError(f"allocation {name}: weight {numbers['weight']} is above its max {numbers['max']}")
         total += numbers["weight"]
-        result[name] = {key: decimal_text(value) for key, value in numbers.items()}
+        result[name] = {key: decimal_text_trim_zeros(value) for key, value in numbers.items()}
     if total > 1:
         raise VaultServiceError(f"allocation weights sum to {total}, above 1")
     return result

@@ -3,11 +3,12 @@ time fixed under the lock, and the calendar year ends it passes crystallised bef
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.utils import timezone
 
 from fees.core.years import year_end, year_ends_due
+from hftplatform.core.utc import utc_aware
 from vaults.errors import (
     VaultNotFoundError,
     VaultServiceError,
@@ -28,9 +29,10 @@ def time_or_now(at: datetime | None) -> datetime:
     """``at`` in UTC (an aware datetime; a naive one is refused), or now when it is None."""
     if at is None:
         return timezone.now()
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise VaultServiceError(f"time must be an aware UTC datetime, got naive {at.isoformat()}")
-    return at.astimezone(UTC)
+    try:
+        return utc_aware(at, what="time")
+    except ValueError as error:
+        raise VaultServiceError(str(error)) from None
 
 
 def vault_locked(vault_id: int) -> Vault:

@@ -46,6 +46,8 @@ from vaults.models.positions import CASH_VENUE
 
 @dataclass
 class EngineSession:
+    """A fee engine loaded with one locked vault's rows, and what they held when loaded (to store only changes)."""
+
     vault: Vault
     engine: FeeVault
     accounts: dict[str, VaultAccount]  # by the engine's depositor key (the user id as text)
@@ -56,6 +58,7 @@ class EngineSession:
 
 
 def depositor_key(user_id: int) -> str:
+    """The fee engine's name for a depositor: the user id as text."""
     return str(user_id)
 
 

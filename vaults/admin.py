@@ -167,13 +167,14 @@ class SafeProposalAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def _decide(self, request: HttpRequest, queryset: QuerySet[SafeProposal], approve: bool) -> None:
         from vaults.custody import services as custody_services
+        from vaults.custody.errors import CustodyError
 
         for proposal in queryset.order_by("id"):
             try:
                 result = custody_services.operator_approval_add(
                     proposal_id=proposal.pk, operator_id=request.user.pk, approve=approve
                 )
-            except custody_services.CustodyError as error:
+            except CustodyError as error:
                 self.message_user(request, f"proposal {proposal.pk}: {error.code}: {error.message}", messages.ERROR)
             else:
                 self.message_user(request, f"proposal {proposal.pk}: {result.state}", messages.SUCCESS)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from vaults.custody import services
+from vaults.custody.errors import CustodyError
 from vaults.models import SafeProposal
 
 
@@ -28,7 +29,7 @@ def custody_proposals_advance() -> dict[str, list[int]]:
     for proposal_id in cosign:
         try:
             services.proposal_cosign(proposal_id=proposal_id)
-        except services.CustodyError:
+        except CustodyError:
             continue  # stored on the proposal (refusal, waiting) or a concurrent move
     execute = list(
         SafeProposal.objects.filter(state__in=[SafeProposal.State.SIGNED, SafeProposal.State.SUBMITTED])

@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("fees.api_urls")),
     path("", include("orderbook.api_urls")),
     path("", include("vaults.api_urls")),
+    path("", include("vaults.custody.api_urls")),
     path("", include("marketdata.leadlag_api")),
     re_path(r"^.*$", api_not_found),
 ]

@@ -25,7 +25,8 @@ TYPED := hftplatform/embedded.py hftplatform/fields.py hftplatform/errors.py hft
 	vaults/custody/destination_registration.py vaults/custody/selectors.py vaults/custody/errors.py \
 	vaults/custody/services/__init__.py vaults/custody/services/proposal_steps.py vaults/custody/services/proposals.py \
 	vaults/custody/services/signatures.py vaults/custody/services/execution.py vaults/custody/services/destinations.py \
-	vaults/custody/apps.py vaults/custody/templatetags/custody_tags.py \
+	vaults/custody/apps.py \
+	vaults/custody/templatetags/custody_tags.py vaults/custody/management/commands/safe.py \
 	vaults/custody/deposits.py vaults/errors.py vaults/fee_engine_store.py vaults/services/__init__.py vaults/services/operations.py vaults/services/creation.py vaults/services/deposits.py vaults/services/withdrawals.py vaults/services/fees.py vaults/services/positions.py vaults/services/onchain.py vaults/services/valuation.py vaults/selectors.py vaults/core/__init__.py vaults/core/statements.py fees/core/years.py chains/__init__.py chains/addresses.py chains/erc20.py chains/rpc.py \
 	hftplatform/devchain.py hftplatform/demo_chain.py
 

@@ -139,6 +139,7 @@ INSTALLED_APPS = [
     "orderbook",
     "strategies",
     "vaults",
+    "vaults.custody",
     "fees",
 ]
 

@@ -1,4 +1,4 @@
-from django.urls import include, path
+from django.urls import path
 
 from vaults import api
 
@@ -11,5 +11,4 @@ urlpatterns = [
     path("vaults/<slug:slug>/statement/", api.MyStatementApi.as_view(), name="vaults-my-statement"),
     path("vaults/<slug:slug>/deposits/", api.DepositCreateApi.as_view(), name="vaults-deposit-create"),
     path("vaults/<slug:slug>/withdrawals/", api.WithdrawalCreateApi.as_view(), name="vaults-withdrawal-create"),
-    path("", include("vaults.custody.api_urls")),
 ]

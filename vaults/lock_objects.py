@@ -6,6 +6,18 @@
 3. lots, by id (:func:`lots_lock`).
 
 A function that needs several kinds takes them in that order; within a kind ``ORDER BY id``.
+
+The custody flow (``SafeProposal`` and the vault Safe) takes its locks in transactions of its own, never holding
+the locks above:
+
+4. the vault Safe row (:func:`safe_lock`) — held while a proposal's Safe nonce is allocated, so two proposals
+   never get the same one;
+5. the withdrawal row (``select_for_update`` in the caller), then its proposal rows.
+
+A step on one proposal (signatures, approvals, co-signing, execution outcome, cancellation) locks that proposal
+(:func:`proposal_lock`) and then, when it closes the proposal or moves its withdrawal, the withdrawal row: the
+reverse of 5. Such a step and a new proposal for the same withdrawal (which replaces its unsigned one) can
+deadlock; PostgreSQL then aborts one of the two.
 """
 
 from __future__ import annotations
@@ -17,7 +29,7 @@ from typing import Any, NamedTuple
 
 from django.db import connection
 
-from vaults.models import Vault, VaultAccount
+from vaults.models import SafeProposal, Vault, VaultAccount, VaultSafe
 
 
 def vault_lock(*, vault_id: int) -> Vault:
@@ -31,6 +43,17 @@ def accounts_lock(*, vault_id: int, depositor_ids: Iterable[int] | None = None) 
     if depositor_ids is not None:
         query = query.filter(depositor_id__in=list(depositor_ids))
     return list(query.order_by("id"))
+
+
+def safe_lock(*, safe_id: int) -> VaultSafe:
+    """The vault Safe row, locked until the transaction ends; raises ``VaultSafe.DoesNotExist``."""
+    return VaultSafe.objects.select_for_update().get(pk=safe_id)
+
+
+def proposal_lock(*, proposal_id: int) -> SafeProposal:
+    """The proposal row (not its Safe's), locked until the transaction ends, with its Safe loaded; raises
+    ``SafeProposal.DoesNotExist``."""
+    return SafeProposal.objects.select_for_update(of=("self",)).select_related("safe").get(pk=proposal_id)
 
 
 class LotRow(NamedTuple):

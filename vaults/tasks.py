@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.conf import settings
 from django.utils import timezone
 
 from vaults import selectors, services
-from vaults.custody import deposits
-from vaults.models import Vault, VaultSafe
+from vaults.models import Vault
 
 
 @shared_task(ignore_result=True, acks_late=True, soft_time_limit=50, time_limit=60)
@@ -43,25 +41,3 @@ def vaults_year_end_crystallise_all() -> list[int]:
     for vault_id in vault_ids:
         vault_year_end_crystallise.delay(vault_id, year)
     return vault_ids
-
-
-@shared_task(ignore_result=True, acks_late=True, soft_time_limit=50, time_limit=60)
-def vault_safe_deposits_scan(vault_safe_id: int) -> None:
-    """Read one vault Safe's new deposits, handle reorganisations, credit the confirmed ones. Idempotent: a rerun
-    (or a scan overlapping another) credits nothing twice; an RPC error just waits for the next beat."""
-    deposits.vault_safe_deposits_scan(vault_safe_id=vault_safe_id)
-
-
-@shared_task(ignore_result=True, acks_late=False)
-def vault_safes_deposits_scan_all() -> list[int]:
-    """Periodic (beat, every 15 s): queue :func:`vault_safe_deposits_scan` for every vault Safe on a chain with an
-    RPC URL in ``settings.CHAIN_RPC_URLS``; the ids queued."""
-    safe_ids = list(
-        VaultSafe.objects.filter(chain_id__in=list(settings.CHAIN_RPC_URLS)).order_by("id").values_list("id", flat=True)
-    )
-    for safe_id in safe_ids:
-        vault_safe_deposits_scan.delay(safe_id)
-    return safe_ids
-
-
-from vaults.custody.tasks import custody_proposal_execute, custody_proposals_advance  # noqa: E402,F401  (discovered with the app)

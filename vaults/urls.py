@@ -5,7 +5,5 @@ from vaults import views
 urlpatterns = [
     path("", views.vault_list, name="vaults"),
     path("mine/", views.my_holdings, name="vaults_my_holdings"),
-    path("proposals/<int:proposal_id>/", views.proposal_detail, name="vault_proposal"),
     path("<slug:slug>/", views.vault_detail, name="vault_detail"),
-    path("<slug:slug>/withdraw/", views.withdraw, name="vault_withdraw"),
 ]

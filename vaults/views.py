@@ -1,13 +1,11 @@
-"""Vault pages: the public vault list and vault page (NAV chart, allocation, fees charged to date, the Safe's
-announced control changes), the signed-in
-depositor's holdings with statement downloads, and the custody pages where a depositor requests a withdrawal and
-signs it with two linked browser wallets. Data comes from the selectors; charts, requests and signatures go
-through the REST API (``static/js/vault.js``, ``static/js/custody.js``)."""
+"""Vault pages: the public vault list and vault page (NAV chart, allocation, fees charged to date; its Safe panel is
+a template tag of the custody app's), and the signed-in depositor's holdings with statement downloads. Data comes
+from the selectors; charts go through the REST API (``static/js/vault.js``)."""
 
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
@@ -15,8 +13,7 @@ from django.views.decorators.http import require_GET
 from fees.core.numbers import price_down
 from hftplatform.core.decimal_text import decimal_text_trim_zeros
 from vaults import selectors
-from vaults.custody import selectors as custody_selectors
-from vaults.models import SafeProposal, Vault, VaultSafe, Withdrawal
+from vaults.models import Vault
 
 
 @require_GET
@@ -39,9 +36,6 @@ def vault_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "management_fee": decimal_text_trim_zeros(fees["management"]),
         "performance_fee": decimal_text_trim_zeros(fees["performance"]),
         "api_url": reverse("api:vaults-detail", args=[vault.slug]),
-        "safe": VaultSafe.objects.filter(vault=vault).first(),
-        "control_changes": custody_selectors.vault_control_changes(vault_id=vault.pk),
-        "control_changes_recent_days": custody_selectors.CONTROL_CHANGES_RECENT.days,
     }
     return render(request, "vaults/detail.html", context)
 
@@ -51,60 +45,3 @@ def vault_detail(request: HttpRequest, slug: str) -> HttpResponse:
 def my_holdings(request: HttpRequest) -> HttpResponse:
     holdings = selectors.holdings_for(depositor_id=request.user.pk)
     return render(request, "vaults/holdings.html", {"holdings": holdings})
-
-
-@require_GET
-@login_required
-def withdraw(request: HttpRequest, slug: str) -> HttpResponse:
-    """Request a withdrawal: the depositor's holding, where the payout may go (linked wallets and registered
-    addresses on the vault Safe's chain), and their withdrawals still waiting for signatures."""
-    vault = get_object_or_404(Vault, slug=slug)
-    holding = next((h for h in selectors.holdings_for(depositor_id=request.user.pk) if h.vault.pk == vault.pk), None)
-    safe = VaultSafe.objects.filter(vault=vault).first()
-    destinations: list[tuple[str, str]] = []
-    if safe is not None:
-        destinations += [
-            (address, "linked wallet")
-            for address in sorted(custody_selectors.linked_wallets(depositor_id=request.user.pk))
-        ]
-        destinations += [
-            (address, f"registered {registration.registered_at:%Y-%m-%d %H:%M} UTC")
-            for address, registration in sorted(
-                custody_selectors.registered_destinations(depositor_id=request.user.pk, chain_id=safe.chain_id).items()
-            )
-        ]
-    waiting = Withdrawal.objects.filter(
-        vault=vault,
-        depositor=request.user,
-        state__in=[Withdrawal.State.AWAITING_SIGNATURES, Withdrawal.State.IN_CUSTODY],
-    ).prefetch_related("proposals")
-    context = {
-        "vault": vault,
-        "holding": holding,
-        "safe": safe,
-        "destinations": destinations,
-        "waiting": waiting,
-        "create_url": reverse("api:custody-withdrawal-create"),
-    }
-    return render(request, "vaults/withdraw.html", context)
-
-
-@require_GET
-@login_required
-def proposal_detail(request: HttpRequest, proposal_id: int) -> HttpResponse:
-    """One proposal: what the depositor signs (the request in words, its typed data and hash), the signatures
-    collected, and its state followed live until it is executed, failed or cancelled."""
-    proposal = custody_selectors.proposals_visible(user=request.user).filter(pk=proposal_id).first()  # type: ignore[arg-type]
-    if proposal is None:
-        raise Http404("no such proposal")
-    context = {
-        "proposal": proposal,
-        "vault": proposal.safe.vault,
-        "is_depositor": proposal.depositor_id == request.user.pk,
-        "api_url": reverse("api:custody-proposal", args=[proposal.pk]),
-        "signatures_url": reverse("api:custody-depositor-signature", args=[proposal.pk]),
-        "cancel_url": reverse("api:custody-cancel", args=[proposal.pk]),
-        "linked_wallets": sorted(custody_selectors.linked_wallets(depositor_id=proposal.depositor_id or 0)),
-        "closed_states": [SafeProposal.State.EXECUTED, SafeProposal.State.FAILED, SafeProposal.State.CANCELLED],
-    }
-    return render(request, "vaults/proposal.html", context)

@@ -12,5 +12,6 @@ urlpatterns = [
     path("", include("fees.api_urls")),
     path("", include("orderbook.api_urls")),
     path("", include("vaults.api_urls")),
+    path("", include("vaults.custody.api_urls")),
     re_path(r"^.*$", api_not_found),
 ]

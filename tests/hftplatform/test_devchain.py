@@ -18,8 +18,7 @@ from accounts.models import Wallet
 from hftplatform import demo_chain
 from tests.factories import UserFactory
 from tests.live_processes import DevChainProcess, devchain_process
-from vaults import tasks
-from vaults.custody import chain
+from vaults.custody import chain, tasks
 from vaults.custody.deposits import transfer_logs_read
 from vaults.custody.safe_tx import SafeTx, safe_tx_hash
 from vaults.models import ChainTransfer, Deposit, DepositScanCursor, Vault, VaultSafe

@@ -27,6 +27,7 @@ from hftplatform.core.decimal_text import decimal_text_trim_zeros
 from vaults.api import WithdrawalQuantitySerializer
 from vaults.custody import selectors, services
 from vaults.custody.destination_registration import DestinationRegistrationError
+from vaults.custody.errors import CustodyError
 from vaults.models import SafeProposal, Vault, Withdrawal
 
 DEFAULT_DEADLINE = timedelta(hours=1)
@@ -313,5 +314,5 @@ class DestinationTypedDataApi(APIView):
                 address=data.validated_data["address"],
             )
         except DestinationRegistrationError as error:
-            raise services.CustodyError(str(error), code=error.code, fields={"address": [str(error)]}) from None
+            raise CustodyError(str(error), code=error.code, fields={"address": [str(error)]}) from None
         return Response(selectors.destination_registration_view(registration))

@@ -28,7 +28,7 @@ from vaults.custody.withdrawal_request import (
     DOMAIN_VERSION,
     REQUIRED_WALLETS,
     Refusal,
-    typed_signature_recover,
+    distinct_linked_signers,
 )
 
 REGISTRATION_DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId)"
@@ -151,26 +151,13 @@ def destination_registration_check(
     linked = {address_normalise(wallet, field="linked wallet") for wallet in linked_wallets}
     if registration.destination in linked:
         return Refusal("destination_linked", f"{registration.destination} is a linked wallet: no registration needed")
-    signers: list[str] = []
-    for position, signature in enumerate(signatures, start=1):
-        try:
-            signer = typed_signature_recover(digest, signature)
-        except SafeTxError as error:
-            return Refusal("signature_invalid", f"signature {position} is unusable: {error}")
-        if signer not in linked:
-            return Refusal(
-                "signer_not_linked",
-                f"signature {position} recovers to {signer}, which is not a wallet linked to this account "
-                "(or it was made over a different registration: another nonce, chain or destination)",
-            )
-        if signer in signers:
-            return Refusal(
-                "signer_repeated",
-                f"signature {position} is from {signer} again: two different linked wallets must sign",
-            )
-        signers.append(signer)
-    return RegistrationAuthorisation(
-        registration=registration,
-        registration_hash=digest,
-        signers=tuple(sorted(signers, key=lambda address: int(address, 16))),
+    signers = distinct_linked_signers(
+        digest,
+        signatures,
+        linked,
+        other_content="a different registration: another nonce, chain or destination",
+        repeated_rule="two different linked wallets must sign",
     )
+    if isinstance(signers, Refusal):
+        return signers
+    return RegistrationAuthorisation(registration=registration, registration_hash=digest, signers=signers)

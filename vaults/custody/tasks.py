@@ -1,12 +1,15 @@
 """Custody tasks: thin, take ids, call a service; idempotent (execution never sends twice: the submission is
-recorded before broadcasting and a retry resumes from it). No blind retries around anything that moves funds."""
+recorded before broadcasting and a retry resumes from it; a deposit scan credits nothing twice). No blind retries
+around anything that moves funds."""
 
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 
-from vaults.custody import services
-from vaults.models import SafeProposal
+from vaults.custody import deposits, services
+from vaults.custody.errors import CustodyError
+from vaults.models import SafeProposal, VaultSafe
 
 
 @shared_task(ignore_result=True, acks_late=True, soft_time_limit=240, time_limit=300)
@@ -28,7 +31,7 @@ def custody_proposals_advance() -> dict[str, list[int]]:
     for proposal_id in cosign:
         try:
             services.proposal_cosign(proposal_id=proposal_id)
-        except services.CustodyError:
+        except CustodyError:
             continue  # stored on the proposal (refusal, waiting) or a concurrent move
     execute = list(
         SafeProposal.objects.filter(state__in=[SafeProposal.State.SIGNED, SafeProposal.State.SUBMITTED])
@@ -38,3 +41,25 @@ def custody_proposals_advance() -> dict[str, list[int]]:
     for proposal_id in execute:
         custody_proposal_execute.delay(proposal_id)
     return {"cosign": cosign, "execute": execute}
+
+
+# Registered under the names they had in vaults.tasks: the beat schedule and messages already queued use them.
+@shared_task(
+    name="vaults.tasks.vault_safe_deposits_scan", ignore_result=True, acks_late=True, soft_time_limit=50, time_limit=60
+)
+def vault_safe_deposits_scan(vault_safe_id: int) -> None:
+    """Read one vault Safe's new deposits, handle reorganisations, credit the confirmed ones. Idempotent: a rerun
+    (or a scan overlapping another) credits nothing twice; an RPC error just waits for the next beat."""
+    deposits.vault_safe_deposits_scan(vault_safe_id=vault_safe_id)
+
+
+@shared_task(name="vaults.tasks.vault_safes_deposits_scan_all", ignore_result=True, acks_late=False)
+def vault_safes_deposits_scan_all() -> list[int]:
+    """Periodic (beat, every 15 s): queue :func:`vault_safe_deposits_scan` for every vault Safe on a chain with an
+    RPC URL in ``settings.CHAIN_RPC_URLS``; the ids queued."""
+    safe_ids = list(
+        VaultSafe.objects.filter(chain_id__in=list(settings.CHAIN_RPC_URLS)).order_by("id").values_list("id", flat=True)
+    )
+    for safe_id in safe_ids:
+        vault_safe_deposits_scan.delay(safe_id)
+    return safe_ids

@@ -207,6 +207,37 @@ class Refusal:
     message: str
 
 
+def distinct_linked_signers(
+    digest: bytes,
+    signatures: Sequence[bytes],
+    linked: Collection[str],
+    *,
+    other_content: str,
+    repeated_rule: str,
+) -> tuple[str, ...] | Refusal:
+    """The wallets whose typed-data signatures over ``digest`` these are, ascending, if every signature recovers to
+    a wallet in ``linked`` (checksummed addresses) and no wallet signed twice. Otherwise the refusal of the first
+    signature that fails, counted from 1: ``signature_invalid`` (it does not recover), ``signer_not_linked`` (the
+    message says it may have been made over ``other_content``) or ``signer_repeated`` (the message ends with
+    ``repeated_rule``). How many signatures are needed is the caller's rule."""
+    signers: list[str] = []
+    for position, signature in enumerate(signatures, start=1):
+        try:
+            signer = typed_signature_recover(digest, signature)
+        except SafeTxError as error:
+            return Refusal("signature_invalid", f"signature {position} is unusable: {error}")
+        if signer not in linked:
+            return Refusal(
+                "signer_not_linked",
+                f"signature {position} recovers to {signer}, which is not a wallet linked to this account "
+                f"(or it was made over {other_content})",
+            )
+        if signer in signers:
+            return Refusal("signer_repeated", f"signature {position} is from {signer} again: {repeated_rule}")
+        signers.append(signer)
+    return tuple(sorted(signers, key=lambda address: int(address, 16)))
+
+
 def withdrawal_authorisation_check(
     request: WithdrawalRequest,
     signatures: Sequence[bytes],
@@ -245,28 +276,13 @@ def withdrawal_authorisation_check(
         )
     digest = withdrawal_request_hash(request)
     linked = {address_normalise(wallet, field="linked wallet") for wallet in linked_wallets}
-    signers: list[str] = []
-    for position, signature in enumerate(signatures, start=1):
-        try:
-            signer = typed_signature_recover(digest, signature)
-        except SafeTxError as error:
-            return Refusal("signature_invalid", f"signature {position} is unusable: {error}")
-        if signer not in linked:
-            return Refusal(
-                "signer_not_linked",
-                f"signature {position} recovers to {signer}, which is not a wallet linked to this account "
-                "(or it was made over a different request: another nonce, chain, amount or destination)",
-            )
-        if signer in signers:
-            return Refusal(
-                "signer_repeated",
-                f"signature {position} is from {signer} again: the two signatures must come from two different "
-                "linked wallets",
-            )
-        signers.append(signer)
-    return Authorisation(
-        request=request,
-        request_hash=digest,
-        signers=tuple(sorted(signers, key=lambda address: int(address, 16))),
-        signatures=tuple(signatures),
+    signers = distinct_linked_signers(
+        digest,
+        signatures,
+        linked,
+        other_content="a different request: another nonce, chain, amount or destination",
+        repeated_rule="the two signatures must come from two different linked wallets",
     )
+    if isinstance(signers, Refusal):
+        return signers
+    return Authorisation(request=request, request_hash=digest, signers=signers, signatures=tuple(signatures))

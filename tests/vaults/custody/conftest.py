@@ -121,13 +121,13 @@ def custody(evm: Evm, monkeypatch: pytest.MonkeyPatch) -> Custody:
     from accounts.models import Wallet
     from tests.factories import OperatorFactory, UserFactory
     from tests.vaults.builders import deposit, vault_new
-    from vaults.custody import services as custody_services
     from vaults.custody.cosigner import COSIGNER_KEY_VARIABLE
+    from vaults.custody.services import proposal_steps
     from vaults.models import VaultSafe
 
     monkeypatch.setenv(COSIGNER_KEY_VARIABLE, "0x" + evm.cosigner.key.hex())
-    # The services reach the chain through chain_web3(chain_id): here, the in-process EVM.
-    monkeypatch.setattr(custody_services, "chain_web3", lambda chain_id: evm.w3)
+    # The services reach the chain through chain_web3(chain_id), looked up in proposal_steps: here, the in-process EVM.
+    monkeypatch.setattr(proposal_steps, "chain_web3", lambda chain_id: evm.w3)
     vault = vault_new()
     depositor = UserFactory()
     wallet_a, wallet_b = Account.create(), Account.create()

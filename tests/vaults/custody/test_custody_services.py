@@ -22,6 +22,7 @@ from vaults.custody import services as cs
 from vaults.custody.calls import erc20_transfer_data, function_selector
 from vaults.custody.cosigner import COSIGNER_KEY_VARIABLE
 from vaults.custody.destination_registration import DestinationRegistration, destination_registration_sign
+from vaults.custody.errors import CustodyError
 from vaults.custody.safe_tx import OwnerSignature, SafeTx, hash_sign, safe_tx_hash, signatures_pack
 from vaults.custody.selectors import proposal_request, proposal_safe_tx
 from vaults.custody.withdrawal_request import withdrawal_request_sign
@@ -87,7 +88,7 @@ class _Raises:
         return self
 
     def __exit__(self, kind, error, traceback) -> bool:  # type: ignore[no-untyped-def]
-        assert isinstance(error, cs.CustodyError), f"expected CustodyError {self.code}, got {error!r}"
+        assert isinstance(error, CustodyError), f"expected CustodyError {self.code}, got {error!r}"
         assert error.code == self.code, (error.code, error.message)
         return True
 

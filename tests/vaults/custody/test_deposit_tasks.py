@@ -6,7 +6,7 @@ import pytest
 from eth_account import Account
 
 from tests.vaults.builders import vault_new
-from vaults import tasks
+from vaults.custody import tasks
 from vaults.models import VaultSafe
 
 pytestmark = pytest.mark.django_db
@@ -43,3 +43,9 @@ def test_the_beat_runs_the_scan_every_15_seconds(settings) -> None:  # type: ign
 
     assert entry["task"] == "vaults.tasks.vault_safes_deposits_scan_all"
     assert entry["schedule"].run_every.total_seconds() == settings.DEPOSIT_SCAN_SECONDS == 15
+
+
+def test_the_scan_tasks_keep_the_names_they_had_in_vaults_tasks() -> None:
+    # queued messages and the beat schedule name them so
+    assert tasks.vault_safe_deposits_scan.name == "vaults.tasks.vault_safe_deposits_scan"
+    assert tasks.vault_safes_deposits_scan_all.name == "vaults.tasks.vault_safes_deposits_scan_all"

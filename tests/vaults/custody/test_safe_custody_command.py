@@ -12,7 +12,7 @@ from eth_account import Account
 
 from tests.vaults.custody.conftest import Custody
 from tests.vaults.custody.test_custody_services import PAYOUT, authorise, propose
-from vaults.management.commands.safe import custody_main
+from vaults.custody.management.commands.safe import custody_main
 from vaults.models import SafeProposal
 
 pytestmark = pytest.mark.django_db(transaction=True)

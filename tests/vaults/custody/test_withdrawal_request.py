@@ -10,11 +10,13 @@ from eth_account.messages import _hash_eip191_message, encode_typed_data
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vaults.custody.safe_tx import hash_sign
 from vaults.custody.withdrawal_request import (
     Authorisation,
     Refusal,
     WithdrawalRequest,
     WithdrawalRequestError,
+    distinct_linked_signers,
     withdrawal_authorisation_check,
     withdrawal_request_hash,
     withdrawal_request_sign,
@@ -179,3 +181,71 @@ class TestAuthorisation:
     def test_a_naive_now_is_a_programming_error(self) -> None:
         with pytest.raises(ValueError, match="aware"):
             self.check(self.request, self.signed(self.wallet_a, self.wallet_b), now=NOW.replace(tzinfo=None))
+
+
+# -- the two-wallet signing loop both depositor messages share ---------------------------------------------------
+
+DIGEST = bytes(range(32))
+OTHER_CONTENT = "a different message: another nonce"
+REPEATED_RULE = "two different linked wallets must sign"
+
+
+def signers_check(signatures: list[bytes], linked: set[str]) -> tuple[str, ...] | Refusal:
+    return distinct_linked_signers(DIGEST, signatures, linked, other_content=OTHER_CONTENT, repeated_rule=REPEATED_RULE)
+
+
+def test_distinct_linked_signers_are_the_recovered_wallets_ascending() -> None:
+    a, b = Account.create(), Account.create()
+    low, high = sorted([a.address, b.address], key=lambda address: int(address, 16))
+    signatures = [hash_sign(DIGEST, bytes(wallet.key)) for wallet in (a, b)]
+
+    assert signers_check(signatures, {a.address, b.address}) == (low, high)
+    assert signers_check(list(reversed(signatures)), {a.address, b.address}) == (low, high)
+    # v 0/1, as some hardware wallets return it, recovers the same wallet
+    raw = signatures[0][:64] + bytes([signatures[0][64] - 27])
+    assert signers_check([raw], {a.address}) == (a.address,)
+
+
+def test_the_same_wallet_twice_is_refused_at_its_second_signature() -> None:
+    a = Account.create()
+    first = hash_sign(DIGEST, bytes(a.key))
+    again = first[:64] + bytes([first[64] - 27])  # the same signature spelled differently: still one wallet
+
+    assert signers_check([first, again], {a.address}) == Refusal(
+        "signer_repeated", f"signature 2 is from {a.address} again: {REPEATED_RULE}"
+    )
+
+
+def test_a_wallet_not_linked_is_refused_with_its_position_and_address() -> None:
+    a, stranger = Account.create(), Account.create()
+    signatures = [hash_sign(DIGEST, bytes(wallet.key)) for wallet in (a, stranger)]
+
+    assert signers_check(signatures, {a.address}) == Refusal(
+        "signer_not_linked",
+        f"signature 2 recovers to {stranger.address}, which is not a wallet linked to this account "
+        f"(or it was made over {OTHER_CONTENT})",
+    )
+    # a signature over other content recovers to an unrelated wallet: the same refusal
+    elsewhere = hash_sign(bytes(32), bytes(a.key))
+    refusal = signers_check([elsewhere], {a.address})
+    assert isinstance(refusal, Refusal)
+    assert refusal.code == "signer_not_linked"
+    assert refusal.message.startswith("signature 1 recovers to 0x")
+    assert a.address not in refusal.message
+
+
+@pytest.mark.parametrize(
+    ("signature", "reason"),
+    [
+        (b"\x01" * 64, "a signature is 65 bytes (r|s|v), got 64"),
+        (b"\x01" * 64 + bytes([29]), "v=29 is not an ECDSA recovery id (27/28 or 0/1)"),
+        (bytes(64) + bytes([27]), "signature r/s out of range or s not canonical (EIP-2 low s)"),
+    ],
+)
+def test_a_bad_signature_is_refused_before_the_next_is_looked_at(signature: bytes, reason: str) -> None:
+    a = Account.create()
+    good = hash_sign(DIGEST, bytes(a.key))
+
+    assert signers_check([good, signature, good], {a.address}) == Refusal(
+        "signature_invalid", f"signature 2 is unusable: {reason}"
+    )

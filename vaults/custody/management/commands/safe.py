@@ -21,6 +21,7 @@ from django.core.management.base import BaseCommand
 
 from vaults.custody import services
 from vaults.custody.cli import main
+from vaults.custody.errors import CustodyError
 from vaults.custody.safe_tx import hash_sign
 from vaults.models import SafeProposal
 
@@ -73,7 +74,7 @@ def custody_main(argv: Sequence[str], *, stdout: TextIO, stderr: TextIO) -> int:
             proposal = services.proposal_execute(proposal_id=proposal.pk, sender=services.relayer_account())
             detail = f" ({proposal.state_code}: {proposal.state_reason})" if proposal.state_code else ""
             print(f"proposal {proposal.pk}: {proposal.state}{detail} tx {proposal.submission_tx_hash}", file=stdout)
-    except services.CustodyError as error:
+    except CustodyError as error:
         print(f"safe {args.command}: {error.code}: {error.message}", file=stderr)
         return 1
     return 0

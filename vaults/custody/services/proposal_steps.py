@@ -1,0 +1,91 @@
+"""The steps every custody write shares: the step's time, the proposal row locked (not found is a clear error),
+its conditional state moves (moved on, closed with a reason, noted while it waits), the proposal read back after
+the write, the web3 client of a vault Safe's chain, and the 0x-hex spelling of the bytes stored."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+from web3 import Web3
+
+from chains.rpc import chain_web3
+from vaults.custody.errors import CustodyError, CustodyUnavailableError, ProposalNotFoundError, ProposalStateError
+from vaults.lock_objects import proposal_lock
+from vaults.models import SafeProposal, VaultSafe, Withdrawal
+from vaults.services.withdrawals import withdrawal_transition
+
+
+def step_time(now: datetime | None) -> datetime:
+    """The step's time: ``now`` (aware) or the current time."""
+    if now is None:
+        return timezone.now()
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise CustodyError(f"time must be an aware UTC datetime, got naive {now.isoformat()}")
+    return now
+
+
+def hex_text(data: bytes) -> str:
+    """``data`` as stored: 0x and lowercase hex."""
+    return "0x" + data.hex()
+
+
+def proposal_locked(proposal_id: int) -> SafeProposal:
+    """The proposal row, locked (:func:`vaults.lock_objects.proposal_lock`); :class:`ProposalNotFoundError` if none."""
+    try:
+        return proposal_lock(proposal_id=proposal_id)
+    except SafeProposal.DoesNotExist:
+        raise ProposalNotFoundError(f"no proposal {proposal_id}") from None
+
+
+def proposal_close(proposal: SafeProposal, *, state: str, code: str, reason: str, now: datetime) -> None:
+    """Close a live proposal (``failed`` or ``cancelled``) with its reason; its withdrawal, if it was in custody,
+    goes back to ``awaiting_signatures`` with the same reason (the payout stays reserved). Runs in the caller's
+    transaction, with the proposal locked."""
+    moved = SafeProposal.objects.filter(pk=proposal.pk, state=proposal.state).update(
+        state=state, state_code=code, state_reason=reason, closed_at=now, updated_at=now
+    )
+    if moved != 1:
+        raise ProposalStateError(f"proposal {proposal.pk} is no longer {proposal.state}")
+    if proposal.withdrawal_id is None:
+        return
+    values = {"state_code": code, "state_reason": reason}
+    withdrawal = Withdrawal.objects.select_for_update().get(pk=proposal.withdrawal_id)
+    if withdrawal.state == Withdrawal.State.IN_CUSTODY:
+        withdrawal_transition(
+            withdrawal_id=withdrawal.pk,
+            from_state=Withdrawal.State.IN_CUSTODY,
+            to_state=Withdrawal.State.AWAITING_SIGNATURES,
+            values=values,
+        )
+    elif withdrawal.state == Withdrawal.State.AWAITING_SIGNATURES:
+        Withdrawal.objects.filter(pk=withdrawal.pk, state=withdrawal.state).update(**values)
+
+
+def proposal_note(proposal_id: int, *, code: str, reason: str) -> None:
+    """Say why a proposal waits, without moving it."""
+    SafeProposal.objects.filter(pk=proposal_id).update(state_code=code, state_reason=reason, updated_at=timezone.now())
+
+
+def proposal_move(proposal: SafeProposal, to_state: str, **values: Any) -> None:
+    """Move the proposal on from the state it was read in (a conditional update), writing ``values`` with it."""
+    moved = SafeProposal.objects.filter(pk=proposal.pk, state=proposal.state).update(state=to_state, **values)
+    if moved != 1:
+        raise ProposalStateError(f"proposal {proposal.pk} is no longer {proposal.state}")
+    proposal.state = to_state
+
+
+def proposal_reload(proposal_id: int) -> SafeProposal:
+    """The proposal as written, with its Safe and withdrawal."""
+    return SafeProposal.objects.select_related("safe", "withdrawal").get(pk=proposal_id)
+
+
+def safe_web3(safe: VaultSafe, w3: Web3 | None) -> Web3:
+    """``w3`` if given, else the configured client of the Safe's chain (:func:`chains.rpc.chain_web3`)."""
+    if w3 is not None:
+        return w3
+    try:
+        return chain_web3(safe.chain_id)
+    except LookupError as error:
+        raise CustodyUnavailableError(str(error)) from None

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from hftplatform.core.utc import utc_aware
 from vaults.custody.calls import SAFE_CONTROL_FUNCTIONS, erc20_transfer_decode
 from vaults.custody.safe_tx import OPERATION_CALL, SafeTx, SafeTxError, address_normalise
 from vaults.custody.withdrawal_request import (
@@ -304,8 +305,7 @@ def policy_evaluate(operation: Operation, context: PolicyContext) -> Decision:
     Returns a :class:`Decision` listing every unmet requirement (not just the first), so an operator sees at
     once all that is missing.
     """
-    if context.now.tzinfo is None or context.now.utcoffset() is None:
-        raise ValueError("context.now must be an aware datetime")
+    utc_aware(context.now, what="context.now")  # a naive time is a programming error
     rule = POLICY_RULES[operation.kind]
     kind = rule.kind
     reasons: list[Reason]

@@ -24,6 +24,7 @@ from eth_keys.exceptions import BadSignature
 from eth_utils.crypto import keccak
 from eth_utils.exceptions import ValidationError
 
+from hftplatform.core.utc import utc_aware
 from vaults.custody.safe_tx import SECP256K1_N, SIGNATURE_LENGTH, UINT256_MAX, SafeTxError, address_normalise
 
 DOMAIN_NAME = "HFT Bot Vault"
@@ -255,8 +256,7 @@ def withdrawal_authorisation_check(
     ``linked_wallets``. A signature over any other content (another nonce, chain, amount...) recovers to an
     unrelated address and is refused as not linked. Every signature given must be valid: none is ignored.
     """
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("now must be an aware datetime")
+    utc_aware(now, what="now")  # a naive time is a programming error
     if request.chain_id != chain_id:
         return Refusal("chain_mismatch", f"the request is for chain {request.chain_id}, this vault is on {chain_id}")
     if request.vault != address_normalise(vault, field="vault"):

@@ -11,6 +11,7 @@ from django.utils import timezone
 from web3 import Web3
 
 from chains.rpc import chain_web3
+from hftplatform.core.utc import utc_aware
 from vaults.custody.errors import CustodyError, CustodyUnavailableError, ProposalNotFoundError, ProposalStateError
 from vaults.lock_objects import proposal_lock
 from vaults.models import SafeProposal, VaultSafe, Withdrawal
@@ -21,9 +22,10 @@ def step_time(now: datetime | None) -> datetime:
     """The step's time: ``now`` (aware) or the current time."""
     if now is None:
         return timezone.now()
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise CustodyError(f"time must be an aware UTC datetime, got naive {now.isoformat()}")
-    return now
+    try:
+        return utc_aware(now, what="time")
+    except ValueError as error:
+        raise CustodyError(str(error)) from None
 
 
 def hex_text(data: bytes) -> str:

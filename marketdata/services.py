@@ -10,11 +10,9 @@ leaves nothing half-recorded and a re-run resumes from coverage.
 from __future__ import annotations
 
 import hashlib
-import io
 import posixpath
 import re
 import time
-import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -29,8 +27,14 @@ from django.utils import timezone
 from hftplatform.core.utc import utc_aware
 from hftplatform.errors import ServiceError
 from marketdata import selectors
-from marketdata.core.archives import ArchiveError, archive_checksum_parse, archive_csv_layout, archive_period_range
-from marketdata.core.candle_rows import CandleRows, candle_rows_from_candles
+from marketdata.core.archives import (
+    ArchiveError,
+    archive_checksum_parse,
+    archive_copy_rows,
+    archive_csv_unzip,
+    archive_period_range,
+)
+from marketdata.core.candle_rows import KLINE_COLUMNS, CandleRows, candle_rows_from_candles
 from marketdata.core.candles import Candle
 from marketdata.core.gaps import ranges_merge
 from marketdata.core.intervals import Interval, IntervalError, interval_get, venue_interval_code
@@ -41,7 +45,6 @@ from marketdata.models import Instrument, KlineArchive, KlineCoverage, KlineDown
 # Plain decimal text only: PostgreSQL would accept '1E-8', ' 1' or '.5' but print them back differently.
 _PLAIN_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?\Z")  # ASCII digits: NUMERIC takes no others
 COPY_CHUNK = 1 << 20  # bytes per write to the COPY stream
-KLINE_COLUMNS = "instrument_id, interval, open_time, open, high, low, close, volume, closed"
 
 
 class InstrumentNotFound(LookupError):
@@ -311,25 +314,6 @@ def instrument_set_tracked(*, instrument_id: int, tracked: bool, intervals: Sequ
 
 # -- Binance bulk archives ------------------------------------------------------------------------------------
 
-# The twelve columns of a Binance kline archive row; the kline table keeps the first six.
-_ARCHIVE_FIELDS = (
-    "open_time", "open", "high", "low", "close", "volume",
-    "close_time", "quote_volume", "trades", "taker_base", "taker_quote", "ignore",
-)  # fmt: skip
-_MICROSECONDS_FROM = 10**15  # open times at or above this are microseconds (spot files from 2025)
-_SHORTEST_ROW = 64  # bytes: a body shorter than this may be blank; a real row never is
-
-
-def _archive_csv(zip_bytes: bytes, expected_name: str) -> bytes:
-    try:
-        with zipfile.ZipFile(io.BytesIO(zip_bytes)) as archive:
-            names = [name for name in archive.namelist() if not name.endswith("/")]
-            if len(names) != 1 or not names[0].endswith(".csv"):
-                raise ArchiveError(f"{expected_name}: expected one CSV in the zip, found {names}")
-            return archive.read(names[0])  # checks the member's CRC-32 too
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as error:
-        raise ArchiveError(f"{expected_name}: corrupt zip: {error}") from None
-
 
 def _archive_locks(instrument_id: int, interval: str, period: str) -> None:
     """The instrument row first, as every kline writer takes it, but shared: archive imports of other periods run
@@ -384,9 +368,9 @@ def archive_import(
     actual = hashlib.sha256(zip_bytes).hexdigest()
     if actual != expected:
         raise ArchiveError(f"{name}: sha256 {actual} does not match its .CHECKSUM {expected}")
-    csv_bytes = _archive_csv(zip_bytes, name)
+    csv_bytes = archive_csv_unzip(zip_bytes, name)
     # Before any lock: this part is CPU only, and a bad file is refused without touching the database.
-    rows, total = _archive_rows(instrument_id, iv, period, name, csv_bytes)
+    rows, total = archive_copy_rows(instrument_id, iv, period, name, csv_bytes)
     del csv_bytes
 
     with transaction.atomic():
@@ -423,97 +407,9 @@ def archive_import(
     )
 
 
-def _archive_rows(instrument_id: int, iv: Interval, period: str, name: str, csv_bytes: bytes) -> tuple[Any, int]:
-    """The archive's candles as COPY input in CSV (``KLINE_COLUMNS`` order, all closed) and how many there are.
-
-    Raises :class:`ArchiveError` for what COPY into the kline table would not catch: a row without twelve
-    columns, an open time that is not an integer, microseconds that are not whole milliseconds, open times
-    outside ``period`` or off the interval's grid.
-    """
-    # Arrow arrays are built from buffers and checked through NumPy views: converting any Python object into Arrow
-    # makes pyarrow import pandas, seconds of start-up that an import should not pay.
-    import numpy as np
-    import pyarrow as pa
-    from pyarrow import csv as pa_csv
-
-    layout = archive_csv_layout(csv_bytes)
-    body = memoryview(csv_bytes)
-    if layout.header:
-        newline = csv_bytes.find(b"\n")
-        body = body[newline + 1 :] if newline >= 0 else body[len(body) :]
-    if len(body) < _SHORTEST_ROW and not bytes(body).strip():
-        return b"", 0
-    try:
-        table = pa_csv.read_csv(
-            pa.py_buffer(body),
-            read_options=pa_csv.ReadOptions(column_names=list(_ARCHIVE_FIELDS)),
-            convert_options=pa_csv.ConvertOptions(
-                column_types={"open_time": pa.int64(), **{field: pa.string() for field in _ARCHIVE_FIELDS[1:]}},
-                include_columns=list(_ARCHIVE_FIELDS[:6]),
-                null_values=[],  # an empty field stays empty text: COPY reads it as NULL, which NOT NULL refuses
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    except pa.ArrowInvalid as error:
-        raise ArchiveError(f"{name}: {error}") from None
-
-    n = table.num_rows
-    # No nulls (null_values=[]): each chunk is one int64 data buffer.
-    times = np.concatenate(
-        [
-            np.frombuffer(chunk.buffers()[1], dtype=np.int64, count=len(chunk), offset=chunk.offset * 8)
-            for chunk in table.column("open_time").chunks
-        ]
-        or [np.empty(0, dtype=np.int64)]
-    )
-    if layout.microseconds:
-        if ((times < _MICROSECONDS_FROM) | (times % 1000 != 0)).any():
-            raise ArchiveError(f"{name}: microsecond open times that are not whole milliseconds")
-        times = times // 1000
-    period_start, period_end = archive_period_range(period)
-    outside = int(((times < period_start) | (times >= period_end)).sum())
-    if iv.length_ms is None:  # calendar months: a handful of rows
-        misaligned = sum(1 for ms in times.tolist() if not iv.is_aligned(ms))
-    else:
-        misaligned = int(((times - iv.anchor_ms) % iv.length_ms != 0).sum())
-    problems = [
-        f"{count} {what}"
-        for count, what in ((outside, f"rows outside {period}"), (misaligned, f"rows off the {iv.code} grid"))
-        if count
-    ]
-    if problems:
-        raise ArchiveError(f"{name}: " + "; ".join(problems))
-
-    def constant_text(text: str) -> Any:
-        data = text.encode()
-        offsets = np.arange(0, len(data) * (n + 1), len(data), dtype=np.int32)
-        return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data * n)])
-
-    def int64s(values: Any) -> Any:
-        return pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(np.ascontiguousarray(values))])
-
-    rows = pa.Table.from_arrays(
-        [
-            int64s(np.full(n, instrument_id, dtype=np.int64)),
-            constant_text(iv.code),
-            int64s(times),
-            *(table.column(field) for field in _ARCHIVE_FIELDS[1:6]),
-            constant_text("t"),
-        ],
-        names=KLINE_COLUMNS.split(", "),
-    )
-    sink = pa.BufferOutputStream()
-    try:
-        # Unquoted: the decimal text goes out as it came in (a value holding a comma or a quote makes this fail).
-        pa_csv.write_csv(rows, sink, pa_csv.WriteOptions(include_header=False, quoting_style="none"))
-    except pa.ArrowInvalid as error:
-        raise ArchiveError(f"{name}: {error}") from None
-    return sink.getvalue(), n
-
-
 def _archive_load(instrument_id: int, iv: Interval, period: str, rows: Any, total: int, replace: bool) -> int:
-    """Put the checked rows (from :func:`_archive_rows`) into the kline table; returns the rows written."""
+    """Put the checked rows (:func:`~marketdata.core.archives.archive_copy_rows`) into the kline table; returns the
+    rows written."""
     period_start, period_end = archive_period_range(period)
     view = memoryview(rows)
     # psycopg's copy.write takes any buffer: slices of the Arrow buffer, no copies.

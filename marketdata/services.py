@@ -505,8 +505,8 @@ class LeadLagError(ServiceError):
 
 def _leadlag_instrument(exchange: str, symbol: str) -> Instrument:
     try:
-        return Instrument.objects.get(exchange=exchange, symbol=symbol.upper())
-    except Instrument.DoesNotExist:
+        return selectors.instrument_get(exchange=exchange, symbol=symbol)
+    except (Instrument.DoesNotExist, ValueError):  # ValueError: not a venue at all
         raise LeadLagError(
             f"no market {symbol} on {exchange}", fields={"symbol": [f"No {symbol} on {exchange}."]}
         ) from None
@@ -641,15 +641,8 @@ def leadlag_refresh_tracked(*, interval: str = "1m", days: int = 1, now_ms: int 
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
     end_ms = now_ms // day_ms * day_ms
     start_ms = end_ms - days * day_ms
-    by_symbol: dict[str, list[str]] = {}
-    for exchange, symbol in (
-        Instrument.objects.filter(tracked=True, tracked_intervals__contains=[interval])
-        .order_by("symbol", "exchange")
-        .values_list("exchange", "symbol")
-    ):
-        by_symbol.setdefault(symbol, []).append(exchange)
     created = []
-    for symbol, exchanges in by_symbol.items():
+    for symbol, exchanges in selectors.instruments_tracked_venues(interval=interval).items():
         if len(exchanges) < 2:
             continue
         try:

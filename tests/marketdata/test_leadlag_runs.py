@@ -186,7 +186,7 @@ def test_beat_refreshes_symbols_tracked_on_two_venues(markets: dict[str, Instrum
     _store(markets["bybit"], START + DAY + 60_000 * np.arange(600), 30_000 + np.sin(np.arange(600.0)))
     now = (START + 2 * DAY + 5_000) / 1000
     with (
-        mock.patch("marketdata.services.time.time", return_value=now),
+        mock.patch("marketdata.services.leadlag.time.time", return_value=now),
         mock.patch.object(leadlag_run, "delay_on_commit") as queued,
     ):
         leadlag_refresh_tracked()

@@ -337,6 +337,18 @@ def instruments_tracked() -> list[Instrument]:
     return list(Instrument.objects.filter(tracked=True, active=True).order_by("pk"))
 
 
+def instruments_tracked_venues(*, interval: str) -> dict[str, list[str]]:
+    """Each symbol tracked at ``interval`` (active or not) → the venues tracking it; symbols and venues in order."""
+    by_symbol: dict[str, list[str]] = {}
+    for exchange, symbol in (
+        Instrument.objects.filter(tracked=True, tracked_intervals__contains=[interval])
+        .order_by("symbol", "exchange")
+        .values_list("exchange", "symbol")
+    ):
+        by_symbol.setdefault(symbol, []).append(exchange)
+    return by_symbol
+
+
 def coverage_ends(*, instrument_ids: Sequence[int]) -> dict[tuple[int, str], int]:
     """Where each market's coverage of each interval ends (the latest covered range's end, ms), by
     ``(instrument id, interval)``; a pair with no coverage is absent."""

@@ -1,4 +1,5 @@
-"""Binance's public kline archives: file layout, which periods an archive can serve, checksums, and the CSV.
+"""Binance's public kline archives: file layout, which periods an archive can serve, checksums, and the CSV (read
+row by row into candles, or checked in bulk and rewritten as the kline table's COPY input).
 
 Layout (binance-public-data README): ``{base}/data/spot/{monthly|daily}/klines/{SYMBOL}/{code}/{SYMBOL}-{code}-
 {YYYY-MM|YYYY-MM-DD}.zip`` for spot and ``{base}/data/futures/um/...`` for USD-M futures, each zip with a
@@ -14,11 +15,15 @@ base, taker buy quote, ignore). Futures files start with a header line, spot fil
 from __future__ import annotations
 
 import calendar
+import io
 import re
+import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from hftplatform.core.utc import utc_from_ms, utc_ms
+from marketdata.core.candle_rows import KLINE_COLUMNS
 from marketdata.core.candles import Candle, CandleError
 from marketdata.core.gaps import Range, ranges_merge
 from marketdata.core.intervals import DAY_MS, Interval, interval_get
@@ -32,6 +37,12 @@ MONTHLY_PUBLISH_DELAY_MS = 7 * DAY_MS  # the first Monday of the next month is a
 # Open times at or above this are microseconds: 10**15 µs is 2001-09-09, 10**15 ms is the year 31,690.
 MICROSECONDS_FROM = 10**15
 
+# The twelve columns of a Binance kline archive row; the kline table keeps the first six.
+_ARCHIVE_FIELDS = (
+    "open_time", "open", "high", "low", "close", "volume",
+    "close_time", "quote_volume", "trades", "taker_base", "taker_quote", "ignore",
+)  # fmt: skip
+_SHORTEST_ROW = 64  # bytes: a body shorter than this may be blank; a real row never is
 _MONTHLY = re.compile(r"(\d{4})-(\d{2})\Z")
 _DAILY = re.compile(r"(\d{4})-(\d{2})-(\d{2})\Z")
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
@@ -159,7 +170,8 @@ def archive_parse(csv_bytes: bytes, interval: Interval | None = None) -> list[Ca
     Checks each row truly: twelve columns, integer open time (microseconds converted exactly, else an error),
     strictly ascending, on the ``interval`` grid when one is given, and :meth:`Candle.validate` (decimal numbers,
     low ≤ open, close ≤ high, no negative volume). This is the object API for REST-sized files and tests; the bulk
-    import (``marketdata.services.archive_import``) streams the bytes to COPY and runs the same checks in SQL.
+    import (``marketdata.services.archives.archive_import``) checks the open times with :func:`archive_copy_rows`,
+    streams its output to COPY and leaves the rest of these checks to the table.
     Raises :class:`ArchiveError`.
     """
     try:
@@ -200,3 +212,107 @@ def _open_time_ms(text: str, number: int) -> int:
             raise ArchiveError(f"archive CSV row {number}: open time {value} µs is not a whole millisecond")
         return value // 1000
     return value
+
+
+def archive_csv_unzip(zip_bytes: bytes, expected_name: str) -> bytes:
+    """The one CSV file in an archive zip, its CRC-32 checked; :class:`ArchiveError` for a corrupt zip or any other
+    content. ``expected_name`` (the zip's file name) is for the messages."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(zip_bytes)) as archive:
+            names = [name for name in archive.namelist() if not name.endswith("/")]
+            if len(names) != 1 or not names[0].endswith(".csv"):
+                raise ArchiveError(f"{expected_name}: expected one CSV in the zip, found {names}")
+            return archive.read(names[0])  # checks the member's CRC-32 too
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as error:
+        raise ArchiveError(f"{expected_name}: corrupt zip: {error}") from None
+
+
+def archive_copy_rows(instrument_id: int, iv: Interval, period: str, name: str, csv_bytes: bytes) -> tuple[Any, int]:
+    """The archive's candles as COPY input in CSV and how many there are: a buffer (Arrow's, bytes-like) of rows in
+    :data:`~marketdata.core.candle_rows.KLINE_COLUMNS` order, each with ``instrument_id`` and the interval in front,
+    all closed, the decimal text as the file has it. ``name`` (the archive's) is for the messages.
+
+    Raises :class:`ArchiveError` for what COPY into the kline table would not catch: a row without twelve
+    columns, an open time that is not an integer, microseconds that are not whole milliseconds, open times
+    outside ``period`` or off the interval's grid.
+    """
+    # Arrow arrays are built from buffers and checked through NumPy views: converting any Python object into Arrow
+    # makes pyarrow import pandas, seconds of start-up that an import should not pay.
+    import numpy as np
+    import pyarrow as pa
+    from pyarrow import csv as pa_csv
+
+    layout = archive_csv_layout(csv_bytes)
+    body = memoryview(csv_bytes)
+    if layout.header:
+        newline = csv_bytes.find(b"\n")
+        body = body[newline + 1 :] if newline >= 0 else body[len(body) :]
+    if len(body) < _SHORTEST_ROW and not bytes(body).strip():
+        return b"", 0
+    try:
+        table = pa_csv.read_csv(
+            pa.py_buffer(body),
+            read_options=pa_csv.ReadOptions(column_names=list(_ARCHIVE_FIELDS)),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={"open_time": pa.int64(), **{field: pa.string() for field in _ARCHIVE_FIELDS[1:]}},
+                include_columns=list(_ARCHIVE_FIELDS[:6]),
+                null_values=[],  # an empty field stays empty text: COPY reads it as NULL, which NOT NULL refuses
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid as error:
+        raise ArchiveError(f"{name}: {error}") from None
+
+    n = table.num_rows
+    # No nulls (null_values=[]): each chunk is one int64 data buffer.
+    times = np.concatenate(
+        [
+            np.frombuffer(chunk.buffers()[1], dtype=np.int64, count=len(chunk), offset=chunk.offset * 8)
+            for chunk in table.column("open_time").chunks
+        ]
+        or [np.empty(0, dtype=np.int64)]
+    )
+    if layout.microseconds:
+        if ((times < MICROSECONDS_FROM) | (times % 1000 != 0)).any():
+            raise ArchiveError(f"{name}: microsecond open times that are not whole milliseconds")
+        times = times // 1000
+    period_start, period_end = archive_period_range(period)
+    outside = int(((times < period_start) | (times >= period_end)).sum())
+    if iv.length_ms is None:  # calendar months: a handful of rows
+        misaligned = sum(1 for ms in times.tolist() if not iv.is_aligned(ms))
+    else:
+        misaligned = int(((times - iv.anchor_ms) % iv.length_ms != 0).sum())
+    problems = [
+        f"{count} {what}"
+        for count, what in ((outside, f"rows outside {period}"), (misaligned, f"rows off the {iv.code} grid"))
+        if count
+    ]
+    if problems:
+        raise ArchiveError(f"{name}: " + "; ".join(problems))
+
+    def constant_text(text: str) -> Any:
+        data = text.encode()
+        offsets = np.arange(0, len(data) * (n + 1), len(data), dtype=np.int32)
+        return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data * n)])
+
+    def int64s(values: Any) -> Any:
+        return pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(np.ascontiguousarray(values))])
+
+    rows = pa.Table.from_arrays(
+        [
+            int64s(np.full(n, instrument_id, dtype=np.int64)),
+            constant_text(iv.code),
+            int64s(times),
+            *(table.column(field) for field in _ARCHIVE_FIELDS[1:6]),
+            constant_text("t"),
+        ],
+        names=KLINE_COLUMNS.split(", "),
+    )
+    sink = pa.BufferOutputStream()
+    try:
+        # Unquoted: the decimal text goes out as it came in (a value holding a comma or a quote makes this fail).
+        pa_csv.write_csv(rows, sink, pa_csv.WriteOptions(include_header=False, quoting_style="none"))
+    except pa.ArrowInvalid as error:
+        raise ArchiveError(f"{name}: {error}") from None
+    return sink.getvalue(), n

@@ -40,6 +40,9 @@ _PLAIN_OHLCV = re.compile("\n".join([r"[0-9]+(?:\.[0-9]+)?"] * 5) + r"\Z")  # on
 # str.translate deleting every character a page of plain decimals and separators may hold: what is left is bad.
 _PAGE_CHARACTERS = str.maketrans("", "", "0123456789.\t\n")
 _FIELDS = 6  # open time, open, high, low, close, volume
+# The kline table's columns in the order its COPY input gives them: the instrument and interval the store puts in
+# front of each line, then the line.
+KLINE_COLUMNS = "instrument_id, interval, open_time, open, high, low, close, volume, closed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""Binance archives: layout, periods, the CSV parser on the real snippets, and the checked import."""
+"""The Binance archive import: checked against its .CHECKSUM, imported, re-imported when the file changes, and
+refused without a write when bad. (The pure archive code: tests/marketdata/core/test_archives.py.)"""
 
 from __future__ import annotations
 
@@ -11,16 +12,10 @@ from django.db import connection
 from marketdata import selectors, services
 from marketdata.core.archives import (
     ArchiveError,
-    archive_checksum_parse,
-    archive_csv_layout,
     archive_parse,
     archive_period_range,
-    archive_periods,
-    archive_url,
 )
-from marketdata.core.candles import Candle
-from marketdata.core.intervals import DAY_MS, HOUR_MS, interval_get
-from marketdata.core.venues import MarketType
+from marketdata.core.intervals import HOUR_MS
 from marketdata.models import Instrument, KlineArchive, KlineCoverage
 from tests.marketdata.conftest import archive_zip
 
@@ -31,92 +26,6 @@ def _rows(instrument: Instrument) -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM marketdata_kline WHERE instrument_id = %s", [instrument.pk])
         return int(cursor.fetchone()[0])
-
-
-def test_urls_follow_the_public_layout() -> None:
-    assert archive_url("http://127.0.0.1:9/", MarketType.SPOT, "btcusdt", "1m", "2019-01") == (
-        "http://127.0.0.1:9/data/spot/monthly/klines/BTCUSDT/1m/BTCUSDT-1m-2019-01.zip"
-    )
-    assert archive_url("http://h", MarketType.PERP, "BTCUSDT", "1M", "2024-02") == (
-        "http://h/data/futures/um/monthly/klines/BTCUSDT/1mo/BTCUSDT-1mo-2024-02.zip"
-    )
-    assert archive_url("http://h", MarketType.SPOT, "BTCUSDT", "1h", "2023-10-27").endswith(
-        "/data/spot/daily/klines/BTCUSDT/1h/BTCUSDT-1h-2023-10-27.zip"
-    )
-    with pytest.raises(ArchiveError, match="no daily 1w"):
-        archive_url("http://h", MarketType.SPOT, "BTCUSDT", "1w", "2023-10-27")
-
-
-def test_period_ranges() -> None:
-    assert archive_period_range("2024-02") == (1_706_745_600_000, 1_709_251_200_000)  # 29 days: a leap year
-    assert archive_period_range("2024-12")[1] == archive_period_range("2025-01")[0]
-    assert archive_period_range("2023-10-27") == (1_698_364_800_000, 1_698_364_800_000 + DAY_MS)
-    for bad in ("2024-13", "2024-02-30", "24-01", "2024-1"):
-        with pytest.raises(ArchiveError):
-            archive_period_range(bad)
-
-
-def test_periods_use_complete_published_months_then_days_then_rest() -> None:
-    start = archive_period_range("2024-01-15")[0]
-    end = archive_period_range("2024-04-03")[0] + HOUR_MS
-    now = archive_period_range("2024-04-09")[0]  # March's file is out (7 days on), April's days too (1 day on)
-    plan = archive_periods("1m", start, end, now)
-    assert plan.monthly == ("2024-02", "2024-03")
-    assert plan.daily == (*(f"2024-01-{d}" for d in range(15, 32)), "2024-04-01", "2024-04-02")
-    assert plan.rest == ((archive_period_range("2024-04-03")[0], end),)
-
-
-def test_an_unpublished_month_falls_back_to_days_and_rest() -> None:
-    start, end = archive_period_range("2024-03")
-    plan = archive_periods("1h", start, end, now_ms=end + 2 * DAY_MS)  # too early for the monthly file
-    assert plan.monthly == ()
-    assert len(plan.daily) == 31
-    assert plan.rest == ()
-    weekly = archive_periods("1w", start, end, now_ms=end + 2 * DAY_MS)  # no daily weekly files
-    assert (weekly.monthly, weekly.daily, weekly.rest) == ((), (), ((start, end),))
-
-
-def test_checksum_text() -> None:
-    digest = "a" * 64
-    assert archive_checksum_parse(f"{digest}  BTCUSDT-1m-2024-01.zip\n") == (digest, "BTCUSDT-1m-2024-01.zip")
-    with pytest.raises(ArchiveError):
-        archive_checksum_parse("not a checksum")
-
-
-def test_real_snippets_parse(klines_fixtures: Path) -> None:
-    snippets = klines_fixtures / "snippets"
-    spot = (snippets / "binance_spot_BTCUSDT-1h-2023-10-27.first3rows.csv").read_bytes()
-    futures = (snippets / "binance_cm_BTCUSD_PERP-1h-2023-10-27.first3rows.csv").read_bytes()
-    micro = (snippets / "binance_spot_DOGEUSDT-1s-2025-01-01.first3rows.microseconds.csv").read_bytes()
-
-    assert archive_csv_layout(spot) == archive_csv_layout(spot).__class__(header=False, microseconds=False)
-    assert archive_parse(spot, interval_get("1h"))[0] == Candle(
-        1_698_364_800_000, "34151.66000000", "34171.28000000", "33972.39000000", "34015.27000000", "908.27901000"
-    )
-    assert archive_csv_layout(futures).header
-    parsed = archive_parse(futures, interval_get("1h"))
-    assert [c.open_time for c in parsed] == [1_698_364_800_000, 1_698_368_400_000, 1_698_372_000_000]
-    assert parsed[2].close == "34094.2"
-    assert archive_csv_layout(micro).microseconds
-    assert [c.open_time for c in archive_parse(micro, interval_get("1s"))] == [
-        1_735_689_600_000,
-        1_735_689_601_000,
-        1_735_689_602_000,
-    ]
-
-
-def test_parser_refuses_bad_rows() -> None:
-    good = "1698364800000,1.0,2.0,0.5,1.5,10,1698368399999,1,1,1,1,0\n"
-    with pytest.raises(ArchiveError, match="12"):
-        archive_parse(b"1698364800000,1.0,2.0,0.5,1.5,10\n")
-    with pytest.raises(ArchiveError, match="not after"):
-        archive_parse((good + good).encode())
-    with pytest.raises(ArchiveError, match="outside"):
-        archive_parse(good.replace("2.0", "1.2").encode())
-    with pytest.raises(ArchiveError, match="whole millisecond"):
-        archive_parse(good.replace("1698364800000", "1698364800000001", 1).encode())
-    with pytest.raises(ArchiveError, match="grid"):
-        archive_parse(good.replace("1698364800000", "1698368400000", 1).encode(), interval_get("1d"))
 
 
 def _month_csv(period: str, price: str = "100.00000000") -> bytes:

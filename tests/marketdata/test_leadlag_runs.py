@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from marketdata import services
+from marketdata import selectors, services
 from marketdata.core.candles import Candle
 from marketdata.models import Instrument, LeadLagRun
 from marketdata.tasks import leadlag_refresh_tracked, leadlag_run
@@ -140,6 +140,22 @@ def test_a_constant_price_is_refused(markets: dict[str, Instrument]) -> None:
     assert LeadLagRun.objects.count() == 0
 
 
+def test_an_unknown_market_or_venue_is_refused_by_the_service(markets: dict[str, Instrument]) -> None:
+    for exchange, message in (
+        ("kraken", "no market BTC/USDT on kraken"),
+        ("coinbase", "no market BTC/USDT on coinbase"),
+    ):
+        with pytest.raises(services.LeadLagError, match=message) as refused:
+            services.leadlag_run_create(
+                markets=[("binance", "BTC/USDT"), (exchange, "BTC/USDT")],
+                interval="1m",
+                start_ms=START,
+                end_ms=START + DAY,
+            )
+        assert refused.value.fields == {"symbol": [f"No BTC/USDT on {exchange}."]}
+    assert LeadLagRun.objects.count() == 0
+
+
 def test_the_task_is_idempotent(markets: dict[str, Instrument]) -> None:
     run = services.leadlag_run_create(
         markets=[("binance", "BTC/USDT"), ("coinbase", "BTC/USD")], interval="1m", start_ms=START, end_ms=START + DAY
@@ -155,6 +171,14 @@ def test_the_task_is_idempotent(markets: dict[str, Instrument]) -> None:
     assert LeadLagRun.objects.count() == 1
 
 
+def test_the_venues_tracking_each_symbol_are_read_in_order(markets: dict[str, Instrument]) -> None:
+    for name, intervals in (("bybit", ["1m", "5m"]), ("binance", ["1m"]), ("coinbase", ["5m"])):
+        Instrument.objects.filter(pk=markets[name].pk).update(tracked=True, tracked_intervals=intervals)
+    assert selectors.instruments_tracked_venues(interval="1m") == {"BTC/USDT": ["binance", "bybit"]}
+    assert selectors.instruments_tracked_venues(interval="5m") == {"BTC/USD": ["coinbase"], "BTC/USDT": ["bybit"]}
+    assert selectors.instruments_tracked_venues(interval="1h") == {}
+
+
 def test_beat_refreshes_symbols_tracked_on_two_venues(markets: dict[str, Instrument]) -> None:
     Instrument.objects.filter(pk__in=[markets["binance"].pk, markets["bybit"].pk]).update(
         tracked=True, tracked_intervals=["1m"]
@@ -162,7 +186,7 @@ def test_beat_refreshes_symbols_tracked_on_two_venues(markets: dict[str, Instrum
     _store(markets["bybit"], START + DAY + 60_000 * np.arange(600), 30_000 + np.sin(np.arange(600.0)))
     now = (START + 2 * DAY + 5_000) / 1000
     with (
-        mock.patch("marketdata.services.time.time", return_value=now),
+        mock.patch("marketdata.services.leadlag.time.time", return_value=now),
         mock.patch.object(leadlag_run, "delay_on_commit") as queued,
     ):
         leadlag_refresh_tracked()

@@ -136,7 +136,7 @@ def test_rows_checked_for_another_interval_write_nothing(instrument: Instrument)
 
 def test_a_copy_longer_than_one_chunk_keeps_every_line_whole(instrument: Instrument, monkeypatch) -> None:
     candles = [Candle(T0 + i * MINUTE_MS, "1.5", "2", "1", "1.25", str(i)) for i in range(500)]
-    monkeypatch.setattr(services, "COPY_CHUNK", 1000)  # about 30 lines a chunk
+    monkeypatch.setattr("marketdata.services.klines.COPY_CHUNK", 1000)  # about 30 lines a chunk
 
     services.klines_store(instrument_id=instrument.pk, interval="1m", candles=candles, covered=None)
 

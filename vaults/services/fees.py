@@ -16,7 +16,7 @@ from vaults.models import (
     FeeLedgerEntry,
     VaultEvent,
 )
-from vaults.services.operations import operation_time, time_or_now, vault_locked, year_ends_catch_up
+from vaults.services.operations import operation_begin, time_or_now, vault_locked, year_ends_catch_up
 
 
 def vault_fees_settle(*, vault_id: int, at: datetime | None = None) -> FeeLedgerEntry | None:
@@ -24,9 +24,7 @@ def vault_fees_settle(*, vault_id: int, at: datetime | None = None) -> FeeLedger
     when nothing accrued. Idempotent: a vault already settled to ``at`` or later is left as it is."""
     at = None if at is None else time_or_now(at)
     with transaction.atomic():
-        vault = vault_locked(vault_id)
-        when = operation_time(at, vault)
-        year_ends_catch_up(vault, when)
+        vault, when = operation_begin(vault_id, at)
         if when <= vault.settled_at:
             return None
         session = session_open(vault, [], [])

@@ -64,3 +64,12 @@ def year_ends_catch_up(vault: Vault, until: datetime) -> list[int]:
         vault.crystallised_year = year
         session_store(session, kind=VaultEvent.Kind.CRYSTALLISE, at=at, payload={"reason": "year_end", "year": year})
     return years
+
+
+def operation_begin(vault_id: int, at: datetime | None) -> tuple[Vault, datetime]:
+    """The usual first steps of an operation, inside its transaction: the vault locked, the operation's time fixed
+    under the lock (:func:`operation_time`) and the year ends before it crystallised. Returns both."""
+    vault = vault_locked(vault_id)
+    when = operation_time(at, vault)
+    year_ends_catch_up(vault, when)
+    return vault, when

@@ -33,7 +33,7 @@ from vaults.services.onchain import (
     onchain_quantity,
     safe_outflows,
 )
-from vaults.services.operations import operation_time, time_or_now, vault_locked, year_ends_catch_up
+from vaults.services.operations import operation_begin, operation_time, time_or_now, vault_locked, year_ends_catch_up
 
 VALUATION_LOOKBACK_MS = 86_400_000  # a price older than a day is no mark to market
 
@@ -44,9 +44,7 @@ def vault_return_record(*, vault_id: int, gross: Decimal, at: datetime | None = 
     live vaults use :func:`vault_valuation_record`."""
     at = None if at is None else time_or_now(at)
     with transaction.atomic():
-        vault = vault_locked(vault_id)
-        when = operation_time(at, vault)
-        year_ends_catch_up(vault, when)
+        vault, when = operation_begin(vault_id, at)
         session = session_open(vault, [], [])
         try:
             session.engine.apply_return(at=when, gross=gross)
@@ -115,9 +113,7 @@ def vault_valuation_record(*, vault_id: int, at: datetime | None = None) -> Valu
     at = None if at is None else time_or_now(at)
     reads = onchain_balances_read(vault_id)
     with transaction.atomic():
-        vault = vault_locked(vault_id)
-        when = operation_time(at, vault)
-        year_ends_catch_up(vault, when)
+        vault, when = operation_begin(vault_id, at)
         at_ms = int(when.timestamp() * 1000)
         positions = list(Position.objects.filter(vault=vault).order_by("id"))
         if not positions:

@@ -34,7 +34,7 @@ from vaults.models import (
     Withdrawal,
     WithdrawalPart,
 )
-from vaults.services.operations import operation_time, time_or_now, vault_locked, year_ends_catch_up
+from vaults.services.operations import operation_begin, time_or_now
 
 WITHDRAWAL_TRANSITIONS: dict[str, frozenset[str]] = {
     Withdrawal.State.REQUESTED: frozenset({Withdrawal.State.AWAITING_SIGNATURES}),
@@ -80,9 +80,7 @@ def vault_withdrawal_request(
     """
     at = None if at is None else time_or_now(at)
     with transaction.atomic():
-        vault = vault_locked(vault_id)
-        when = operation_time(at, vault)
-        year_ends_catch_up(vault, when)
+        vault, when = operation_begin(vault_id, at)
         if idempotency_key is not None:
             existing = Withdrawal.objects.filter(
                 vault_id=vault_id, depositor_id=depositor_id, idempotency_key=idempotency_key

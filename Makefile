@@ -28,7 +28,12 @@ $(FASTBOOK): $(STAMP) orderbook/l2/_fastbook.pyx setup.py
 	rm -rf build
 	touch $(FASTBOOK)
 
-install: $(STAMP) $(ENGINE) $(FASTBOOK)
+# Our own contracts (contracts/*.vy), compiled by the pinned Vyper from the lock file into contracts/build/.
+CONTRACTS := $(patsubst contracts/%.vy,contracts/build/%.json,$(wildcard contracts/*.vy))
+contracts/build/%.json: contracts/%.vy $(STAMP)
+	$(BIN)/python -m chains.contracts
+
+install: $(STAMP) $(ENGINE) $(FASTBOOK) $(CONTRACTS)
 
 demo: install
 	$(BIN)/python manage.py demo

@@ -1,6 +1,7 @@
 """The demo's chain side: on the local dev chain (:mod:`hftplatform.devchain`), the Safe v1.4.1 contracts, a test
-stablecoin (6 decimals), the demo vault's Safe and its :class:`~vaults.models.VaultSafe` row, and the demo
-depositor's two wallets, linked to the depositor and funded with ether and test stablecoin.
+stablecoin (6 decimals), the demo vault's Safe (guarded: nothing executes without the co-signer, see
+:mod:`vaults.custody.guard`) and its :class:`~vaults.models.VaultSafe` row, and the demo depositor's two wallets,
+linked to the depositor and funded with ether and test stablecoin.
 
 Keys: the Safe owners' (policy co-signer, two operators, recovery) and the two demo wallets' are generated once
 per data directory and kept in ``demo-chain-keys.json`` there (mode 0600, never in the repository), so the
@@ -26,7 +27,7 @@ from web3.types import Wei
 
 from accounts.models import User, Wallet
 from vaults import services
-from vaults.custody import chain
+from vaults.custody import chain, guard
 from vaults.models import DepositScanCursor, Vault, VaultSafe
 
 VAULT_SLUG = "demo-tusd"
@@ -63,8 +64,10 @@ class DemoChain:
     chain_id: int
     token: str
     safe: str
+    guard: str  # the Safe's CosignerGuard: nothing executes without the co-signer (vaults.custody.guard)
     safe_singleton: str
     proxy_factory: str
+    guard_installer: str
     deployed_block: int
     deployer_key: str
     vault_id: int
@@ -129,8 +132,10 @@ def demo_chain_setup(*, w3: Web3, rpc_url: str, keys: DemoChainKeys, depositor: 
         chain_id=chain_id,
         token=token,
         safe=safe,
+        guard=guard.safe_guard(w3, safe),
         safe_singleton=infrastructure.singleton,
         proxy_factory=infrastructure.proxy_factory,
+        guard_installer=infrastructure.guard_installer,
         deployed_block=first_possible_block,
         deployer_key="0x" + bytes(deployer.key).hex(),
         vault_id=vault.pk,

@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+import rlp
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from eth_utils.exceptions import ValidationError  # what eth-tester's py-evm raises for a stale nonce
 from hexbytes import HexBytes
 from safe_eth.eth.contracts import (
@@ -28,6 +30,8 @@ from web3.exceptions import ContractLogicError, TransactionNotFound, Web3Excepti
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
+from chains.contracts import contract_artifact
+from vaults.custody import guard
 from vaults.custody.safe_tx import (
     ZERO_ADDRESS,
     SafeTx,
@@ -123,17 +127,22 @@ def _call_send(w3: Web3, sender: LocalAccount, function: Any, *, gas: int | None
 
 @dataclass(frozen=True)
 class SafeInfrastructure:
-    """The shared Safe v1.4.1 contracts of a chain: the singleton (logic) and the proxy factory."""
+    """The shared contracts of a chain: the Safe v1.4.1 singleton (logic) and proxy factory, and our stateless
+    ``SafeGuardInstaller`` that a vault Safe's setup calls to install its guard."""
 
     singleton: str
     proxy_factory: str
+    guard_installer: str
 
 
 def safe_infrastructure_deploy(w3: Web3, deployer: LocalAccount) -> SafeInfrastructure:
-    """Deploy the Safe v1.4.1 singleton and proxy factory (a dev or test chain; public chains already have them)."""
+    """Deploy the Safe v1.4.1 singleton and proxy factory (a dev or test chain; public chains already have them) and
+    the guard installer."""
     singleton = _contract_deploy(w3, deployer, get_safe_V1_4_1_contract(w3))
     factory = _contract_deploy(w3, deployer, get_proxy_factory_V1_4_1_contract(w3))
-    return SafeInfrastructure(singleton=singleton, proxy_factory=factory)
+    installer = contract_artifact(guard.INSTALLER_CONTRACT)
+    installer_address = _contract_deploy(w3, deployer, w3.eth.contract(abi=installer.abi, bytecode=installer.bytecode))
+    return SafeInfrastructure(singleton=singleton, proxy_factory=factory, guard_installer=installer_address)
 
 
 def safe_deploy(
@@ -144,20 +153,15 @@ def safe_deploy(
     threshold: int,
     deployer: LocalAccount,
     salt_nonce: int = 0,
+    setup_call: tuple[str, bytes] = (ZERO_ADDRESS, b""),
 ) -> str:
-    """Create a Safe proxy with ``owners`` and ``threshold`` (no modules, no guard, no fallback handler, no
-    deployment refund); returns its address. Owners must be distinct and ``1 <= threshold <= len(owners)``.
+    """Create a Safe proxy with ``owners`` and ``threshold`` (no modules, no fallback handler, no deployment refund);
+    returns its address. Owners must be distinct and ``1 <= threshold <= len(owners)``. ``setup_call`` is the
+    ``(to, data)`` the Safe's setup DELEGATECALLs (none by default). A Safe made here alone has no guard: vault Safes
+    come from :func:`vault_safe_deploy`.
     """
-    owner_list = [address_normalise(owner, field="owner") for owner in owners]
-    if len(set(owner_list)) != len(owner_list):
-        raise ChainError("owners_duplicate", "a Safe's owners must be distinct")
-    if not 1 <= threshold <= len(owner_list):
-        raise ChainError("threshold_invalid", f"threshold {threshold} for {len(owner_list)} owner(s)")
-    singleton = get_safe_V1_4_1_contract(w3, infrastructure.singleton)
-    setup_data = singleton.encode_abi(
-        "setup",
-        [owner_list, threshold, ZERO_ADDRESS, b"", ZERO_ADDRESS, ZERO_ADDRESS, 0, ZERO_ADDRESS],
-    )
+    owner_list = _owners_check(owners, threshold)
+    setup_data = _setup_data(w3, infrastructure, owner_list, threshold, setup_call)
     factory = get_proxy_factory_V1_4_1_contract(w3, infrastructure.proxy_factory)
     receipt = _call_send(
         w3, deployer, factory.functions.createProxyWithNonce(infrastructure.singleton, setup_data, salt_nonce)
@@ -166,6 +170,40 @@ def safe_deploy(
         raise ChainError("deploy_failed", "createProxyWithNonce failed")
     events = factory.events.ProxyCreation().process_receipt(receipt, errors=DISCARD)
     return address_normalise(str(events[0]["args"]["proxy"]))
+
+
+def _owners_check(owners: Sequence[str], threshold: int) -> list[str]:
+    owner_list = [address_normalise(owner, field="owner") for owner in owners]
+    if len(set(owner_list)) != len(owner_list):
+        raise ChainError("owners_duplicate", "a Safe's owners must be distinct")
+    if not 1 <= threshold <= len(owner_list):
+        raise ChainError("threshold_invalid", f"threshold {threshold} for {len(owner_list)} owner(s)")
+    return owner_list
+
+
+def _setup_data(
+    w3: Web3, infrastructure: SafeInfrastructure, owners: list[str], threshold: int, setup_call: tuple[str, bytes]
+) -> bytes:
+    singleton = get_safe_V1_4_1_contract(w3, infrastructure.singleton)
+    to, data = setup_call
+    arguments = [owners, threshold, to, data, ZERO_ADDRESS, ZERO_ADDRESS, 0, ZERO_ADDRESS]
+    return bytes(HexBytes(singleton.encode_abi("setup", arguments)))
+
+
+def _safe_address_predict(w3: Web3, infrastructure: SafeInfrastructure, setup_data: bytes, salt_nonce: int) -> str:
+    """The address ``createProxyWithNonce(singleton, setup_data, salt_nonce)`` will give: CREATE2 by the v1.4.1
+    factory with salt keccak(keccak(initializer) ++ saltNonce) and init code proxy creation code ++ singleton."""
+    factory = get_proxy_factory_V1_4_1_contract(w3, infrastructure.proxy_factory)
+    singleton_word = bytes(12) + bytes.fromhex(infrastructure.singleton[2:])
+    init_code = bytes(factory.functions.proxyCreationCode().call()) + singleton_word
+    salt = keccak(keccak(setup_data) + salt_nonce.to_bytes(32, "big"))
+    digest = keccak(b"\xff" + bytes.fromhex(infrastructure.proxy_factory[2:]) + salt + keccak(init_code))
+    return address_normalise("0x" + digest[12:].hex())
+
+
+def _create_address_predict(sender: str, nonce: int) -> str:
+    """The address a CREATE by ``sender`` at account nonce ``nonce`` gives: keccak(rlp([sender, nonce]))[12:]."""
+    return address_normalise("0x" + keccak(rlp.encode([bytes.fromhex(sender[2:]), nonce]))[12:].hex())
 
 
 def vault_safe_deploy(
@@ -178,20 +216,50 @@ def vault_safe_deploy(
     threshold: int,
     deployer: LocalAccount,
     salt_nonce: int = 0,
+    recovery_delay_s: int = guard.RECOVERY_DELAY_MIN_S,
 ) -> str:
-    """A vault's Safe: owners ``[cosigner, *operators, recovery]`` with an on-chain threshold of at least 2, so no
-    single key (not the co-signer's, not one operator's) can move funds alone.
+    """A vault's Safe: owners ``[cosigner, *operators, recovery]``, an on-chain threshold of at least 2, and a
+    ``CosignerGuard`` installed by the Safe's own setup, so that from its first block nothing executes without the
+    co-signer (see :mod:`vaults.custody.guard`); ``recovery_delay_s`` (at least 7 days) is the public notice before
+    owners without the co-signer may replace it.
+
+    The guard needs the Safe's address and the Safe's setup needs the guard's: the guard's address is the deployer's
+    next CREATE address, the Safe's the factory's CREATE2 address; both are checked after deployment.
     """
     if threshold < 2:
         raise ChainError("threshold_too_low", f"a vault Safe needs a threshold of at least 2, got {threshold}")
-    return safe_deploy(
-        w3,
-        infrastructure,
-        owners=[cosigner, *operators, recovery],
-        threshold=threshold,
-        deployer=deployer,
-        salt_nonce=salt_nonce,
+    if recovery_delay_s < guard.RECOVERY_DELAY_MIN_S:
+        raise ChainError(
+            "recovery_delay_too_short",
+            f"the co-signer recovery delay must be at least 7 days ({guard.RECOVERY_DELAY_MIN_S} s), "
+            f"got {recovery_delay_s} s",
+        )
+    owners = _owners_check([cosigner, *operators, recovery], threshold)
+    guard_address = _create_address_predict(
+        address_normalise(deployer.address), int(w3.eth.get_transaction_count(deployer.address, "pending"))
     )
+    installer = w3.eth.contract(abi=contract_artifact(guard.INSTALLER_CONTRACT).abi)
+    install = (infrastructure.guard_installer, bytes(HexBytes(installer.encode_abi("guard_install", [guard_address]))))
+    setup_data = _setup_data(w3, infrastructure, owners, threshold, install)
+    safe_address = _safe_address_predict(w3, infrastructure, setup_data, salt_nonce)
+    artifact = contract_artifact(guard.GUARD_CONTRACT)
+    deployed_guard = _contract_deploy(
+        w3,
+        deployer,
+        w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode),
+        Web3.to_checksum_address(safe_address),
+        Web3.to_checksum_address(owners[0]),
+        recovery_delay_s,
+    )
+    if deployed_guard != guard_address:
+        raise ChainError("deploy_failed", f"the guard landed at {deployed_guard}, not {guard_address}")
+    safe = safe_deploy(
+        w3, infrastructure, owners=owners, threshold=threshold, deployer=deployer, salt_nonce=salt_nonce,
+        setup_call=install,
+    )  # fmt: skip
+    if safe != safe_address or guard.safe_guard(w3, safe) != guard_address:
+        raise ChainError("deploy_failed", f"Safe {safe} is not the guarded Safe {safe_address} expected")
+    return safe
 
 
 def safe_contract(w3: Web3, safe_address: str) -> Contract:

@@ -355,11 +355,12 @@ def test_an_operator_rejection_cancels_and_one_approval_is_not_two(custody: Cust
 def test_a_nonce_taken_by_another_transaction_invalidates_the_proposal(custody: Custody) -> None:
     c = custody
     proposal = signed(c)
-    # Two owners execute something else at the same Safe nonce, outside the platform.
+    # Two owners execute something else at the same Safe nonce, outside the platform (the co-signer among them:
+    # the Safe's guard executes nothing without it).
     other = SafeTx(to=c.evm.token, value=0, data=erc20_transfer_data(c.evm.recovery.address, 1), operation=0, nonce=0)
     digest = safe_tx_hash(c.evm.chain_id, c.evm.safe, other)
     packed = signatures_pack(
-        digest, [OwnerSignature(o.address, hash_sign(digest, o.key)) for o in (c.evm.operators[1], c.evm.recovery)]
+        digest, [OwnerSignature(o.address, hash_sign(digest, o.key)) for o in (c.evm.cosigner, c.evm.recovery)]
     )
     assert chain.safe_exec(c.evm.w3, c.evm.safe, other, packed, c.evm.deployer)["status"] == 1
 

@@ -28,7 +28,7 @@ from web3.types import Wei
 from accounts.models import User, Wallet
 from vaults import services
 from vaults.custody import chain, guard
-from vaults.models import DepositScanCursor, Vault, VaultSafe
+from vaults.models import CosignerRecovery, DepositScanCursor, Vault, VaultSafe
 
 VAULT_SLUG = "demo-tusd"
 TOKEN_DECIMALS = 6
@@ -120,7 +120,12 @@ def demo_chain_setup(*, w3: Web3, rpc_url: str, keys: DemoChainKeys, depositor: 
     for wallet in wallets:
         chain.erc20_transfer(w3, token, deployer, wallet.address, WALLET_TOKENS)
     vault = _demo_vault_point_at(
-        chain_id=chain_id, safe=safe, token=token, owners=owners, deployed_block=first_possible_block
+        chain_id=chain_id,
+        safe=safe,
+        guard=guard.safe_guard(w3, safe),
+        token=token,
+        owners=owners,
+        deployed_block=first_possible_block,
     )
     for number, wallet in enumerate(wallets, start=1):
         Wallet.objects.update_or_create(
@@ -145,7 +150,9 @@ def demo_chain_setup(*, w3: Web3, rpc_url: str, keys: DemoChainKeys, depositor: 
 
 
 @transaction.atomic
-def _demo_vault_point_at(*, chain_id: int, safe: str, token: str, owners: list[str], deployed_block: int) -> Vault:
+def _demo_vault_point_at(
+    *, chain_id: int, safe: str, guard: str, token: str, owners: list[str], deployed_block: int
+) -> Vault:
     vault = Vault.objects.filter(slug=VAULT_SLUG).first()
     if vault is None:
         vault = services.vault_create(
@@ -164,10 +171,12 @@ def _demo_vault_point_at(*, chain_id: int, safe: str, token: str, owners: list[s
             "owners": owners,
             "threshold": SAFE_THRESHOLD,
             "cosigner": owners[0],
+            "guard": guard,
             "deployed_block": deployed_block,
         },
     )
     DepositScanCursor.objects.filter(vault_safe=vault_safe).delete()  # blocks of an earlier chain mean nothing now
+    CosignerRecovery.objects.filter(vault_safe=vault_safe).delete()  # an earlier chain's guard, gone with it
     return vault
 
 

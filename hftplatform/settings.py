@@ -348,6 +348,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": schedule(timedelta(seconds=30)),
         "options": {"expires": 60},
     },
+    # Co-signer recoveries announced on a vault Safe's guard appear on the vault's public page within a minute.
+    "custody-recoveries-sync": {
+        "task": "vaults.custody.tasks.vault_safes_recoveries_sync_all",
+        "schedule": schedule(timedelta(seconds=60)),
+        "options": {"expires": 60},
+    },
 }
 
 # -- i18n, static ------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from vaults.custody.withdrawal_request import (
     WithdrawalRequest,
     withdrawal_request_typed_data,
 )
-from vaults.models import FeeLedgerEntry, ProposalSignature, SafeProposal, WithdrawalDestination
+from vaults.models import CosignerRecovery, FeeLedgerEntry, ProposalSignature, SafeProposal, WithdrawalDestination
 
 
 def proposal_safe_tx(proposal: SafeProposal) -> SafeTx:
@@ -252,3 +252,16 @@ def vault_control_changes(
             )
         )
     return views
+
+
+def vault_cosigner_recoveries(
+    *, vault_id: int, now: datetime | None = None, recent: timedelta = CONTROL_CHANGES_RECENT
+) -> list[CosignerRecovery]:
+    """Co-signer recoveries of the vault's Safe that are pending, or closed within ``recent`` of ``now``: newest
+    first. Public: anyone sees an announcement on the vault's page from the moment it is mirrored."""
+    now = timezone.now() if now is None else now
+    return list(
+        CosignerRecovery.objects.filter(
+            Q(state=CosignerRecovery.State.PENDING) | Q(closed_at__gte=now - recent), vault_safe__vault_id=vault_id
+        ).order_by("-announced_at", "-id")
+    )

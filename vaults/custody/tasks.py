@@ -63,3 +63,24 @@ def vault_safes_deposits_scan_all() -> list[int]:
     for safe_id in safe_ids:
         vault_safe_deposits_scan.delay(safe_id)
     return safe_ids
+
+
+@shared_task(ignore_result=True, acks_late=True, soft_time_limit=50, time_limit=60)
+def vault_safe_recoveries_sync(vault_safe_id: int) -> None:
+    """Mirror one vault Safe's co-signer recoveries from its guard (idempotent: the guard's events decide)."""
+    services.vault_safe_recoveries_sync(vault_safe_id=vault_safe_id)
+
+
+@shared_task(ignore_result=True, acks_late=False)
+def vault_safes_recoveries_sync_all() -> list[int]:
+    """Periodic (beat, every minute): queue :func:`vault_safe_recoveries_sync` for every guarded vault Safe on a
+    chain with an RPC URL; the ids queued."""
+    safe_ids = list(
+        VaultSafe.objects.filter(chain_id__in=list(settings.CHAIN_RPC_URLS))
+        .exclude(guard="")
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    for safe_id in safe_ids:
+        vault_safe_recoveries_sync.delay(safe_id)
+    return safe_ids

@@ -14,6 +14,7 @@ and :mod:`vaults.custody.services`), under the row locks of :mod:`vaults.lock_ob
 
 from vaults.models.custody import (
     ChainTransfer,
+    CosignerRecovery,
     DepositScanCursor,
     OperatorApproval,
     ProposalSignature,
@@ -28,6 +29,7 @@ from vaults.models.vault import Lot, NavSnapshot, Vault, VaultAccount, VaultEven
 
 __all__ = [
     "ChainTransfer",
+    "CosignerRecovery",
     "Deposit",
     "DepositScanCursor",
     "FeeLedgerEntry",

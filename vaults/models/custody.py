@@ -31,6 +31,12 @@ class VaultSafe(models.Model):
     owners = models.JSONField(default=list, help_text="Checksummed owner addresses as deployed.")
     threshold = models.PositiveSmallIntegerField()
     cosigner = models.CharField(max_length=42, help_text="The policy co-signer's address (one of the owners).")
+    guard = models.CharField(
+        max_length=42,
+        blank=True,
+        help_text="Checksummed CosignerGuard the Safe runs on every transaction (contracts/CosignerGuard.vy): nothing "
+        "executes without the co-signer. Blank only for a Safe recorded before guards.",
+    )
     deployed_block = models.BigIntegerField(help_text="Block of the Safe's creation: deposit scanning starts here.")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -47,6 +53,42 @@ class VaultSafe(models.Model):
 
     def __str__(self) -> str:
         return f"Safe {self.address} of vault {self.vault_id} on chain {self.chain_id}"
+
+
+class CosignerRecovery(models.Model):
+    """A replacement of the vault Safe's co-signer announced on its guard without the co-signer (the recovery path
+    for a lost co-signer key): public on the vault's page from its announcement, executable no earlier than
+    ``executable_at`` (the guard's delay, at least 7 days), cancellable by the co-signer until then. Mirrored from
+    the guard's events (``RecoveryAnnounced``, ``RecoveryCancelled``, ``CosignerReplaced``) by
+    :func:`vaults.custody.services.recoveries.vault_safe_recoveries_sync`; the chain is the truth."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Announced, pending"
+        CANCELLED = "cancelled", "Cancelled by the co-signer"
+        EXECUTED = "executed", "Executed: co-signer replaced"
+
+    vault_safe = models.ForeignKey(VaultSafe, on_delete=models.PROTECT, related_name="cosigner_recoveries")
+    new_cosigner = models.CharField(max_length=42)
+    announced_by = models.CharField(max_length=42, help_text="The Safe owner who announced it.")
+    announced_at = models.DateTimeField(help_text="Time of the announcing block.")
+    executable_at = models.DateTimeField(help_text="Earliest execution, as the guard enforces it.")
+    announce_tx = models.CharField(max_length=66)
+    announce_log_index = models.PositiveIntegerField()
+    block_number = models.BigIntegerField()
+    state = models.CharField(max_length=9, choices=State.choices, default=State.PENDING)
+    closed_at = models.DateTimeField(null=True, blank=True, help_text="Time of the cancelling or executing block.")
+    close_tx = models.CharField(max_length=66, blank=True)
+
+    class Meta:
+        ordering = ["-announced_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["vault_safe", "announce_tx", "announce_log_index"], name="cosigner_recovery_event_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"co-signer recovery to {self.new_cosigner} ({self.state})"
 
 
 class ChainTransfer(models.Model):

@@ -16,7 +16,7 @@ from web3 import EthereumTesterProvider, Web3
 from accounts.models import Wallet
 from tests.factories import UserFactory
 from tests.vaults.builders import vault_new
-from vaults.custody import chain
+from vaults.custody import chain, guard
 from vaults.custody.deposits import DepositScan, vault_safe_deposits_scan
 from vaults.models import ChainTransfer, Vault, VaultSafe
 
@@ -142,6 +142,7 @@ def custody(evm: Evm, monkeypatch: pytest.MonkeyPatch) -> Custody:
         owners=chain.safe_owners(evm.w3, evm.safe),
         threshold=chain.safe_threshold(evm.w3, evm.safe),
         cosigner=evm.cosigner.address,
+        guard=guard.safe_guard(evm.w3, evm.safe),
         deployed_block=0,
     )
     return Custody(

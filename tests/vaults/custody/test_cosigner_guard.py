@@ -9,13 +9,14 @@ unchanged.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 from itertools import combinations
 
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from tests.vaults.custody.conftest import VAULT_FUNDS, Evm
+from tests.vaults.custody.conftest import VAULT_FUNDS, Custody, Evm
 from vaults.custody import chain, guard
 from vaults.custody.calls import erc20_transfer_data, function_selector
 from vaults.custody.safe_tx import ZERO_ADDRESS, OwnerSignature, SafeTx, hash_sign, safe_tx_hash, signatures_pack
@@ -27,10 +28,6 @@ def _non_cosigner_key_sets(evm: Evm) -> list[tuple[LocalAccount, ...]]:
     """Every set of two or more owner keys that lacks the co-signer (one key is below the threshold anyway)."""
     keys = [*evm.operators, evm.recovery]
     return [subset for size in range(2, len(keys) + 1) for subset in combinations(keys, size)]
-
-
-def _key_set_id(subset: Iterable[LocalAccount]) -> str:
-    return "+".join(str(index) for index, _ in enumerate(subset))
 
 
 def _drain(evm: Evm, thief: str, *, nonce: int | None = None, **fields: object) -> SafeTx:
@@ -378,3 +375,60 @@ def test_a_matured_recovery_allows_the_replacement_call_and_nothing_else(evm: Ev
         before = _state(evm)
         assert _forced(evm, tx, _signed(evm, tx, evm.operators)) == 0, name
         _assert_untouched(evm, before, thief.address)
+
+
+# -- the platform mirrors recoveries onto the vault's public page ----------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_recovery_is_on_the_vault_page_from_its_announcement_until_it_closes(custody: Custody) -> None:
+    from django.test import Client
+    from django.urls import reverse
+
+    from vaults.custody.services import vault_safe_recoveries_sync
+    from vaults.models import CosignerRecovery, VaultSafe
+
+    evm = custody.evm
+    rogue, new_cosigner = Account.create(), Account.create()
+    page_url = reverse("vault_detail", args=[custody.vault.slug])
+    assert "No recovery pending" in Client().get(page_url).content.decode()
+
+    _announce(evm, evm.operators[0], rogue.address)
+    synced = vault_safe_recoveries_sync(vault_safe_id=custody.safe.pk, w3=evm.w3)
+    assert (synced.pending, synced.cancelled, synced.executed) == (1, 0, 0)
+    row = CosignerRecovery.objects.get()
+    assert (row.new_cosigner, row.announced_by, row.state) == (rogue.address, evm.operators[0].address, "pending")
+    assert row.executable_at - row.announced_at == timedelta(seconds=WEEK)
+    page = Client().get(page_url).content.decode()  # signed out: public
+    assert rogue.address in page and "Announced, pending" in page
+    assert row.executable_at.strftime("%Y-%m-%d %H:%M") in page
+
+    _cancel(evm, evm.cosigner, rogue.address)
+    _announce(evm, evm.operators[1], new_cosigner.address)
+    _time_travel(evm, WEEK + 60)
+    assert _replace_by_operators(evm, new_cosigner.address) == 1
+    synced = vault_safe_recoveries_sync(vault_safe_id=custody.safe.pk, w3=evm.w3)
+    again = vault_safe_recoveries_sync(vault_safe_id=custody.safe.pk, w3=evm.w3)
+    assert synced == again
+    assert (synced.cosigner, synced.pending, synced.cancelled, synced.executed) == (new_cosigner.address, 0, 1, 1)
+    states = dict(CosignerRecovery.objects.values_list("new_cosigner", "state"))
+    assert states == {rogue.address: "cancelled", new_cosigner.address: "executed"}
+    assert VaultSafe.objects.get(pk=custody.safe.pk).cosigner == new_cosigner.address
+    page = Client().get(page_url).content.decode()
+    assert "Cancelled by the co-signer" in page and "Executed: co-signer replaced" in page
+
+
+@pytest.mark.django_db
+def test_a_recovery_reorganised_away_leaves_the_page(custody: Custody) -> None:
+    from vaults.custody.services import vault_safe_recoveries_sync
+    from vaults.models import CosignerRecovery
+
+    evm = custody.evm
+    snapshot = evm.tester.take_snapshot()
+    _announce(evm, evm.operators[0], Account.create().address)
+    vault_safe_recoveries_sync(vault_safe_id=custody.safe.pk, w3=evm.w3)
+    assert CosignerRecovery.objects.count() == 1
+    evm.tester.revert_to_snapshot(snapshot)
+    evm.tester.mine_blocks(3)
+    assert vault_safe_recoveries_sync(vault_safe_id=custody.safe.pk, w3=evm.w3).pending == 0
+    assert CosignerRecovery.objects.count() == 0

@@ -6,7 +6,9 @@
   Safe owners';
 - :mod:`~vaults.custody.services.execution`: execution on chain and its outcome;
 - :mod:`~vaults.custody.services.destinations`: where a withdrawal may be paid, and the registration of
-  destinations that are not linked wallets.
+  destinations that are not linked wallets;
+- :mod:`~vaults.custody.services.recoveries`: co-signer recoveries announced on a Safe's guard, mirrored for the
+  vault's public page.
 
 The steps they share (the proposal row locked, its conditional state moves, the step's time, the chain client)
 are :mod:`vaults.custody.services.proposal_steps`'s.
@@ -41,6 +43,7 @@ from vaults.custody.services.proposals import (
     proposal_cancel,
     withdrawal_proposal_create,
 )
+from vaults.custody.services.recoveries import RecoverySync, vault_safe_recoveries_sync
 from vaults.custody.services.signatures import (
     depositor_signature_add,
     owner_signature_add,
@@ -50,6 +53,7 @@ from vaults.custody.services.signatures import (
 
 __all__ = [
     "ProposalSubmissionStore",
+    "RecoverySync",
     "custody_withdrawal_request",
     "depositor_signature_add",
     "execution_outcome_record",
@@ -61,6 +65,7 @@ __all__ = [
     "proposal_execute",
     "relayer_account",
     "signature_parse",
+    "vault_safe_recoveries_sync",
     "withdrawal_destination_check",
     "withdrawal_destination_register",
     "withdrawal_proposal_create",

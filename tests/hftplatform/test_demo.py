@@ -12,12 +12,15 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
+from eth_account import Account
 from web3 import HTTPProvider, Web3
 
 from hftplatform.embedded import EmbeddedServices
+from tests.vaults.custody.safe_attacks import drain_attempts, key_subsets
 from vaults.custody import chain
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +47,35 @@ def _get(url: str) -> tuple[int, str, str]:
             return response.status, response.geturl(), response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, url, ""
+
+
+def _no_key_set_without_the_cosigner_moves_the_safes_tokens(
+    w3: Web3, deployed: dict[str, Any], keys: dict[str, str]
+) -> None:
+    """The issue's held-out check, on the running demo: fund its Safe, then try to move the tokens with every set of
+    the demo's keys other than the co-signer's, by signatures and by approveHash; all revert, the balance stays."""
+    accounts = {name: Account.from_key(key) for name, key in keys.items()}
+    names = {account.address: name for name, account in accounts.items()}
+    safe, token = deployed["safe"], deployed["token"]
+    funds = 10_000 * 10**6
+    chain.erc20_transfer(w3, token, accounts["wallet_1"], safe, funds)
+    thief = Account.create().address
+    others = [accounts[name] for name in ("operator_a", "operator_b", "recovery", "wallet_1", "wallet_2")]
+    attempts = drain_attempts(
+        w3, safe=safe, token=token, thief=thief, key_sets=key_subsets(others), relayer=accounts["wallet_2"],
+        names=names, faucet=w3.eth.accounts[0],
+    )  # fmt: skip
+    assert len(attempts) == 2 * 31
+    assert [attempt for attempt in attempts if attempt.status != 0] == []
+    assert chain.erc20_balance(w3, token, safe) == funds
+    assert chain.erc20_balance(w3, token, thief) == 0
+    # The same transfer with the co-signer and one operator executes: the attempts failed for want of the co-signer.
+    [allowed] = drain_attempts(
+        w3, safe=safe, token=token, thief=thief, key_sets=[(accounts["cosigner"], accounts["operator_a"])],
+        relayer=accounts["wallet_2"], names=names, faucet=w3.eth.accounts[0],
+    )[:1]  # fmt: skip
+    assert allowed.status == 1
+    assert chain.erc20_balance(w3, token, thief) == funds
 
 
 def _wait_until_serving(url: str, demo: subprocess.Popen[str], deadline_seconds: float = 120) -> None:
@@ -106,6 +138,7 @@ def test_demo_serves_the_platform_and_ctrl_c_stops_every_process(tmp_path: Path)
         assert w3.eth.chain_id == deployed["chain_id"] == 31337
         assert chain.safe_threshold(w3, deployed["safe"]) == 2
         assert chain.erc20_balance(w3, deployed["token"], deployed["wallet_1"]) == 100_000 * 10**6
+        _no_key_set_without_the_cosigner_moves_the_safes_tokens(w3, deployed, keys)
     finally:
         demo.send_signal(signal.SIGINT)
         output, _ = demo.communicate(timeout=60)

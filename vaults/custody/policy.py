@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from hftplatform.core.utc import utc_aware
 from vaults.custody.calls import SAFE_CONTROL_FUNCTIONS, erc20_transfer_decode
-from vaults.custody.safe_tx import OPERATION_CALL, SafeTx, SafeTxError, address_normalise
+from vaults.custody.safe_tx import OPERATION_CALL, ZERO_ADDRESS, SafeTx, SafeTxError, address_normalise
 from vaults.custody.withdrawal_request import (
     REQUIRED_WALLETS,
     Authorisation,
@@ -109,7 +109,8 @@ def policy_table_markdown() -> str:
     ]
     lines += [f"| {rule.operation} | {rule.requirement} | {rule.transaction} |" for rule in POLICY_TABLE]
     lines.append(
-        "\nEvery rule also requires a plain CALL, no ether sent and no gas refund (`gasPrice` 0) from the Safe."
+        "\nEvery rule also requires a plain CALL, no ether sent and no gas refund from the Safe (`gasPrice` and "
+        "`baseGas` 0, no `gasToken`, no `refundReceiver`)."
     )
     return "\n".join(lines) + "\n"
 
@@ -184,6 +185,14 @@ def _transaction_shape(operation: Operation, *, to_self: bool) -> list[Reason]:
         reasons.append(Reason("delegatecall", "DELEGATECALL is never signed: it runs foreign code as the Safe"))
     if tx.gas_price != 0 or tx.base_gas != 0:
         reasons.append(Reason("gas_refund", "the transaction would pay a gas refund out of the Safe"))
+    # With gasPrice 0 the Safe pays no refund, but a SafeTx naming a refund token or receiver is not one the
+    # co-signer has a reason to sign: a later change of either rule would turn it into a payment out of the Safe.
+    if tx.gas_token != ZERO_ADDRESS:
+        reasons.append(Reason("gas_token_set", f"the transaction names a gas refund token ({tx.gas_token})"))
+    if tx.refund_receiver != ZERO_ADDRESS:
+        reasons.append(
+            Reason("refund_receiver_set", f"the transaction names a gas refund receiver ({tx.refund_receiver})")
+        )
     if tx.value != 0:
         reasons.append(Reason("ether_sent", f"the transaction sends {tx.value} wei out of the Safe"))
     is_self = tx.to == address_normalise(operation.safe, field="safe")

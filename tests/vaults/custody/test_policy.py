@@ -129,6 +129,20 @@ class TestWithdrawalToLinkedWallet:
         op = operation(self.kind, ASSET, erc20_transfer_data(WALLET_A.address, 100), **fields)
         assert codes(op, self.context()) == [code]
 
+    @pytest.mark.parametrize(
+        ("fields", "code"),
+        [({"gas_token": OTHER}, "gas_token_set"), ({"refund_receiver": OTHER}, "refund_receiver_set")],
+    )
+    def test_a_gas_token_or_refund_receiver_is_refused_even_at_gas_price_zero(
+        self, fields: dict[str, str], code: str
+    ) -> None:
+        # With gasPrice 0 the Safe pays no refund today, but a SafeTx naming who is refunded in what is not one the
+        # co-signer has a reason to sign: a refund is a way to pay out of the Safe.
+        op = operation(self.kind, ASSET, erc20_transfer_data(WALLET_A.address, 100), **fields)  # type: ignore[arg-type]
+        decision = policy_evaluate(op, self.context())
+        assert [r.code for r in decision.reasons] == [code]
+        assert OTHER in decision.reasons[0].message
+
 
 class TestWithdrawalToOtherAddress:
     kind = OperationKind.WITHDRAWAL_TO_OTHER_ADDRESS

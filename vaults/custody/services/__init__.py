@@ -6,12 +6,15 @@
   Safe owners';
 - :mod:`~vaults.custody.services.execution`: execution on chain and its outcome;
 - :mod:`~vaults.custody.services.destinations`: where a withdrawal may be paid, and the registration of
-  destinations that are not linked wallets.
+  destinations that are not linked wallets;
+- :mod:`~vaults.custody.services.call_policies`: a vault Safe's contract-call policy (what trades and unwinds may
+  call, allowances, value-loss tolerance) and what co-signed calls use of it.
 
 The steps they share (the proposal row locked, its conditional state moves, the step's time, the chain client)
 are :mod:`vaults.custody.services.proposal_steps`'s.
 
-Lock order, inside one transaction: the vault Safe row (:func:`vaults.lock_objects.safe_lock`: allocating nonces),
+Lock order, inside one transaction: the vault Safe row (:func:`vaults.lock_objects.safe_lock`: allocating nonces,
+co-signing a trade or unwind against the Safe's call policy),
 then the withdrawal row, then the proposal row (:func:`vaults.lock_objects.proposal_lock`). State moves are
 conditional updates (``UPDATE ... WHERE state = <expected>``): a concurrent move makes the later one fail instead of
 overwriting it. Slow I/O (RPC) never runs inside a transaction; the one write that must precede I/O — the signed
@@ -27,6 +30,7 @@ raised after.
 This module names the public services of all flows, so a caller can write ``services.proposal_execute``.
 """
 
+from vaults.custody.services.call_policies import call_usage_record, safe_call_policy_set
 from vaults.custody.services.destinations import withdrawal_destination_check, withdrawal_destination_register
 from vaults.custody.services.execution import (
     ProposalSubmissionStore,
@@ -50,6 +54,7 @@ from vaults.custody.services.signatures import (
 
 __all__ = [
     "ProposalSubmissionStore",
+    "call_usage_record",
     "custody_withdrawal_request",
     "depositor_signature_add",
     "execution_outcome_record",
@@ -60,6 +65,7 @@ __all__ = [
     "proposal_cosign",
     "proposal_execute",
     "relayer_account",
+    "safe_call_policy_set",
     "signature_parse",
     "withdrawal_destination_check",
     "withdrawal_destination_register",

@@ -470,3 +470,13 @@ def test_markdown_has_a_row_per_call_shape() -> None:
         "| `params.amountIn` of `params.tokenIn` | `params.amountOutMinimum` ≥ the marked-price minimum; its "
         "worst-case loss counts; unwind too |"
     )
+
+
+def test_the_readme_shows_the_tables_as_generated() -> None:
+    from pathlib import Path
+
+    from vaults.custody.policy import policy_table_markdown
+
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+    assert call_shapes_markdown() in readme
+    assert policy_table_markdown().rstrip("\n") in readme

@@ -137,8 +137,9 @@ def call_policy_get(*, safe_id: int) -> CallPolicy | None:
 def call_usage_in_period(
     *, safe_id: int, now: datetime, period: timedelta, excluding_proposal_id: int | None = None
 ) -> CallUsage:
-    """What co-signed trades and unwinds of the Safe used of its policy in the period ending ``now``: recorded in
-    ``(now - period, now]``, and not released.
+    """What co-signed trades and unwinds of the Safe used of its policy in the period ending ``now``: recorded after
+    ``now - period`` (a usage recorded later than ``now`` counts too: a concurrent co-signing that read the clock
+    before this one, then waited for the Safe lock, must see it), and not released.
 
     A usage is released when its proposal was cancelled or failed *and* its SafeTx can never execute: a proposal
     of the same Safe executed at the same or a higher Safe nonce. Closing a proposal alone releases nothing: a
@@ -146,7 +147,7 @@ def call_usage_in_period(
     it with another owner's signature could still execute it — an allowance given back earlier could be spent
     twice. A nonce used outside the platform is not known here: that usage counts until the period ends."""
     rows = (
-        SafeCallUsage.objects.filter(safe_id=safe_id, at__gt=now - period, at__lte=now)
+        SafeCallUsage.objects.filter(safe_id=safe_id, at__gt=now - period)
         .exclude(proposal_id=excluding_proposal_id)
         .select_related("proposal")
         .order_by("id")

@@ -239,3 +239,54 @@ def test_the_policy_is_validated_when_set(custody: Custody) -> None:
         "protocol": "aave_v3_pool",
         "functions": ["borrow", "repay", "supply", "withdraw"],
     }
+
+
+def test_two_cosignings_at_once_cannot_both_fit_the_same_remaining_allowance(
+    custody: Custody, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    from django.db import connection
+
+    from vaults.custody import selectors
+    from vaults.custody.cosigner import COSIGNER_KEY_VARIABLE
+
+    c = custody
+    policy_set(c)  # 1,000 USDC per day
+    monkeypatch.delenv(COSIGNER_KEY_VARIABLE)
+    waiting = [proposed(c, POOL, supply(c, 600 * USDC_UNIT)) for _ in range(2)]  # each fits alone
+    assert [p.state_code for p in waiting] == ["custody_unavailable"] * 2
+    monkeypatch.setenv(COSIGNER_KEY_VARIABLE, "0x" + c.evm.cosigner.key.hex())
+    # Widen the race: the usage read dawdles, so without the Safe lock both co-signings would read "nothing used".
+    read = selectors.call_usage_in_period
+
+    def slow_read(**kwargs: Any) -> Any:
+        usage = read(**kwargs)
+        time.sleep(0.5)
+        return usage
+
+    monkeypatch.setattr(selectors, "call_usage_in_period", slow_read)
+    start = threading.Barrier(2)
+    outcomes: dict[int, str] = {}
+
+    def cosign(proposal_id: int) -> None:
+        start.wait()
+        try:
+            cs.proposal_cosign(proposal_id=proposal_id)
+            outcomes[proposal_id] = "signed"
+        except CustodyError as error:
+            outcomes[proposal_id] = error.code
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=cosign, args=(p.pk,)) for p in waiting]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(outcomes.values()) == ["allowance_exceeded", "signed"]
+    assert SafeCallUsage.objects.count() == 1
+    assert sum(cosigned(SafeProposal.objects.get(pk=p.pk)) for p in waiting) == 1
+    assert_untouched(c)

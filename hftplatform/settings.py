@@ -7,7 +7,6 @@ refuses to start without its secrets and real servers.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import warnings
@@ -240,9 +239,6 @@ DEPOSIT_SCAN_SECONDS = float(env("DEPOSIT_SCAN_SECONDS", "15"))
 HFT_SAFE_RELAYER_KEY = env("HFT_SAFE_RELAYER_KEY")
 # The platform's fee address: the only recipient the co-signer accepts for a fee collection.
 HFT_SAFE_FEE_RECIPIENT = env("HFT_SAFE_FEE_RECIPIENT")
-# Contracts and function selectors the co-signer accepts, JSON per operation kind:
-# {"strategy_trade": {"0xContract": ["0x12345678"]}, "emergency_unwind": {...}}. Default: none.
-HFT_SAFE_CALL_WHITELISTS: dict[str, dict[str, list[str]]] = json.loads(env("HFT_SAFE_CALL_WHITELISTS", "{}"))
 
 # -- Market data ------------------------------------------------------------------------------------------
 

@@ -11,7 +11,8 @@ The custody flow (``SafeProposal`` and the vault Safe) takes its locks in transa
 the locks above:
 
 4. the vault Safe row (:func:`safe_lock`) — held while a proposal's Safe nonce is allocated, so two proposals
-   never get the same one;
+   never get the same one, and while the co-signer signs a trade or unwind and records what it uses of the Safe's
+   call policy, so two co-signings never both fit the same remaining allowance;
 5. the withdrawal row (``select_for_update`` in the caller), then its proposal rows.
 
 A step on one proposal (signatures, approvals, co-signing, execution outcome, cancellation) locks that proposal

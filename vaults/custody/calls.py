@@ -1,10 +1,14 @@
-"""Call data the custody policy must recognise: ERC-20 transfers and the Safe's own owner/threshold/module/guard
-management functions. Pure; amounts are integers in the token's base units.
+"""Call data the custody policy must recognise: ERC-20 transfers, the Safe's own owner/threshold/module/guard
+management functions, and the protocol calls of strategy trades and unwinds (decoded with the ABI fragments in
+``abi/contract_calls.json``). Pure; amounts are integers in the token's base units.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
@@ -103,3 +107,116 @@ def erc20_transfer_decode(data: bytes) -> Erc20Transfer | None:
     except DecodingError:
         return None
     return Erc20Transfer(recipient=to_checksum_address(recipient), amount=int(amount))
+
+
+# -- contract calls a vault Safe may make under its contract-call policy (vaults.custody.call_policy) -------------
+
+CONTRACT_ABI_PATH = Path(__file__).with_name("abi") / "contract_calls.json"
+UINT256_MAX = 2**256 - 1
+
+Argument = str | int | tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ContractFunction:
+    """One function of a protocol's ABI fragments: its name, canonical signature, selector and the ABI types of its
+    top-level parameters (a struct as ``(t1,t2,...)``), with the flattened names of the values they decode to."""
+
+    protocol: str
+    name: str
+    signature: str
+    selector: bytes
+    types: tuple[str, ...]
+    parameters: tuple[tuple[str, ...], ...]  # per top-level parameter: its name, or its struct's ``name.field`` names
+
+
+def _abi_type(parameter: dict[str, Any]) -> str:
+    kind = str(parameter["type"])
+    if kind.startswith("tuple"):
+        inner = ",".join(_abi_type(component) for component in parameter["components"])
+        return f"({inner}){kind.removeprefix('tuple')}"
+    return kind
+
+
+def _parameter_names(parameter: dict[str, Any]) -> tuple[str, ...]:
+    if parameter["type"] == "tuple":
+        return tuple(f"{parameter['name']}.{component['name']}" for component in parameter["components"])
+    return (str(parameter["name"]),)
+
+
+def _contract_functions() -> dict[str, dict[bytes, ContractFunction]]:
+    fragments = json.loads(CONTRACT_ABI_PATH.read_text(encoding="utf-8"))
+    protocols: dict[str, dict[bytes, ContractFunction]] = {}
+    for protocol, functions in fragments.items():
+        if protocol.startswith("_"):
+            continue
+        protocols[protocol] = {}
+        for fragment in functions:
+            types = tuple(_abi_type(parameter) for parameter in fragment["inputs"])
+            signature = f"{fragment['name']}({','.join(types)})"
+            function = ContractFunction(
+                protocol=protocol,
+                name=str(fragment["name"]),
+                signature=signature,
+                selector=function_selector(signature),
+                types=types,
+                parameters=tuple(_parameter_names(parameter) for parameter in fragment["inputs"]),
+            )
+            protocols[protocol][function.selector] = function
+    return protocols
+
+
+# protocol -> selector -> function, read once from the ABI fragments
+CONTRACT_FUNCTIONS: dict[str, dict[bytes, ContractFunction]] = _contract_functions()
+
+
+@dataclass(frozen=True)
+class ContractCall:
+    """Call data decoded with a protocol's ABI fragments. ``arguments`` maps each parameter's name (a struct's
+    fields as ``params.tokenIn``) to its value: addresses EIP-55 checksummed, integers as ``int`` (token base
+    units), an address array as a tuple of addresses."""
+
+    function: ContractFunction
+    arguments: dict[str, Argument]
+
+
+def _argument_value(kind: str, value: Any) -> Argument:
+    if kind == "address":
+        return str(to_checksum_address(value))
+    if kind == "address[]":
+        return tuple(str(to_checksum_address(item)) for item in value)
+    if kind.startswith(("uint", "int")):
+        return int(value)
+    raise ValueError(f"no policy argument of ABI type {kind}")  # the fragments hold no other type
+
+
+def contract_call_decode(protocol: str, data: bytes) -> ContractCall | None:
+    """``data`` decoded as a call of one of ``protocol``'s functions, or None when its selector is none of them or
+    its arguments are not exactly their canonical ABI encoding (trailing bytes, odd offsets, dirty padding: data
+    the contract would read one way and a checker another)."""
+    function = CONTRACT_FUNCTIONS.get(protocol, {}).get(bytes(data[:4]))
+    if function is None:
+        return None
+    try:
+        values = abi_decode(list(function.types), data[4:], strict=True)
+    except (DecodingError, OverflowError):
+        return None
+    if abi_encode(list(function.types), values) != bytes(data[4:]):
+        return None
+    arguments: dict[str, Argument] = {}
+    for kind, names, value in zip(function.types, function.parameters, values, strict=True):
+        if kind.startswith("("):
+            fields = kind[1:-1].split(",")
+            for name, field_kind, item in zip(names, fields, value, strict=True):
+                arguments[name] = _argument_value(field_kind, item)
+        else:
+            arguments[names[0]] = _argument_value(kind, value)
+    return ContractCall(function=function, arguments=arguments)
+
+
+def contract_call_data(protocol: str, name: str, *arguments: Any) -> bytes:
+    """Call data for ``protocol``'s function ``name`` with ``arguments`` in ABI order (a struct as a tuple)."""
+    for function in CONTRACT_FUNCTIONS[protocol].values():
+        if function.name == name:
+            return function.selector + abi_encode(list(function.types), list(arguments))
+    raise KeyError(f"{protocol} has no function {name}")

@@ -17,8 +17,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from hftplatform.core.utc import utc_aware
+from vaults.custody.call_policy import CallPolicy, CallUsage, Reason, TokenMark, call_policy_check
 from vaults.custody.calls import SAFE_CONTROL_FUNCTIONS, erc20_transfer_decode
-from vaults.custody.safe_tx import OPERATION_CALL, SafeTx, SafeTxError, address_normalise
+from vaults.custody.safe_tx import OPERATION_CALL, ZERO_ADDRESS, SafeTx, SafeTxError, address_normalise
 from vaults.custody.withdrawal_request import (
     REQUIRED_WALLETS,
     Authorisation,
@@ -71,8 +72,12 @@ POLICY_TABLE: tuple[PolicyRule, ...] = (
     PolicyRule(
         OperationKind.STRATEGY_TRADE,
         "strategy trade (funds stay in the Safe)",
-        "1 operator approval",
-        "a call to a whitelisted contract with one of its whitelisted function selectors",
+        "1 operator approval; amounts within the vault's per-period token allowances; a swap's minimum output at "
+        "least the marked-price value less the maximum slippage; the period's cumulative value loss within the "
+        "vault's tolerance",
+        "a declared call shape (ERC-20 `approve`/`transfer`, Uniswap V2/V3 swaps, Aave v3 `supply`/`withdraw`/"
+        "`borrow`/`repay`) on an allowlisted token or a contract the vault's policy grants; recipient, `to` and "
+        "`onBehalfOf` the Safe itself, every token allowlisted, approvals bounded and to granted contracts",
         operator_approvals=1,
     ),
     PolicyRule(
@@ -93,8 +98,9 @@ POLICY_TABLE: tuple[PolicyRule, ...] = (
     PolicyRule(
         OperationKind.EMERGENCY_UNWIND,
         "emergency unwind (positions back to the base asset, inside the Safe)",
-        "1 operator approval",
-        "a call to a whitelisted unwind contract with one of its whitelisted function selectors",
+        "1 operator approval; the allowances, minimum output and value-loss tolerance of a strategy trade",
+        "as a strategy trade, on the unwind contracts the vault's policy grants, and only Aave `withdraw`/`repay`, "
+        "`approve` and swaps into the vault asset",
         operator_approvals=1,
     ),
 )
@@ -109,7 +115,8 @@ def policy_table_markdown() -> str:
     ]
     lines += [f"| {rule.operation} | {rule.requirement} | {rule.transaction} |" for rule in POLICY_TABLE]
     lines.append(
-        "\nEvery rule also requires a plain CALL, no ether sent and no gas refund (`gasPrice` 0) from the Safe."
+        "\nEvery rule also requires a plain CALL, no ether sent and no gas refund from the Safe (`gasPrice` and "
+        "`baseGas` 0, no `gasToken`, no `refundReceiver`)."
     )
     return "\n".join(lines) + "\n"
 
@@ -138,8 +145,10 @@ class PolicyContext:
     """The facts a rule needs, gathered by the caller from the database (none are trusted from the proposer).
 
     ``payout`` and ``fee_ledger_balance`` are in the vault asset's base units; ``operator_approvals`` holds
-    distinct operator identities (user ids or addresses); whitelists map a contract address to its allowed
-    4-byte selectors.
+    distinct operator identities (user ids or addresses). Strategy trades and emergency unwinds are checked against
+    the vault's ``call_policy`` (:mod:`vaults.custody.call_policy`), with ``call_usage`` what co-signed calls have
+    used of it in the current period (this proposal excluded) and ``marks`` the tokens' marked prices, the vault
+    asset's among them.
     """
 
     now: datetime
@@ -151,24 +160,21 @@ class PolicyContext:
     operator_approvals: frozenset[str] = frozenset()
     fee_ledger_balance: int | None = None
     fee_recipient: str | None = None
-    trade_whitelist: Mapping[str, frozenset[bytes]] = field(default_factory=dict)
-    unwind_whitelist: Mapping[str, frozenset[bytes]] = field(default_factory=dict)
+    call_policy: CallPolicy | None = None
+    call_usage: CallUsage = field(default_factory=CallUsage)
+    marks: Mapping[str, TokenMark] = field(default_factory=dict)
     announced_at: datetime | None = None
 
 
 @dataclass(frozen=True)
-class Reason:
-    code: str
-    message: str
-
-
-@dataclass(frozen=True)
 class Decision:
-    """The policy's answer: ``allowed``, the rule applied, and every unmet requirement when refused."""
+    """The policy's answer: ``allowed``, the rule applied, and every unmet requirement when refused. An allowed
+    strategy trade or unwind carries its ``usage`` of the vault's contract-call policy (recorded when co-signed)."""
 
     allowed: bool
     rule: PolicyRule
     reasons: tuple[Reason, ...]
+    usage: CallUsage | None = None
 
     @property
     def message(self) -> str:
@@ -184,6 +190,14 @@ def _transaction_shape(operation: Operation, *, to_self: bool) -> list[Reason]:
         reasons.append(Reason("delegatecall", "DELEGATECALL is never signed: it runs foreign code as the Safe"))
     if tx.gas_price != 0 or tx.base_gas != 0:
         reasons.append(Reason("gas_refund", "the transaction would pay a gas refund out of the Safe"))
+    # With gasPrice 0 the Safe pays no refund, but a SafeTx naming a refund token or receiver is not one the
+    # co-signer has a reason to sign: a later change of either rule would turn it into a payment out of the Safe.
+    if tx.gas_token != ZERO_ADDRESS:
+        reasons.append(Reason("gas_token_set", f"the transaction names a gas refund token ({tx.gas_token})"))
+    if tx.refund_receiver != ZERO_ADDRESS:
+        reasons.append(
+            Reason("refund_receiver_set", f"the transaction names a gas refund receiver ({tx.refund_receiver})")
+        )
     if tx.value != 0:
         reasons.append(Reason("ether_sent", f"the transaction sends {tx.value} wei out of the Safe"))
     is_self = tx.to == address_normalise(operation.safe, field="safe")
@@ -287,16 +301,21 @@ def _withdrawal(operation: Operation, context: PolicyContext, rule: PolicyRule) 
     return reasons
 
 
-def _whitelisted_call(operation: Operation, whitelist: Mapping[str, frozenset[bytes]], what: str) -> list[Reason]:
-    allowed = {address_normalise(contract): selectors for contract, selectors in whitelist.items()}
-    tx = operation.tx
-    if tx.to not in allowed:
-        return [Reason("contract_not_whitelisted", f"{tx.to} is not a whitelisted {what} contract")]
-    selector = tx.selector
-    if selector is None or selector not in allowed[tx.to]:
-        shown = "no function" if selector is None else "0x" + selector.hex()
-        return [Reason("selector_not_whitelisted", f"{shown} is not a whitelisted {what} function of {tx.to}")]
-    return []
+def _contract_call(operation: Operation, context: PolicyContext, *, unwind: bool) -> tuple[list[Reason], CallUsage]:
+    if context.asset is None and context.call_policy is not None:
+        return [Reason("asset_unknown", "the vault's asset is not known")], CallUsage()
+    check = call_policy_check(
+        safe=operation.safe,
+        asset=context.asset or "",
+        to=operation.tx.to,
+        data=operation.tx.data,
+        unwind=unwind,
+        policy=context.call_policy,
+        used=context.call_usage,
+        marks=context.marks,
+        now=context.now,
+    )
+    return list(check.reasons), check.usage
 
 
 def policy_evaluate(operation: Operation, context: PolicyContext) -> Decision:
@@ -309,15 +328,13 @@ def policy_evaluate(operation: Operation, context: PolicyContext) -> Decision:
     rule = POLICY_RULES[operation.kind]
     kind = rule.kind
     reasons: list[Reason]
+    usage: CallUsage | None = None
     if kind in (OperationKind.WITHDRAWAL_TO_LINKED_WALLET, OperationKind.WITHDRAWAL_TO_OTHER_ADDRESS):
         reasons = _withdrawal(operation, context, rule)
-    elif kind is OperationKind.STRATEGY_TRADE:
+    elif kind in (OperationKind.STRATEGY_TRADE, OperationKind.EMERGENCY_UNWIND):
         reasons = _transaction_shape(operation, to_self=False)
-        reasons += _whitelisted_call(operation, context.trade_whitelist, "trading")
-        reasons += _approvals(context, rule.operator_approvals)
-    elif kind is OperationKind.EMERGENCY_UNWIND:
-        reasons = _transaction_shape(operation, to_self=False)
-        reasons += _whitelisted_call(operation, context.unwind_whitelist, "unwind")
+        call_reasons, usage = _contract_call(operation, context, unwind=kind is OperationKind.EMERGENCY_UNWIND)
+        reasons += call_reasons
         reasons += _approvals(context, rule.operator_approvals)
     elif kind is OperationKind.FEE_COLLECTION:
         reasons = _transaction_shape(operation, to_self=False)
@@ -355,4 +372,4 @@ def policy_evaluate(operation: Operation, context: PolicyContext) -> Decision:
                     f"{(context.announced_at + rule.delay).isoformat()} (72 h)",
                 )
             )
-    return Decision(allowed=not reasons, rule=rule, reasons=tuple(reasons))
+    return Decision(allowed=not reasons, rule=rule, reasons=tuple(reasons), usage=None if reasons else usage)

@@ -14,12 +14,14 @@ from django.db.models import Max, Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import User, Wallet
+from vaults.custody.call_policy import CallPolicy, CallPolicyError, CallUsage, TokenMark, call_policy_from_config
 from vaults.custody.calls import safe_control_call_decode
 from vaults.custody.destination_registration import (
     DestinationRegistration,
     destination_registration_hash,
     destination_registration_typed_data,
 )
+from vaults.custody.errors import CustodyError
 from vaults.custody.policy import CONTROL_CHANGE_DELAY, OperationKind, PolicyContext
 from vaults.custody.policy import DestinationRegistration as PolicyDestination
 from vaults.custody.safe_tx import SafeTx, address_normalise
@@ -28,7 +30,17 @@ from vaults.custody.withdrawal_request import (
     WithdrawalRequest,
     withdrawal_request_typed_data,
 )
-from vaults.models import CosignerRecovery, FeeLedgerEntry, ProposalSignature, SafeProposal, WithdrawalDestination
+from vaults.models import (
+    CosignerRecovery,
+    FeeLedgerEntry,
+    ProposalSignature,
+    SafeCallPolicy,
+    SafeCallUsage,
+    SafeProposal,
+    Valuation,
+    VaultSafe,
+    WithdrawalDestination,
+)
 
 
 def proposal_safe_tx(proposal: SafeProposal) -> SafeTx:
@@ -101,12 +113,75 @@ def fee_ledger_balance(*, vault_id: int, excluding_proposal_id: int | None = Non
     return int(charged) - int(taken)
 
 
-def _whitelist(kind: OperationKind) -> dict[str, frozenset[bytes]]:
-    configured = settings.HFT_SAFE_CALL_WHITELISTS.get(kind.value, {})
-    return {
-        address_normalise(contract): frozenset(bytes.fromhex(selector.removeprefix("0x")) for selector in selectors)
-        for contract, selectors in configured.items()
-    }
+CALL_KINDS = frozenset({OperationKind.STRATEGY_TRADE.value, OperationKind.EMERGENCY_UNWIND.value})
+
+
+def call_policy_get(*, safe_id: int) -> CallPolicy | None:
+    """The Safe's contract-call policy, or None when it has none (then no trade or unwind is signed)."""
+    row = SafeCallPolicy.objects.filter(safe_id=safe_id).first()
+    if row is None:
+        return None
+    try:
+        return call_policy_from_config(
+            tokens=row.tokens,
+            trade_contracts=row.trade_contracts,
+            unwind_contracts=row.unwind_contracts,
+            period=row.period,
+            max_slippage=row.max_slippage,
+            value_loss_tolerance=int(row.value_loss_tolerance),
+            mark_max_age=row.mark_max_age,
+        )
+    except CallPolicyError as error:  # written only validated; an edit behind the service's back refuses
+        raise CustodyError(f"the vault's call policy is unusable: {error}", code="call_policy_invalid") from None
+
+
+def call_usage_in_period(
+    *, safe_id: int, now: datetime, period: timedelta, excluding_proposal_id: int | None = None
+) -> CallUsage:
+    """What co-signed trades and unwinds of the Safe used of its policy in the period ending ``now``: recorded after
+    ``now - period`` (a usage recorded later than ``now`` counts too: a concurrent co-signing that read the clock
+    before this one, then waited for the Safe lock, must see it), and not released.
+
+    A usage is released when its proposal was cancelled or failed *and* its SafeTx can never execute: a proposal
+    of the same Safe executed at the same or a higher Safe nonce. Closing a proposal alone releases nothing: a
+    cancelled or reverted proposal's co-signature stays valid on chain until its nonce is used, and whoever holds
+    it with another owner's signature could still execute it — an allowance given back earlier could be spent
+    twice. A nonce used outside the platform is not known here: that usage counts until the period ends."""
+    rows = (
+        SafeCallUsage.objects.filter(safe_id=safe_id, at__gt=now - period)
+        .exclude(proposal_id=excluding_proposal_id)
+        .select_related("proposal")
+        .order_by("id")
+    )
+    executed = SafeProposal.objects.filter(safe_id=safe_id, state=SafeProposal.State.EXECUTED).aggregate(n=Max("nonce"))
+    highest_executed = executed["n"]
+    closed = (SafeProposal.State.FAILED, SafeProposal.State.CANCELLED)
+    spent: dict[str, int] = {}
+    loss = 0
+    for row in rows:
+        if row.proposal.state in closed and highest_executed is not None and highest_executed >= row.proposal.nonce:
+            continue
+        for token, amount in row.spent.items():
+            spent[token] = spent.get(token, 0) + int(amount)
+        loss += int(row.value_loss)
+    return CallUsage(spent=spent, value_loss=loss)
+
+
+def token_marks(*, safe: VaultSafe, now: datetime) -> dict[str, TokenMark]:
+    """The marked prices the call policy values tokens at: the vault asset (1, at ``now``) and every on-chain
+    position of the vault's latest valuation (its kline close, at the valuation's time). A token held only as a
+    manual position has no address and so no mark."""
+    vault = safe.vault
+    marks = {safe.asset_contract: TokenMark(price=Decimal(1), decimals=vault.asset_decimals, at=now)}
+    latest = Valuation.objects.filter(vault_id=vault.pk).order_by("-at", "-id").first()
+    if latest is None:
+        return marks
+    for source in latest.sources:
+        token, decimals, price = source.get("token"), source.get("decimals"), source.get("price")
+        if not token or decimals is None or price is None or token == safe.asset_contract:
+            continue
+        marks[address_normalise(token)] = TokenMark(price=Decimal(str(price)), decimals=int(decimals), at=latest.at)
+    return marks
 
 
 def policy_context(*, proposal: SafeProposal, now: datetime) -> PolicyContext:
@@ -117,8 +192,6 @@ def policy_context(*, proposal: SafeProposal, now: datetime) -> PolicyContext:
         "now": now,
         "asset": safe.asset_contract,
         "fee_recipient": fee_recipient,
-        "trade_whitelist": _whitelist(OperationKind.STRATEGY_TRADE),
-        "unwind_whitelist": _whitelist(OperationKind.EMERGENCY_UNWIND),
         "announced_at": proposal.announced_at,
     }
     if proposal.is_withdrawal:
@@ -142,6 +215,14 @@ def policy_context(*, proposal: SafeProposal, now: datetime) -> PolicyContext:
         str(operator_id)
         for operator_id in proposal.approvals.filter(approved=True).values_list("operator_id", flat=True)
     )
+    if proposal.kind in CALL_KINDS:
+        policy = call_policy_get(safe_id=safe.pk)
+        if policy is not None:
+            common["call_policy"] = policy
+            common["call_usage"] = call_usage_in_period(
+                safe_id=safe.pk, now=now, period=policy.period, excluding_proposal_id=proposal.pk
+            )
+            common["marks"] = token_marks(safe=safe, now=now)
     return PolicyContext(
         **common,
         operator_approvals=approvals,

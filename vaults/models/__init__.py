@@ -4,7 +4,8 @@
 - :mod:`~vaults.models.flows`: deposits and withdrawals;
 - :mod:`~vaults.models.positions`: positions and valuations;
 - :mod:`~vaults.models.fee_ledger`: the fee ledger, as the fee engine (:mod:`fees.core`) produced it;
-- :mod:`~vaults.models.custody`: the vault's Safe, on-chain transfers, proposals, signatures, destinations.
+- :mod:`~vaults.models.custody`: the vault's Safe, on-chain transfers, proposals, signatures, destinations, the
+  contract-call policy of trades and unwinds and what co-signed calls used of it.
 
 Every number of the fee engine is stored exactly in an unconstrained ``NUMERIC``
 (:class:`hftplatform.fields.ExactNumericField`): asset amounts as whole base units, shares at 18 places, prices and
@@ -18,6 +19,8 @@ from vaults.models.custody import (
     DepositScanCursor,
     OperatorApproval,
     ProposalSignature,
+    SafeCallPolicy,
+    SafeCallUsage,
     SafeProposal,
     VaultSafe,
     WithdrawalDestination,
@@ -38,6 +41,8 @@ __all__ = [
     "OperatorApproval",
     "Position",
     "ProposalSignature",
+    "SafeCallPolicy",
+    "SafeCallUsage",
     "SafeProposal",
     "Valuation",
     "Vault",

@@ -418,3 +418,59 @@ class WithdrawalDestination(models.Model):
 
     def __str__(self) -> str:
         return f"{self.address} for {self.depositor_id} on chain {self.chain_id}"
+
+
+# -- custody: the contract-call policy of strategy trades and unwinds (vaults.custody.call_policy) -----------------
+
+
+class SafeCallPolicy(models.Model):
+    """What a vault Safe's strategy trades and emergency unwinds may call (:mod:`vaults.custody.call_policy`):
+    the allowlisted tokens with their allowance per period, the contracts each kind may call as which protocol and
+    functions, the maximum slippage a swap's minimum output may give up, and the cumulative value loss tolerated
+    per period. Written only through :func:`vaults.custody.services.safe_call_policy_set`, which validates it; a
+    Safe without one signs no trade and no unwind."""
+
+    safe = models.OneToOneField(VaultSafe, on_delete=models.PROTECT, related_name="call_policy")
+    tokens = models.JSONField(default=dict, help_text='{"0xToken": "allowance per period in base units"}')
+    trade_contracts = models.JSONField(
+        default=dict, help_text='{"0xContract": {"protocol": "uniswap_v2_router", "functions": ["..."]}}'
+    )
+    unwind_contracts = models.JSONField(default=dict, help_text="As trade_contracts, for emergency unwinds.")
+    period = models.DurationField(help_text="The rolling window of allowances and the value-loss tolerance.")
+    max_slippage = ExactNumericField(help_text="Fraction of a swap's marked value its minimum output may give up.")
+    value_loss_tolerance = ExactNumericField(help_text="Base units of the vault asset per period.")
+    mark_max_age = models.DurationField(help_text="A marked price older than this is no price.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["safe_id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_slippage__gte=0, max_slippage__lt=1, value_loss_tolerance__gte=0),
+                name="safe_call_policy_bounds",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"call policy of {self.safe_id}"
+
+
+class SafeCallUsage(models.Model):
+    """What one co-signed strategy trade or unwind uses of its Safe's call policy, recorded when the co-signer
+    signs: ``spent`` per token (``{"0xToken": "base units"}``) against the allowances and ``value_loss`` (base
+    units of the vault asset, worst case at marked prices) against the tolerance. It counts for the period after
+    ``at`` until its SafeTx can never execute (:func:`vaults.custody.selectors.call_usage_in_period`)."""
+
+    proposal = models.OneToOneField(SafeProposal, on_delete=models.PROTECT, related_name="call_usage")
+    safe = models.ForeignKey(VaultSafe, on_delete=models.PROTECT, related_name="call_usages")
+    at = models.DateTimeField()
+    spent = models.JSONField(default=dict)
+    value_loss = ExactNumericField()
+
+    class Meta:
+        ordering = ["safe_id", "at", "id"]
+        constraints = [models.CheckConstraint(condition=Q(value_loss__gte=0), name="safe_call_usage_loss_nonnegative")]
+        indexes = [models.Index(fields=["safe", "at"], name="safe_call_usage_period_idx")]
+
+    def __str__(self) -> str:
+        return f"call usage of proposal {self.proposal_id}"

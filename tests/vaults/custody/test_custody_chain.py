@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from eth_account import Account
@@ -15,6 +16,7 @@ from eth_account.signers.local import LocalAccount
 
 from tests.vaults.custody.conftest import VAULT_FUNDS, Evm
 from vaults.custody import chain
+from vaults.custody.call_policy import CallPolicy
 from vaults.custody.calls import erc20_transfer_data, function_selector
 from vaults.custody.cosigner import (
     COSIGNER_KEY_VARIABLE,
@@ -261,13 +263,23 @@ def test_a_destination_not_linked(evm: Evm) -> None:
 def test_a_cosigner_asked_to_sign_outside_its_policy(evm: Evm) -> None:
     thief = Account.create().address
     tx = SafeTx(to=evm.token, value=0, data=erc20_transfer_data(thief, AMOUNT), operation=0, nonce=0)
-    # Labelled a strategy trade, approved by one operator: a token transfer out is not a whitelisted trade.
+    # Labelled a strategy trade, approved by one operator, on an allowlisted token: a token transfer out is no trade.
     operation = Operation(OperationKind.STRATEGY_TRADE, evm.chain_id, evm.safe, tx)
-    context = PolicyContext(now=NOW, operator_approvals=frozenset({evm.operators[0].address}))
+    policy = CallPolicy(
+        tokens={evm.token: AMOUNT}, trade_contracts={}, unwind_contracts={}, period=timedelta(days=1),
+        max_slippage=Decimal("0.01"), value_loss_tolerance=0, mark_max_age=timedelta(hours=1),
+    )  # fmt: skip
+    context = PolicyContext(
+        now=NOW, asset=evm.token, call_policy=policy, operator_approvals=frozenset({evm.operators[0].address})
+    )
     cosigned = PolicyCosigner(evm.cosigner.key).sign(operation, context)
     assert isinstance(cosigned, CosignerRefusal)
     assert cosigned.code == "policy"
-    assert [r.code for r in cosigned.decision.reasons] == ["contract_not_whitelisted"]
+    assert [r.code for r in cosigned.decision.reasons] == ["recipient_not_safe"]
+    assert [
+        r.code
+        for r in PolicyCosigner(evm.cosigner.key).sign(operation, replace(context, call_policy=None)).decision.reasons
+    ] == ["call_policy_missing"]
     assert cosigned.message.startswith("refused by the policy for strategy trade")
     # The operator alone cannot execute it.
     digest = safe_tx_hash(evm.chain_id, evm.safe, tx)

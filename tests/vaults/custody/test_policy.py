@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from eth_account import Account
 from eth_utils.address import to_checksum_address
 
-from vaults.custody.calls import erc20_transfer_data, function_selector
+from vaults.custody.call_policy import CallPolicy, CallUsage, ContractGrant, Protocol
+from vaults.custody.calls import contract_call_data, erc20_transfer_data, function_selector
 from vaults.custody.policy import (
     POLICY_TABLE,
     DestinationRegistration,
@@ -129,6 +131,20 @@ class TestWithdrawalToLinkedWallet:
         op = operation(self.kind, ASSET, erc20_transfer_data(WALLET_A.address, 100), **fields)
         assert codes(op, self.context()) == [code]
 
+    @pytest.mark.parametrize(
+        ("fields", "code"),
+        [({"gas_token": OTHER}, "gas_token_set"), ({"refund_receiver": OTHER}, "refund_receiver_set")],
+    )
+    def test_a_gas_token_or_refund_receiver_is_refused_even_at_gas_price_zero(
+        self, fields: dict[str, str], code: str
+    ) -> None:
+        # With gasPrice 0 the Safe pays no refund today, but a SafeTx naming who is refunded in what is not one the
+        # co-signer has a reason to sign: a refund is a way to pay out of the Safe.
+        op = operation(self.kind, ASSET, erc20_transfer_data(WALLET_A.address, 100), **fields)  # type: ignore[arg-type]
+        decision = policy_evaluate(op, self.context())
+        assert [r.code for r in decision.reasons] == [code]
+        assert OTHER in decision.reasons[0].message
+
 
 class TestWithdrawalToOtherAddress:
     kind = OperationKind.WITHDRAWAL_TO_OTHER_ADDRESS
@@ -164,40 +180,63 @@ class TestWithdrawalToOtherAddress:
 
 
 class TestStrategyTradeAndUnwind:
+    """The approvals and the transaction's shape; the conditions on the call itself are tests/vaults/custody/
+    test_call_policy.py's."""
+
+    policy = CallPolicy(
+        tokens={ASSET: 10**12},
+        trade_contracts={ROUTER: ContractGrant(Protocol.AAVE_V3_POOL, frozenset({"supply", "withdraw"}))},
+        unwind_contracts={ROUTER: ContractGrant(Protocol.AAVE_V3_POOL, frozenset({"withdraw"}))},
+        period=timedelta(days=1),
+        max_slippage=Decimal("0.01"),
+        value_loss_tolerance=0,
+        mark_max_age=timedelta(hours=1),
+    )
+
+    def context(self, **fields: object) -> PolicyContext:
+        values: dict[str, object] = {
+            "now": NOW, "asset": ASSET, "call_policy": self.policy, "operator_approvals": frozenset({"op1"}),
+        } | fields  # fmt: skip
+        return PolicyContext(**values)  # type: ignore[arg-type]
+
     def test_trade_allowed_with_one_approval(self) -> None:
-        op = operation(OperationKind.STRATEGY_TRADE, ROUTER, SWAP + bytes(64))
-        context = PolicyContext(
-            now=NOW, trade_whitelist={ROUTER: frozenset({SWAP})}, operator_approvals=frozenset({"op1"})
+        op = operation(
+            OperationKind.STRATEGY_TRADE, ROUTER, contract_call_data("aave_v3_pool", "supply", ASSET, 5, SAFE, 0)
         )
-        assert codes(op, context) == []
+        decision = policy_evaluate(op, self.context())
+        assert (decision.allowed, decision.usage) == (True, CallUsage(spent={ASSET: 5}, value_loss=0))
 
     def test_trade_refusals(self) -> None:
-        whitelist = {ROUTER: frozenset({SWAP})}
-        approved = frozenset({"op1"})
-        context = PolicyContext(now=NOW, trade_whitelist=whitelist, operator_approvals=approved)
+        supply = contract_call_data("aave_v3_pool", "supply", ASSET, 5, SAFE, 0)
+        context = self.context()
         assert codes(
-            operation(OperationKind.STRATEGY_TRADE, ROUTER, SWAP), replace(context, operator_approvals=frozenset())
+            operation(OperationKind.STRATEGY_TRADE, ROUTER, supply), replace(context, operator_approvals=frozenset())
         ) == ["operator_approvals"]
-        assert codes(operation(OperationKind.STRATEGY_TRADE, OTHER, SWAP), context) == ["contract_not_whitelisted"]
-        assert codes(operation(OperationKind.STRATEGY_TRADE, ROUTER, UNWIND), context) == ["selector_not_whitelisted"]
+        assert codes(operation(OperationKind.STRATEGY_TRADE, OTHER, supply), context) == ["contract_not_whitelisted"]
+        assert codes(operation(OperationKind.STRATEGY_TRADE, ROUTER, SWAP), context) == ["selector_not_whitelisted"]
+        assert codes(operation(OperationKind.STRATEGY_TRADE, ROUTER, UNWIND), context) == ["call_malformed"]
         assert codes(operation(OperationKind.STRATEGY_TRADE, ROUTER, b""), context) == ["selector_not_whitelisted"]
         # Sending tokens out of the Safe is not a trade, even with an approval.
         assert codes(operation(OperationKind.STRATEGY_TRADE, ASSET, erc20_transfer_data(OTHER, 1)), context) == [
-            "contract_not_whitelisted"
+            "recipient_not_safe"
         ]
         assert codes(operation(OperationKind.STRATEGY_TRADE, SAFE, CHANGE_THRESHOLD + bytes(32)), context) == [
             "safe_self_call",
             "contract_not_whitelisted",
         ]
+        assert codes(operation(OperationKind.STRATEGY_TRADE, ROUTER, supply), replace(context, asset=None)) == [
+            "asset_unknown"
+        ]
 
-    def test_unwind_uses_its_own_whitelist(self) -> None:
-        context = PolicyContext(
-            now=NOW, unwind_whitelist={ROUTER: frozenset({UNWIND})}, operator_approvals=frozenset({"op1"})
-        )
-        assert codes(operation(OperationKind.EMERGENCY_UNWIND, ROUTER, UNWIND + bytes(96)), context) == []
-        assert codes(operation(OperationKind.EMERGENCY_UNWIND, ROUTER, SWAP), context) == ["selector_not_whitelisted"]
+    def test_unwind_uses_its_own_grants(self) -> None:
+        withdraw = contract_call_data("aave_v3_pool", "withdraw", ASSET, 5, SAFE)
+        supply = contract_call_data("aave_v3_pool", "supply", ASSET, 5, SAFE, 0)
+        context = self.context()
+        assert codes(operation(OperationKind.EMERGENCY_UNWIND, ROUTER, withdraw), context) == []
+        assert codes(operation(OperationKind.EMERGENCY_UNWIND, ROUTER, supply), context) == ["selector_not_whitelisted"]
         assert codes(
-            operation(OperationKind.EMERGENCY_UNWIND, ROUTER, UNWIND), replace(context, operator_approvals=frozenset())
+            operation(OperationKind.EMERGENCY_UNWIND, ROUTER, withdraw),
+            replace(context, operator_approvals=frozenset()),
         ) == ["operator_approvals"]
 
 

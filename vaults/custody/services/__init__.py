@@ -8,12 +8,15 @@
 - :mod:`~vaults.custody.services.destinations`: where a withdrawal may be paid, and the registration of
   destinations that are not linked wallets;
 - :mod:`~vaults.custody.services.recoveries`: co-signer recoveries announced on a Safe's guard, mirrored for the
-  vault's public page.
+  vault's public page;
+- :mod:`~vaults.custody.services.call_policies`: a vault Safe's contract-call policy (what trades and unwinds may
+  call, allowances, value-loss tolerance) and what co-signed calls use of it.
 
 The steps they share (the proposal row locked, its conditional state moves, the step's time, the chain client)
 are :mod:`vaults.custody.services.proposal_steps`'s.
 
-Lock order, inside one transaction: the vault Safe row (:func:`vaults.lock_objects.safe_lock`: allocating nonces),
+Lock order, inside one transaction: the vault Safe row (:func:`vaults.lock_objects.safe_lock`: allocating nonces,
+co-signing a trade or unwind against the Safe's call policy),
 then the withdrawal row, then the proposal row (:func:`vaults.lock_objects.proposal_lock`). State moves are
 conditional updates (``UPDATE ... WHERE state = <expected>``): a concurrent move makes the later one fail instead of
 overwriting it. Slow I/O (RPC) never runs inside a transaction; the one write that must precede I/O — the signed
@@ -29,6 +32,7 @@ raised after.
 This module names the public services of all flows, so a caller can write ``services.proposal_execute``.
 """
 
+from vaults.custody.services.call_policies import call_usage_record, safe_call_policy_set
 from vaults.custody.services.destinations import withdrawal_destination_check, withdrawal_destination_register
 from vaults.custody.services.execution import (
     ProposalSubmissionStore,
@@ -54,6 +58,7 @@ from vaults.custody.services.signatures import (
 __all__ = [
     "ProposalSubmissionStore",
     "RecoverySync",
+    "call_usage_record",
     "custody_withdrawal_request",
     "depositor_signature_add",
     "execution_outcome_record",
@@ -64,6 +69,7 @@ __all__ = [
     "proposal_cosign",
     "proposal_execute",
     "relayer_account",
+    "safe_call_policy_set",
     "signature_parse",
     "vault_safe_recoveries_sync",
     "withdrawal_destination_check",

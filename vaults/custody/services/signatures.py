@@ -17,6 +17,7 @@ from vaults.custody.errors import CustodyError, CustodyUnavailableError, Proposa
 from vaults.custody.policy import Operation, OperationKind
 from vaults.custody.safe_tx import SafeTxError, safe_signature_recover, safe_tx_hash
 from vaults.custody.selectors import proposal_request, proposal_safe_tx
+from vaults.custody.services.call_policies import call_usage_record
 from vaults.custody.services.proposal_steps import (
     hex_text,
     proposal_close,
@@ -33,6 +34,7 @@ from vaults.custody.withdrawal_request import (
     withdrawal_authorisation_check,
     withdrawal_request_hash,
 )
+from vaults.lock_objects import safe_lock
 from vaults.models import ProposalSignature, SafeProposal, Withdrawal
 from vaults.services.withdrawals import withdrawal_transition
 
@@ -167,6 +169,13 @@ def proposal_cosign(
     proposer. Signed: its owner signature is stored (and the proposal is ``signed`` if the threshold is reached).
     Refused: the proposal fails with the policy's reasons (the withdrawal goes back to awaiting signatures), except
     a control change whose 72 h have not passed, which keeps waiting. Idempotent once signed.
+
+    A strategy trade or unwind is checked against the Safe's contract-call policy and what co-signed calls used of
+    it in the period; when signed, its own usage is recorded in the same transaction
+    (:func:`~vaults.custody.services.call_policies.call_usage_record`). Usage is recorded at signing, not at
+    proposal: only a co-signature can move funds, and proposals nobody approves must not use up the allowances.
+    The Safe row is locked first (the lock order of :mod:`vaults.lock_objects`), so two co-signings of one Safe
+    cannot both fit the same remaining allowance.
     """
     now = step_time(now)
     if cosigner is None:
@@ -176,6 +185,9 @@ def proposal_cosign(
             raise CustodyUnavailableError(str(error)) from None
     refusal: CustodyError | None = None
     with transaction.atomic():
+        head = SafeProposal.objects.filter(pk=proposal_id).values_list("kind", "safe_id").first()
+        if head is not None and head[0] in selectors.CALL_KINDS:
+            safe_lock(safe_id=head[1])  # before the proposal row: the lock order
         proposal = proposal_locked(proposal_id)
         safe = proposal.safe
         if proposal.state != S.AUTHORISED:
@@ -192,6 +204,8 @@ def proposal_cosign(
             operation = Operation(kind=OperationKind(proposal.kind), chain_id=safe.chain_id, safe=safe.address, tx=tx)
             result = cosigner.sign(operation, selectors.policy_context(proposal=proposal, now=now))
             if isinstance(result, CoSignature):
+                if result.decision.usage is not None:
+                    call_usage_record(proposal=proposal, usage=result.decision.usage, at=now)
                 ProposalSignature.objects.create(
                     proposal=proposal,
                     kind=ProposalSignature.Kind.OWNER,

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("vaults", "0008_feeledgerentry_from_fees"),
+        ("vaults", "0009_policy_call_policy"),
     ]
 
     operations = [

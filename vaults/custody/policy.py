@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from hftplatform.core.utc import utc_aware
 from vaults.custody.call_policy import CallPolicy, CallUsage, Reason, TokenMark, call_policy_check
-from vaults.custody.calls import SAFE_CONTROL_FUNCTIONS, erc20_transfer_decode
+from vaults.custody.calls import SAFE_CONTROL_FUNCTIONS, erc20_transfer_decode, safe_control_call_decode
 from vaults.custody.safe_tx import OPERATION_CALL, ZERO_ADDRESS, SafeTx, SafeTxError, address_normalise
 from vaults.custody.withdrawal_request import (
     REQUIRED_WALLETS,
@@ -91,7 +91,8 @@ POLICY_TABLE: tuple[PolicyRule, ...] = (
         OperationKind.CONTROL_CHANGE,
         "owner, threshold, module or guard change",
         "2 operator approvals and a 72 h delay after the announcement on the vault's public page",
-        "a call to the Safe itself: owner, threshold, module, guard or fallback-handler management",
+        "a call to the Safe itself: owner, threshold (never under 2), module removal or fallback-handler management; "
+        "never a guard change or a new module",
         operator_approvals=2,
         delay=CONTROL_CHANGE_DELAY,
     ),
@@ -105,6 +106,29 @@ POLICY_TABLE: tuple[PolicyRule, ...] = (
     ),
 )
 POLICY_RULES: dict[OperationKind, PolicyRule] = {rule.kind: rule for rule in POLICY_TABLE}
+
+
+def _custody_loosening(data: bytes) -> list[Reason]:
+    """What no number of approvals or hours buys, because the guard exists to deny it to the operators: replacing
+    or removing the co-signer guard (the co-signer itself changes only through the guard's public 7-day recovery),
+    enabling a module (its transactions skip the guard), or a threshold under 2 (the co-signer alone would meet it)."""
+    call = safe_control_call_decode(data)
+    if call is None:
+        return [Reason("call_malformed", "the control call's arguments do not decode")]
+    if call.function == "setGuard":
+        return [
+            Reason(
+                "guard_permanent",
+                "the Safe's co-signer guard is never removed or replaced; a new co-signer comes only through the "
+                "guard's public 7-day recovery",
+            )
+        ]
+    if call.function == "enableModule":
+        return [Reason("module_forbidden", "a module's transactions would skip the co-signer guard")]
+    threshold = dict(call.arguments).get("_threshold")
+    if threshold is not None and int(threshold) < 2:
+        return [Reason("threshold_below_two", f"a threshold of {threshold}: a vault Safe needs at least 2 signatures")]
+    return []
 
 
 def policy_table_markdown() -> str:
@@ -360,6 +384,8 @@ def policy_evaluate(operation: Operation, context: PolicyContext) -> Decision:
         selector = operation.tx.selector
         if selector is None or selector not in SAFE_CONTROL_FUNCTIONS:
             reasons.append(Reason("not_control_function", "the call is not an owner/threshold/module/guard change"))
+        else:
+            reasons += _custody_loosening(operation.tx.data)
         reasons += _approvals(context, rule.operator_approvals)
         assert rule.delay is not None
         if context.announced_at is None:

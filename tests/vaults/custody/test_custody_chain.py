@@ -297,7 +297,7 @@ def _threshold_change(evm: Evm, threshold: int) -> Operation:
 
 
 def test_a_threshold_change_without_the_delay_is_refused(evm: Evm) -> None:
-    operation = _threshold_change(evm, 1)
+    operation = _threshold_change(evm, 3)
     approvals = frozenset({evm.operators[0].address, evm.operators[1].address})
     context = PolicyContext(now=NOW, operator_approvals=approvals, announced_at=NOW - timedelta(hours=24))
     cosigned = PolicyCosigner(evm.cosigner.key).sign(operation, context)

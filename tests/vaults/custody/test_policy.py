@@ -38,6 +38,9 @@ OTHER = to_checksum_address("0x0000000000000000000000000000000000000077")
 SWAP = function_selector("swapExactTokensForTokens(uint256,uint256,address[],address,uint256)")
 UNWIND = function_selector("withdraw(address,uint256,address)")
 CHANGE_THRESHOLD = function_selector("changeThreshold(uint256)")
+THREE = (3).to_bytes(32, "big")
+ZERO = "0x0000000000000000000000000000000000000000"
+OTHER = to_checksum_address("0x00000000000000000000000000000000000a77ac")
 WALLET_A, WALLET_B, STRANGER = Account.create(), Account.create(), Account.create()
 LINKED = frozenset({WALLET_A.address, WALLET_B.address})
 
@@ -220,7 +223,7 @@ class TestStrategyTradeAndUnwind:
         assert codes(operation(OperationKind.STRATEGY_TRADE, ASSET, erc20_transfer_data(OTHER, 1)), context) == [
             "recipient_not_safe"
         ]
-        assert codes(operation(OperationKind.STRATEGY_TRADE, SAFE, CHANGE_THRESHOLD + bytes(32)), context) == [
+        assert codes(operation(OperationKind.STRATEGY_TRADE, SAFE, CHANGE_THRESHOLD + THREE), context) == [
             "safe_self_call",
             "contract_not_whitelisted",
         ]
@@ -279,23 +282,46 @@ class TestControlChange:
         return PolicyContext(**values)  # type: ignore[arg-type]
 
     def test_allowed_72_hours_after_the_announcement(self) -> None:
-        assert codes(operation(self.kind, SAFE, CHANGE_THRESHOLD + bytes(32)), self.context()) == []
+        assert codes(operation(self.kind, SAFE, CHANGE_THRESHOLD + THREE), self.context()) == []
 
     def test_refused_without_the_delay_or_announcement(self) -> None:
-        op = operation(self.kind, SAFE, CHANGE_THRESHOLD + bytes(32))
+        op = operation(self.kind, SAFE, CHANGE_THRESHOLD + THREE)
         decision = policy_evaluate(op, self.context(announced_at=NOW - timedelta(hours=71)))
         assert [r.code for r in decision.reasons] == ["delay_not_elapsed"]
         assert "2025-03-01T13:00:00+00:00 (72 h)" in decision.reasons[0].message
         assert codes(op, self.context(announced_at=None)) == ["not_announced"]
 
     def test_refused_with_one_approval_or_not_a_control_call(self) -> None:
-        op = operation(self.kind, SAFE, CHANGE_THRESHOLD + bytes(32))
+        op = operation(self.kind, SAFE, CHANGE_THRESHOLD + THREE)
         assert codes(op, self.context(operator_approvals=frozenset({"op1"}))) == ["operator_approvals"]
         assert codes(operation(self.kind, SAFE, SWAP), self.context()) == ["not_control_function"]
-        assert codes(operation(self.kind, ROUTER, CHANGE_THRESHOLD + bytes(32)), self.context()) == ["not_safe_call"]
+        assert codes(operation(self.kind, ROUTER, CHANGE_THRESHOLD + THREE), self.context()) == ["not_safe_call"]
+
+    @pytest.mark.parametrize(
+        ("signature", "arguments", "code"),
+        [
+            ("setGuard(address)", [ZERO], "guard_permanent"),
+            ("setGuard(address)", [OTHER], "guard_permanent"),
+            ("enableModule(address)", [OTHER], "module_forbidden"),
+            ("changeThreshold(uint256)", [1], "threshold_below_two"),
+            ("removeOwner(address,address,uint256)", [OTHER, OTHER, 1], "threshold_below_two"),
+            ("addOwnerWithThreshold(address,uint256)", [OTHER, 1], "threshold_below_two"),
+        ],
+    )
+    def test_changes_that_would_loosen_custody_are_never_signed(
+        self, signature: str, arguments: list[object], code: str
+    ) -> None:
+        """Two operators and 72 h must not buy what the guard denies them: removing or replacing the co-signer guard
+        (the co-signer itself changes only through the guard's public 7-day recovery), a module (its transactions
+        skip the guard), or a threshold under 2 (the co-signer alone would meet it)."""
+        from eth_abi.abi import encode as abi_encode
+
+        types = signature[signature.index("(") + 1 : -1].split(",")
+        data = function_selector(signature) + abi_encode(types, arguments)
+        assert codes(operation(self.kind, SAFE, data), self.context()) == [code]
 
     def test_every_missing_requirement_is_listed(self) -> None:
-        op = operation(self.kind, SAFE, CHANGE_THRESHOLD + bytes(32))
+        op = operation(self.kind, SAFE, CHANGE_THRESHOLD + THREE)
         context = self.context(operator_approvals=frozenset(), announced_at=NOW)
         assert codes(op, context) == ["operator_approvals", "delay_not_elapsed"]
 

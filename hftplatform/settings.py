@@ -191,6 +191,7 @@ LOGIN_REDIRECT_URL = "dashboard"
 
 # -- allauth: email sign-in with verification, MFA (TOTP + recovery codes) ----------------------------------
 
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"  # a password change or reset revokes the API tokens
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
@@ -200,6 +201,8 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_RATE_LIMITS = {} if TESTING else {"login_failed": "10/m/ip,5/5m/key"}
+# Linking a wallet needs a password (and TOTP) re-authentication at most this many seconds old.
+ACCOUNT_REAUTHENTICATION_TIMEOUT = int(env("ACCOUNT_REAUTHENTICATION_TIMEOUT", "300"))
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env("MFA_TOTP_ISSUER", "HFT Bot")

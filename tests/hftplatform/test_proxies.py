@@ -66,13 +66,14 @@ def test_two_clients_behind_our_proxy_are_throttled_separately(proxies: Any, mon
     assert second == [200, 200]
 
 
-def test_without_trusted_proxies_a_forwarded_for_header_is_ignored(proxies: Any, monkeypatch: Any) -> None:
-    proxies(0)
+def test_by_default_a_forwarded_for_header_is_ignored(settings: Any, redis_namespace: Any, monkeypatch: Any) -> None:
+    # the settings as they come, with no TRUSTED_PROXY_COUNT in the environment
     monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "2/minute", "user": "2/minute"})
 
     codes = [_anonymous_gets(f"198.51.100.{n}", 1)[0] for n in range(1, 4)]
 
     assert codes == [200, 200, 429]  # one client (the socket's peer), whatever the header says
+    assert settings.REST_FRAMEWORK["NUM_PROXIES"] == 0
 
 
 # -- the login limits (allauth) ------------------------------------------------------------------------------------
@@ -105,8 +106,8 @@ def test_failed_logins_are_limited_per_address_behind_the_proxy(proxies: Any, se
     assert neighbour == "signed in"
 
 
-def test_without_trusted_proxies_spoofed_addresses_share_one_limit(proxies: Any, settings: Any) -> None:
-    proxies(0)
+def test_by_default_spoofed_addresses_share_one_login_limit(settings: Any, redis_namespace: Any) -> None:
+    assert settings.ALLAUTH_TRUSTED_PROXY_COUNT == 0
     settings.ACCOUNT_RATE_LIMITS = {"login_failed": "2/m/ip"}
 
     outcomes = [_login(Client(), f"nobody{n}@example.com", "wrong-password-1", f"198.51.100.{n}") for n in range(3)]

@@ -211,3 +211,21 @@ def test_resetting_the_password_by_email_revokes_every_token(user: User) -> None
     assert ApiToken.objects.get(pk=token.pk).revoked_at is not None
     assert error(bearer(plaintext).get("/api/v1/me/"), 401, "authentication_failed")
     assert User.objects.get(pk=user.pk).check_password(NEW_PASSWORD)
+
+
+def test_an_operator_setting_a_users_password_in_the_admin_revokes_their_tokens(user: User) -> None:
+    from tests.factories import OperatorFactory
+
+    token, plaintext = services.api_token_create(user=user, name="one")
+    operator = Client()
+    operator.force_login(OperatorFactory())
+
+    response = operator.post(
+        reverse("admin:auth_user_password_change", args=[user.pk]),
+        {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD, "usable_password": "true"},
+    )
+
+    assert response.status_code == 302, response.content
+    assert User.objects.get(pk=user.pk).check_password(NEW_PASSWORD)
+    assert ApiToken.objects.get(pk=token.pk).revoked_at is not None
+    assert error(bearer(plaintext).get("/api/v1/me/"), 401, "authentication_failed")

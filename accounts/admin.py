@@ -4,10 +4,12 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm as BaseAdminPasswordChangeForm
 from django.contrib.auth.forms import AdminUserCreationForm
 from django.contrib.auth.forms import UserChangeForm as BaseUserChangeForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
 from accounts import services
 from accounts.models import ApiToken, User, Wallet, WalletNonce
@@ -36,10 +38,21 @@ class UserChangeForm(BaseUserChangeForm):
         return User.objects.normalize_email(self.cleaned_data["email"]).lower()
 
 
+class AdminPasswordChangeForm(BaseAdminPasswordChangeForm):
+    """An operator setting a user's password revokes the user's API tokens, as the user's own change does."""
+
+    def save(self, commit: bool = True) -> Any:
+        user = super().save(commit=commit)
+        if commit:
+            services.api_tokens_revoke_all(user=user, now=timezone.now())
+        return user
+
+
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     form = UserChangeForm
     add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
     list_display = ("email", "display_name", "is_staff", "is_active", "date_joined", "last_login")
     list_filter = ("is_staff", "is_superuser", "is_active", "groups")
     search_fields = ("email", "display_name")
@@ -66,12 +79,12 @@ class UserAdmin(BaseUserAdmin):
 class WalletAdmin(admin.ModelAdmin):
     """Wallets are added only by their owner's signature; operators may relabel or remove them."""
 
-    list_display = ("address", "user", "chain_id", "label", "created_at")
+    list_display = ("address", "user", "chain_id", "label", "created_at", "vouched_by")
     list_filter = ("chain_id", "created_at")
     search_fields = ("address", "user__email", "label")
     list_select_related = ("user",)
-    readonly_fields = ("user", "address", "chain_id", "created_at")
-    fields = ("user", "address", "chain_id", "label", "created_at")
+    readonly_fields = ("user", "address", "chain_id", "created_at", "vouched_by")
+    fields = ("user", "address", "chain_id", "label", "created_at", "vouched_by")
     date_hierarchy = "created_at"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -97,12 +110,12 @@ class WalletNonceAdmin(admin.ModelAdmin):
 class ApiTokenAdmin(admin.ModelAdmin):
     """Tokens are created by their owner (who alone sees the plaintext); operators can only revoke them."""
 
-    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_display = ("name", "user", "prefix", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at")
     list_filter = (("revoked_at", admin.EmptyFieldListFilter), "created_at", "last_used_at")
     search_fields = ("name", "prefix", "user__email")
     list_select_related = ("user",)
-    fields = ("user", "name", "prefix", "created_at", "last_used_at", "revoked_at")
-    readonly_fields = ("user", "prefix", "created_at", "last_used_at", "revoked_at")
+    fields = ("user", "name", "prefix", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at")
+    readonly_fields = ("user", "prefix", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at")
     actions = ("revoke",)
     date_hierarchy = "created_at"
 

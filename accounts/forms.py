@@ -7,6 +7,8 @@ from typing import Any
 from django import forms
 from django.conf import settings
 
+from accounts.core import tokens
+
 CHAIN_NAMES = {1: "Ethereum", 10: "OP Mainnet", 137: "Polygon", 8453: "Base", 42161: "Arbitrum One"}
 
 
@@ -36,11 +38,39 @@ class WalletLinkForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "class": "mono"}),
     )
     label = forms.CharField(max_length=100, required=False, help_text="Optional, for you: e.g. “Ledger”.")
+    vouch_signature = forms.CharField(
+        required=False,
+        label="Vouch signature (optional)",
+        help_text=(
+            "To let the new wallet authorise withdrawals at once rather than in 48 h: the personal_sign signature "
+            "of the vouch message below by one of your wallets linked 48 h or more ago."
+        ),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "class": "mono"}),
+    )
 
     def clean_message(self) -> str:
         # Browsers submit textarea line breaks as CRLF; an EIP-4361 message has LF only and never ends with one.
         return str(self.cleaned_data["message"]).replace("\r\n", "\n").rstrip("\n")
 
 
+SCOPE_LABELS = {
+    tokens.SCOPE_READ: "read: every GET",
+    tokens.SCOPE_TRADE: "trade: start analyses and (later) strategy actions; moves no funds",
+    tokens.SCOPE_CUSTODY: "custody: request withdrawals, post wallet signatures, register destinations",
+}
+
+
 class ApiTokenCreateForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="What the token is for, e.g. “research notebook”.")
+    scopes = forms.MultipleChoiceField(
+        choices=[(scope, SCOPE_LABELS[scope]) for scope in tokens.SCOPES],
+        initial=[tokens.SCOPE_READ],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="No token can create tokens or link wallets.",
+    )
+    expires_in_days = forms.IntegerField(
+        min_value=1, max_value=365, initial=90, required=False, label="Expires in (days)", help_text="1 to 365 days."
+    )
+
+    def clean_expires_in_days(self) -> int:
+        return self.cleaned_data["expires_in_days"] or 90

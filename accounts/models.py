@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
 
@@ -65,7 +66,14 @@ class Wallet(models.Model):
     address = models.CharField(max_length=42)
     chain_id = models.PositiveBigIntegerField(help_text="The EIP-155 chain ID named in the signed message.")
     label = models.CharField(max_length=100, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now, help_text="When it was linked.")
+    # A wallet authorises withdrawals 48 h after its link, or at once when a wallet of the same account, linked at
+    # least 48 h before, signed the link's vouch message (accounts.core.wallet_vouch): that wallet, EIP-55.
+    vouched_by = models.CharField(
+        max_length=42,
+        blank=True,
+        help_text="The wallet (linked ≥ 48 h before) that co-signed this link, so it authorises withdrawals at once.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -100,7 +108,10 @@ class WalletNonce(models.Model):
 
 
 class ApiToken(models.Model):
-    """A bearer token for REST clients. Only the SHA-256 of the token is stored; ``prefix`` is public."""
+    """A bearer token for REST clients. Only the SHA-256 of the token is stored; ``prefix`` is public.
+
+    ``scopes`` say what it may do (``accounts.core.tokens.SCOPES``); it stops working at ``expires_at``.
+    """
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100)
@@ -109,14 +120,21 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    scopes = ArrayField(models.CharField(max_length=16), default=list, help_text="read, trade, custody.")
+    expires_at = models.DateTimeField(help_text="The token is refused from this instant on.")
 
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = "API token"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(scopes__contained_by=["read", "trade", "custody"]),
+                name="accounts_apirequired_scopes_known",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
 
-    @property
-    def is_active(self) -> bool:
-        return self.revoked_at is None
+    def is_active_at(self, now: datetime) -> bool:
+        return self.revoked_at is None and now < self.expires_at

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from allauth.mfa.models import Authenticator
 from django.db.models import QuerySet
 
-from accounts.core import tokens
+from accounts.core import tokens, wallet_vouch
 from accounts.models import ApiToken, User, Wallet
 
 
 def wallet_list(*, user: User) -> QuerySet[Wallet]:
     return Wallet.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+def wallet_withdrawals_from(*, wallet: Wallet) -> datetime:
+    """From when ``wallet``'s signatures authorise withdrawals: 48 h after its link, or at once if vouched for."""
+    return wallet_vouch.withdrawals_from(linked_at=wallet.created_at, vouched=bool(wallet.vouched_by))
 
 
 def wallet_is_linked(*, user: User, address: str) -> bool:
@@ -24,12 +30,14 @@ def api_token_list(*, user: User) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(user=user).order_by("-created_at", "-id")
 
 
-def api_token_find_active(*, token: str) -> ApiToken | None:
-    """The unrevoked token whose plaintext is ``token``, with its user; None for anything else."""
+def api_token_find_active(*, token: str, now: datetime) -> ApiToken | None:
+    """The unrevoked, unexpired token whose plaintext is ``token``, with its user; None for anything else."""
     if not tokens.is_well_formed(token):
         return None
     return (
-        ApiToken.objects.select_related("user").filter(key_hash=tokens.key_hash(token), revoked_at__isnull=True).first()
+        ApiToken.objects.select_related("user")
+        .filter(key_hash=tokens.key_hash(token), revoked_at__isnull=True, expires_at__gt=now)
+        .first()
     )
 
 

@@ -2,26 +2,34 @@
 
 Each refusal is a ``ServiceError`` with a stable ``code`` and leaves the database as it was: in particular a
 failed wallet link never consumes its nonce, so the user can fix the problem and retry with the same message.
+
+Linking a wallet needs a freshly re-authenticated web session; that is the interfaces' to check (it is a property of
+the request), and an API token can never do it. Every link and unlink emails the account once it is committed.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from accounts import selectors
-from accounts.core import siwe, tokens
+from accounts.core import siwe, tokens, wallet_vouch
 from accounts.models import ApiToken, User, Wallet, WalletNonce
 from hftplatform.errors import ServiceError
 
 LINK_STATEMENT = "Link this wallet to your HFT Bot account."
 # A token's last_used_at is a hint for people, not an audit log: one write a minute is enough.
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
+TOKEN_LIFETIME_DEFAULT = timedelta(days=90)
+TOKEN_LIFETIME_MAX = timedelta(days=365)
 
 
 class NotFound(ServiceError):
@@ -78,8 +86,20 @@ class WalletAlreadyLinked(ServiceError):
     http_status = 409
 
 
+class WalletVouchInvalid(ServiceError):
+    code = "wallet_vouch_invalid"
+
+
 class ApiTokenNameInvalid(ServiceError):
     code = "api_token_name_invalid"
+
+
+class ApiTokenScopesInvalid(ServiceError):
+    code = "api_token_scopes_invalid"
+
+
+class ApiTokenLifetimeInvalid(ServiceError):
+    code = "api_token_lifetime_invalid"
 
 
 def _expected_domain(request_domain: str) -> str:
@@ -129,12 +149,18 @@ def wallet_nonce_create(*, user: User, address: str, chain_id: int, domain: str,
     return row, message.text()
 
 
-def wallet_link(*, user: User, message: str, signature: str, domain: str, label: str = "") -> Wallet:
+def wallet_link(
+    *, user: User, message: str, signature: str, domain: str, label: str = "", vouch_signature: str = ""
+) -> Wallet:
     """Link the address that signed ``message`` (an EIP-4361 message from ``wallet_nonce_create``) to ``user``.
 
     ``domain`` is the host the request came to (``settings.SIWE_DOMAIN`` wins when set); the message must name
     it. The nonce must be this user's, unused and unexpired; it is consumed in the same transaction that
     inserts the wallet, and only then.
+
+    The wallet authorises withdrawals 48 h after the link, or at once if ``vouch_signature`` is given: the
+    ``personal_sign`` signature, by one of ``user``'s wallets linked at least 48 h ago, of the link's vouch text
+    (``accounts.core.wallet_vouch.vouch_text``). The account is emailed once the link is committed.
     """
     try:
         parsed = siwe.parse(message)
@@ -160,6 +186,8 @@ def wallet_link(*, user: User, message: str, signature: str, domain: str, label:
     except siwe.SiweMessageNotYetValid as exc:
         raise SiweMessageNotYetValid(str(exc), fields={"message": [str(exc)]}) from None
 
+    vouched_by = _voucher(user=user, link=parsed, vouch_signature=vouch_signature.strip(), now=now)
+
     with transaction.atomic():
         # The lock makes two concurrent links with one nonce serialise: the second sees used_at set.
         nonce = WalletNonce.objects.select_for_update().filter(user=user, nonce=parsed.nonce).first()
@@ -172,7 +200,12 @@ def wallet_link(*, user: User, message: str, signature: str, domain: str, label:
         try:
             with transaction.atomic():
                 wallet = Wallet.objects.create(
-                    user=user, address=parsed.address, chain_id=parsed.chain_id, label=label.strip(), created_at=now
+                    user=user,
+                    address=parsed.address,
+                    chain_id=parsed.chain_id,
+                    label=label.strip(),
+                    created_at=now,
+                    vouched_by=vouched_by,
                 )
         except IntegrityError:
             mine = selectors.wallet_is_linked(user=user, address=parsed.address)
@@ -180,31 +213,130 @@ def wallet_link(*, user: User, message: str, signature: str, domain: str, label:
             raise WalletAlreadyLinked(f"{parsed.address} is already linked to {owner}.") from None
         nonce.used_at = now
         nonce.save(update_fields=["used_at"])
+        transaction.on_commit(partial(_wallet_linked_email_send, wallet=wallet, email=user.email), robust=True)
     return wallet
 
 
+def _voucher(*, user: User, link: siwe.SiweMessage, vouch_signature: str, now: datetime) -> str:
+    """The wallet that vouched for ``link`` (EIP-55), or "" without a vouch; refuses a vouch that does not hold."""
+    if not vouch_signature:
+        return ""
+    try:
+        voucher = siwe.recover_signer(wallet_vouch.vouch_text(link), vouch_signature)
+    except siwe.SiweSignatureInvalid as exc:
+        raise WalletVouchInvalid(str(exc), fields={"vouch_signature": [str(exc)]}) from None
+    linked_at = Wallet.objects.filter(user=user, address=voucher).values_list("created_at", flat=True).first()
+    if linked_at is None:
+        text = (
+            f"The vouch was signed by {voucher}, which is not one of your linked wallets (or it was made over "
+            "another text: sign this link's vouch message exactly)."
+        )
+        raise WalletVouchInvalid(text, fields={"vouch_signature": [text]})
+    if not wallet_vouch.voucher_is_old_enough(voucher_linked_at=linked_at, now=now):
+        ready = wallet_vouch.withdrawals_from(linked_at=linked_at, vouched=False)
+        text = (
+            f"{voucher} was linked at {linked_at:%Y-%m-%d %H:%M} UTC: a wallet may vouch once it has been linked "
+            f"48 h, from {ready:%Y-%m-%d %H:%M} UTC."
+        )
+        raise WalletVouchInvalid(text, fields={"vouch_signature": [text]})
+    return voucher
+
+
+def _wallet_linked_email_send(*, wallet: Wallet, email: str) -> None:
+    usable = wallet_vouch.withdrawals_from(linked_at=wallet.created_at, vouched=bool(wallet.vouched_by))
+    when = (
+        f"at once: {wallet.vouched_by}, linked 48 h or more before, vouched for it"
+        if wallet.vouched_by
+        else f"from {usable:%Y-%m-%d %H:%M} UTC (48 h after the link)"
+    )
+    send_mail(
+        subject="A wallet was linked to your HFT Bot account",
+        message=(
+            f"The wallet {wallet.address} (chain {wallet.chain_id}) was linked to your account "
+            f"at {wallet.created_at:%Y-%m-%d %H:%M} UTC.\n"
+            f"It can authorise withdrawals {when}. Deposits from it are credited to you at once.\n\n"
+            "If this was not you, change your password now (that also revokes your API tokens) and unlink the "
+            "wallet on your account page.\n"
+        ),
+        from_email=None,
+        recipient_list=[email],
+    )
+
+
+def _wallet_unlinked_email_send(*, address: str, chain_id: int, email: str, at: datetime) -> None:
+    send_mail(
+        subject="A wallet was unlinked from your HFT Bot account",
+        message=(
+            f"The wallet {address} (chain {chain_id}) was unlinked from your account at {at:%Y-%m-%d %H:%M} UTC.\n"
+            "It no longer authorises withdrawals, and deposits from it are no longer credited to you.\n\n"
+            "If this was not you, change your password now (that also revokes your API tokens).\n"
+        ),
+        from_email=None,
+        recipient_list=[email],
+    )
+
+
 def wallet_unlink(*, user: User, wallet_id: int) -> None:
-    """Remove one of ``user``'s wallets; another user's wallet is reported as not found."""
+    """Remove one of ``user``'s wallets; another user's wallet is reported as not found. The account is emailed."""
     with transaction.atomic():
-        deleted, _ = Wallet.objects.filter(user=user, pk=wallet_id).delete()
-    if not deleted:
-        raise NotFound("No such wallet.")
+        wallet = Wallet.objects.select_for_update().filter(user=user, pk=wallet_id).first()
+        if wallet is None:
+            raise NotFound("No such wallet.")
+        wallet.delete()
+        email = partial(
+            _wallet_unlinked_email_send,
+            address=wallet.address,
+            chain_id=wallet.chain_id,
+            email=user.email,
+            at=timezone.now(),
+        )
+        transaction.on_commit(email, robust=True)
 
 
 # -- API tokens ---------------------------------------------------------------------------------------------
 
 
-def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
-    """Create a token; the plaintext is returned here and only here (the row keeps its SHA-256)."""
+def api_token_create(
+    *,
+    user: User,
+    name: str,
+    scopes: Collection[str] = (tokens.SCOPE_READ,),
+    lifetime: timedelta = TOKEN_LIFETIME_DEFAULT,
+) -> tuple[ApiToken, str]:
+    """Create a token with ``scopes`` (``tokens.SCOPES``; at least one) that expires ``lifetime`` from now (at most
+    a year); the plaintext is returned here and only here (the row keeps its SHA-256)."""
     name = name.strip()
     max_length = ApiToken._meta.get_field("name").max_length
     if not name or (max_length is not None and len(name) > max_length):
         text = f"A token needs a name of 1 to {max_length} characters."
         raise ApiTokenNameInvalid(text, fields={"name": [text]})
+    unknown = sorted(set(scopes) - set(tokens.SCOPES))
+    if not scopes or unknown:
+        text = f"Scopes are one or more of {', '.join(tokens.SCOPES)}" + (
+            f"; unknown: {', '.join(unknown)}." if unknown else "."
+        )
+        raise ApiTokenScopesInvalid(text, fields={"scopes": [text]})
+    if not timedelta(0) < lifetime <= TOKEN_LIFETIME_MAX:
+        text = f"A token lives 1 to {TOKEN_LIFETIME_MAX.days} days."
+        raise ApiTokenLifetimeInvalid(text, fields={"expires_in_days": [text]})
     new = tokens.generate()
+    now = timezone.now()
     with transaction.atomic():
-        token = ApiToken.objects.create(user=user, name=name, prefix=new.prefix, key_hash=new.key_hash)
+        token = ApiToken.objects.create(
+            user=user,
+            name=name,
+            prefix=new.prefix,
+            key_hash=new.key_hash,
+            scopes=[scope for scope in tokens.SCOPES if scope in scopes],
+            created_at=now,
+            expires_at=now + lifetime,
+        )
     return token, new.plaintext
+
+
+def api_tokens_revoke_all(*, user: User, now: datetime) -> int:
+    """Revoke every active token of ``user`` (a password change or reset calls it). Returns how many."""
+    return ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=now)
 
 
 def api_token_revoke(*, user: User, token_id: int) -> ApiToken:

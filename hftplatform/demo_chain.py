@@ -20,11 +20,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from django.db import transaction
+from django.utils import timezone
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.types import Wei
 
+from accounts.core.wallet_vouch import WALLET_WITHDRAWAL_DELAY
 from accounts.models import User, Wallet
 from vaults import services
 from vaults.custody import chain, guard
@@ -127,10 +129,19 @@ def demo_chain_setup(*, w3: Web3, rpc_url: str, keys: DemoChainKeys, depositor: 
         owners=owners,
         deployed_block=first_possible_block,
     )
+    # The demo's wallets count as linked 48 h ago, so the demo can withdraw at once; a real link waits 48 h (or is
+    # vouched for by an older wallet) before it authorises withdrawals.
+    linked_at = timezone.now() - WALLET_WITHDRAWAL_DELAY
     for number, wallet in enumerate(wallets, start=1):
         Wallet.objects.update_or_create(
             address=wallet.address,
             defaults={"user": depositor, "chain_id": chain_id, "label": f"demo wallet {number}"},
+            create_defaults={
+                "user": depositor,
+                "chain_id": chain_id,
+                "label": f"demo wallet {number}",
+                "created_at": linked_at,
+            },
         )
     return DemoChain(
         rpc_url=rpc_url,

@@ -190,6 +190,7 @@ LOGIN_REDIRECT_URL = "dashboard"
 
 # -- allauth: email sign-in with verification, MFA (TOTP + recovery codes) ----------------------------------
 
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"  # a password change or reset revokes the API tokens
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
@@ -198,7 +199,12 @@ ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
-ACCOUNT_RATE_LIMITS = {} if TESTING else {"login_failed": "10/m/ip,5/5m/key"}
+# Login limits per address (ip: the client's, see TRUSTED_PROXY_COUNT) and per account (key: the email tried).
+# Tests turn them on where they test them: the suite signs in far more often than any person.
+LOGIN_RATE_LIMITS = {"login": "30/m/ip", "login_failed": "10/m/ip,5/5m/key"}
+ACCOUNT_RATE_LIMITS: dict[str, str] = {} if TESTING else LOGIN_RATE_LIMITS
+# Linking a wallet needs a password (and TOTP) re-authentication at most this many seconds old.
+ACCOUNT_REAUTHENTICATION_TIMEOUT = int(env("ACCOUNT_REAUTHENTICATION_TIMEOUT", "300"))
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env("MFA_TOTP_ISSUER", "HFT Bot")
@@ -222,6 +228,17 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "HFT Bot <noreply@localhost>")
 SIWE_DOMAIN = env("SIWE_DOMAIN")
 SIWE_NONCE_TTL = timedelta(seconds=int(env("SIWE_NONCE_TTL_SECONDS", "600")))
 SIWE_CHAIN_IDS = [int(chain) for chain in env_list("SIWE_CHAIN_IDS", "1,10,137,8453,42161")]
+
+# -- behind a proxy ---------------------------------------------------------------------------------------------
+
+# How many reverse proxies of ours sit in front of daphne, each appending to X-Forwarded-For. 0: none, so the header
+# is the client's own text and ignored; the client is the socket's peer. N > 0: the client is the Nth address from
+# the right of X-Forwarded-For, for DRF's throttles (NUM_PROXIES) and allauth's login limits alike; the Procfile and
+# the demo start daphne with --proxy-headers.
+TRUSTED_PROXY_COUNT = int(env("TRUSTED_PROXY_COUNT", "0"))
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured(f"TRUSTED_PROXY_COUNT must be 0 or more, got {TRUSTED_PROXY_COUNT}")
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
 
 # -- Chains and custody (vaults.custody) ----------------------------------------------------------------------
 
@@ -277,6 +294,8 @@ REST_FRAMEWORK = {
         "anon": env("API_THROTTLE_ANON", "100000/minute" if TESTING else "60/minute"),
         "user": env("API_THROTTLE_USER", "100000/minute" if TESTING else "600/minute"),
     },
+    # DRF's own default (None) takes the whole X-Forwarded-For as the client: anyone could pick their throttle key.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "EXCEPTION_HANDLER": "hftplatform.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "COERCE_DECIMAL_TO_STRING": True,

@@ -216,6 +216,8 @@ class MyStatementApi(APIView):
 class DepositCreateApi(APIView):
     """Operators record an off-chain deposit (idempotent on ``idempotency_key``)."""
 
+    required_scope = "custody"  # what an API token needs to POST here (accounts.authentication)
+
     permission_classes = (IsAdminUser,)
 
     class InputSerializer(serializers.Serializer):
@@ -256,6 +258,8 @@ class WithdrawalQuantitySerializer(serializers.Serializer):
 class WithdrawalCreateApi(APIView):
     """The signed-in depositor requests a withdrawal in shares or in a net amount; it then awaits the depositor's
     signed request (``/api/v1/custody/``)."""
+
+    required_scope = "custody"  # what an API token needs to POST here (accounts.authentication)
 
     permission_classes = (IsAuthenticated,)
 

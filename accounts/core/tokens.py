@@ -13,6 +13,13 @@ import secrets
 from dataclasses import dataclass
 
 SCHEME = "hft_"
+# What a token may do. read: every GET. trade: writes that change what the platform computes or trades and move no
+# funds (lead-lag runs; strategies later). custody: the funds' flow (withdrawals, their signatures and proposals,
+# destinations). No scope lets a token create tokens or link wallets: those need a freshly re-authenticated session.
+SCOPE_READ = "read"
+SCOPE_TRADE = "trade"
+SCOPE_CUSTODY = "custody"
+SCOPES = (SCOPE_READ, SCOPE_TRADE, SCOPE_CUSTODY)
 TOKEN_RE = re.compile(r"hft_[0-9a-f]{8}_[A-Za-z0-9_\-]{43}")
 
 

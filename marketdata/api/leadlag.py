@@ -51,6 +51,8 @@ def run_payload(run: LeadLagRun) -> dict[str, Any]:
 class LeadLagApi(APIView):
     """GET: stored lead-lag results of a market. POST (signed in): start a run."""
 
+    required_scope = "trade"  # what an API token needs to POST here (accounts.authentication)
+
     def get_permissions(self) -> list[BasePermission]:
         return [AllowAny()] if self.request.method == "GET" else [IsAuthenticated()]
 

@@ -34,7 +34,9 @@
     const data = await response.json().catch(function () { return null; });
     if (!response.ok) {
       const message = data && data.error ? data.error.message : "The server answered " + response.status + ".";
-      throw new Error(message);
+      const error = new Error(message);
+      error.code = data && data.error ? data.error.code : "";
+      throw error;
     }
     return data;
   }
@@ -46,6 +48,11 @@
   }
 
   button.addEventListener("click", async function () {
+    // Linking needs a fresh password (and TOTP) confirmation: the page says where, and brings the user back.
+    if (button.dataset.reauthenticateUrl) {
+      window.location.href = button.dataset.reauthenticateUrl;
+      return;
+    }
     button.disabled = true;
     try {
       say("Asking your wallet for an account…");
@@ -69,6 +76,10 @@
       say("Linked " + wallet.address + ".");
       window.location.reload();
     } catch (error) {
+      if (error && /reauthentication_required$/.test(error.code || "")) {
+        window.location.reload();  // the confirmation lapsed: the reloaded page links to it again
+        return;
+      }
       say((error && error.message) || String(error));
     } finally {
       button.disabled = false;

@@ -118,7 +118,7 @@ def test_revoked_token_is_401_in_the_error_format(user: User) -> None:
     response = _bearer(plaintext).get("/api/v1/me/")
 
     error = _assert_error(response, 401, "authentication_failed")
-    assert error == {"code": "authentication_failed", "message": "Invalid or revoked token.", "fields": {}}
+    assert error == {"code": "authentication_failed", "message": "Invalid, expired or revoked token.", "fields": {}}
     assert response["WWW-Authenticate"] == 'Bearer realm="api"'
     assert ApiToken.objects.get().last_used_at is None
 
@@ -126,8 +126,8 @@ def test_revoked_token_is_401_in_the_error_format(user: User) -> None:
 @pytest.mark.parametrize(
     ("header", "message"),
     [
-        (f"Bearer {tokens.generate().plaintext}", "Invalid or revoked token."),
-        ("Bearer not-a-token", "Invalid or revoked token."),
+        (f"Bearer {tokens.generate().plaintext}", "Invalid, expired or revoked token."),
+        ("Bearer not-a-token", "Invalid, expired or revoked token."),
         ("Bearer", "Invalid Authorization header: expected 'Bearer <token>'."),
         ("Bearer a b", "Invalid Authorization header: expected 'Bearer <token>'."),
     ],
@@ -171,7 +171,9 @@ def test_post_returns_the_token_once_and_the_list_never_shows_it(user: User, use
         "id": row.pk,
         "name": "research",
         "prefix": row.prefix,
+        "scopes": ["read"],
         "created_at": row.created_at.isoformat().replace("+00:00", "Z"),
+        "expires_at": (row.created_at + timedelta(days=90)).isoformat().replace("+00:00", "Z"),
         "last_used_at": None,
         "revoked_at": None,
         "token": body["token"],

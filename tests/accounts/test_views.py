@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from datetime import timedelta
 
 import pytest
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
@@ -15,7 +16,7 @@ from eth_account.signers.local import LocalAccount
 from accounts import services
 from accounts.core import siwe
 from accounts.models import ApiToken, User, Wallet, WalletNonce
-from tests.accounts.conftest import sign
+from tests.accounts.conftest import reauthenticate, sign
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -23,8 +24,10 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def signed_in(user: User) -> Client:
+    """Signed in, and re-authenticated with the password just now (linking a wallet needs it)."""
     client = Client()
     client.force_login(user)
+    reauthenticate(client)
     return client
 
 
@@ -52,7 +55,7 @@ def test_page_shows_mfa_wallets_and_tokens(user: User, signed_in: Client) -> Non
     assert user.email in content
     assert '<dd id="mfa-totp-status">not set up</dd>' in content
     assert reverse("mfa_activate_totp") in content and reverse("mfa_index") in content
-    assert list(response.context["wallets"]) == [wallet]
+    assert list(response.context["wallets"]) == [(wallet, wallet.created_at + timedelta(hours=48))]
     assert f"<code>{wallet.address}</code>" in content and "Arbitrum One" in content
     assert reverse("account_wallet_unlink", args=[wallet.pk]) in content
     assert f"<code>{token.prefix}…</code>" in content
@@ -93,7 +96,10 @@ def test_manual_linking_flow(user: User, signed_in: Client, eth_key: LocalAccoun
     assert response.status_code == 302 and response["Location"] == reverse("account_settings")
     wallet = Wallet.objects.get()
     assert (wallet.user, wallet.address, wallet.chain_id, wallet.label) == (user, eth_key.address, 137, "cold")
-    assert _messages(signed_in.get(reverse("account_settings"))) == [f"Wallet {eth_key.address} linked."]
+    usable = wallet.created_at + timedelta(hours=48)
+    assert _messages(signed_in.get(reverse("account_settings"))) == [
+        f"Wallet {eth_key.address} linked. It can authorise withdrawals from {usable:%Y-%m-%d %H:%M} UTC."
+    ]
 
 
 def test_manual_link_failure_keeps_the_message_and_the_nonce(
@@ -148,10 +154,12 @@ def test_unlink(user: User, signed_in: Client) -> None:
 
 
 def test_create_token_shows_it_once(user: User, signed_in: Client) -> None:
-    response = signed_in.post(reverse("account_token_create"), {"name": "research"})
+    response = signed_in.post(reverse("account_token_create"), {"name": "research", "scopes": ["read", "trade"]})
 
     assert response.status_code == 200
     token = ApiToken.objects.get(user=user)
+    assert token.scopes == ["read", "trade"]
+    assert token.expires_at - token.created_at == timedelta(days=90)
     plaintext = response.context["new_token_plaintext"]
     assert token.key_hash == services.tokens.key_hash(plaintext)
     assert response.content.decode().count(plaintext) == 1
@@ -162,7 +170,7 @@ def test_create_token_requires_a_name(signed_in: Client) -> None:
     response = signed_in.post(reverse("account_token_create"), {"name": ""})
 
     assert response.status_code == 400
-    assert _messages(response) == ["Name: This field is required."]
+    assert _messages(response) == ["Name: This field is required.", "Scopes: This field is required."]
     assert ApiToken.objects.count() == 0
 
 

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from accounts.core import siwe
 from accounts.models import User, Wallet, WalletNonce
-from tests.accounts.conftest import sign
+from tests.accounts.conftest import reauthenticate, sign
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -74,7 +74,12 @@ def test_nonce_endpoint_issues_a_message_for_the_request_host(
 
     message = siwe.parse(body["message"])
     row = WalletNonce.objects.get(user=user)
-    assert set(body) == {"nonce", "message", "expires_at"}
+    assert set(body) == {"nonce", "message", "vouch_message", "expires_at"}
+    assert body["vouch_message"] == (
+        "testserver asks you to vouch for a new wallet.\n\n"
+        f"Link {eth_key.address} on chain 10 to the account that holds this wallet and let it authorise "
+        f"withdrawals at once.\n\nNonce: {row.nonce}"
+    )
     assert body["nonce"] == row.nonce == message.nonce
     assert body["expires_at"] == row.expires_at.isoformat().replace("+00:00", "Z")
     assert (message.domain, message.uri, message.address, message.chain_id) == (
@@ -116,6 +121,8 @@ def test_link_then_list(user: User, user_api_client: APIClient, eth_key: LocalAc
         "chain_id": 1,
         "label": "cold",
         "created_at": wallet.created_at.isoformat().replace("+00:00", "Z"),
+        "vouched_by": "",
+        "withdrawals_from": (wallet.created_at + timedelta(hours=48)).isoformat().replace("+00:00", "Z"),
     }
     assert response.json() == expected
     assert wallet.user == user
@@ -188,7 +195,8 @@ def test_link_refuses_an_expired_nonce(user_api_client: APIClient, eth_key: Loca
 
 def test_link_refuses_another_users_nonce(user_api_client: APIClient, eth_key: LocalAccount) -> None:
     other_client = APIClient()
-    other_client.force_authenticate(UserFactory())
+    other_client.force_login(UserFactory())
+    reauthenticate(other_client)
     body = _challenge(other_client, eth_key)
 
     _assert_error(_link(user_api_client, body["message"], sign(eth_key, body["message"])), 400, "wallet_nonce_unknown")
@@ -213,7 +221,8 @@ def test_link_refuses_a_message_issued_for_another_host(user_api_client: APIClie
 def test_link_refuses_an_address_linked_to_another_user(user_api_client: APIClient, eth_key: LocalAccount) -> None:
     owner_client = APIClient()
     owner = UserFactory()
-    owner_client.force_authenticate(owner)
+    owner_client.force_login(owner)
+    reauthenticate(owner_client)
     first = _challenge(owner_client, eth_key)
     assert _link(owner_client, first["message"], sign(eth_key, first["message"])).status_code == 201
     body = _challenge(user_api_client, eth_key)

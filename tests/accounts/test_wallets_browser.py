@@ -14,6 +14,7 @@ from eth_account.messages import encode_defunct
 
 from accounts.core import siwe
 from accounts.models import Wallet, WalletNonce
+from tests.accounts.conftest import reauthenticate
 from tests.conftest import CHROMIUM_ARGS
 from tests.factories import UserFactory
 
@@ -39,6 +40,7 @@ def test_browser_wallet_links_through_the_api(live_server: Any, chromium_executa
     user = UserFactory()
     client = Client()
     client.force_login(user)
+    reauthenticate(client)  # linking needs the password confirmed just now
     session_cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
     key = Account.create()
     signed: list[str] = []

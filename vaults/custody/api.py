@@ -90,6 +90,13 @@ def proposal_out(proposal: SafeProposal, *, operator: bool) -> dict[str, Any]:
             "amount": str(request.amount),
             "nonce": str(request.nonce),
             "deadline": request.deadline_at.isoformat(),
+            # Who can sign it, and from when: a wallet linked less than 48 h ago (not vouched for) cannot yet.
+            "wallets": [
+                {"address": address, "withdrawals_from": usable_from.isoformat()}
+                for address, usable_from in sorted(
+                    selectors.linked_wallets_usable_from(depositor_id=proposal.depositor_id or 0).items()
+                )
+            ],
         }
     if operator:
         body["approvals"] = [
@@ -111,6 +118,8 @@ class CustodyWithdrawalCreateApi(APIView):
     """Request a withdrawal (shares or a net amount) of a vault to ``destination`` and get what to sign: the
     ``WithdrawalRequest`` typed data and its hash. Sign it from two different linked wallets and post each signature
     to ``proposals/<id>/signatures/``."""
+
+    required_scope = "custody"  # what an API token needs to POST here (accounts.authentication)
 
     permission_classes = (IsAuthenticated,)
 
@@ -141,6 +150,8 @@ class CustodyWithdrawalCreateApi(APIView):
 class CustodyWithdrawalProposeApi(APIView):
     """A fresh request for one of my withdrawals that is awaiting signatures (after a failure, an expiry, or to
     change the destination); a still unsigned one is replaced."""
+
+    required_scope = "custody"  # what an API token needs to POST here (accounts.authentication)
 
     permission_classes = (IsAuthenticated,)
 
@@ -192,6 +203,8 @@ class DepositorSignatureApi(APIView):
     """Post one linked wallet's signature over the request's typed data; the second one from another linked wallet
     authorises the proposal (and the co-signer is asked at once)."""
 
+    required_scope = "custody"  # what an API token needs to POST here (accounts.authentication)
+
     permission_classes = (IsAuthenticated,)
 
     @extend_schema(operation_id="custody_depositor_signature", tags=["custody"], request=SignatureInput, responses=dict)
@@ -204,6 +217,7 @@ class DepositorSignatureApi(APIView):
 
 
 class ProposalCancelApi(APIView):
+    required_scope = "custody"  # what an API token needs to POST here (accounts.authentication)
     permission_classes = (IsAuthenticated,)
 
     @extend_schema(operation_id="custody_proposal_cancel", tags=["custody"], request=None, responses=dict)
@@ -214,6 +228,8 @@ class ProposalCancelApi(APIView):
 
 class OperatorApprovalApi(APIView):
     """An operator approves or rejects an operator-approved proposal."""
+
+    required_scope = "custody"  # what an API token needs to POST here (accounts.authentication)
 
     permission_classes = (IsAdminUser,)
 
@@ -234,6 +250,8 @@ class OperatorApprovalApi(APIView):
 
 class OwnerSignatureApi(APIView):
     """An operator adds a Safe owner's signature over the proposal's ``safe_tx_hash``."""
+
+    required_scope = "custody"  # what an API token needs to POST here (accounts.authentication)
 
     permission_classes = (IsAdminUser,)
 
@@ -261,6 +279,8 @@ def _destination_out(destination: Any) -> dict[str, Any]:
 class DestinationListCreateApi(APIView):
     """My registered withdrawal destinations; register one with signatures from two linked wallets over the typed
     data from ``destinations/typed-data/``. It can be paid 48 h after registration."""
+
+    required_scope = "custody"  # what an API token needs to POST here (accounts.authentication)
 
     permission_classes = (IsAuthenticated,)
 
@@ -294,6 +314,8 @@ class DestinationListCreateApi(APIView):
 
 class DestinationTypedDataApi(APIView):
     """The ``DestinationRegistration`` typed data (with a fresh nonce) my two wallets are to sign for ``address``."""
+
+    required_scope = "custody"  # what an API token needs to POST here (accounts.authentication)
 
     permission_classes = (IsAuthenticated,)
 

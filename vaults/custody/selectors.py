@@ -22,7 +22,7 @@ from vaults.custody.destination_registration import (
     destination_registration_typed_data,
 )
 from vaults.custody.errors import CustodyError
-from vaults.custody.policy import CONTROL_CHANGE_DELAY, OperationKind, PolicyContext
+from vaults.custody.policy import CONTROL_CHANGE_DELAY, DESTINATION_REGISTRATION_DELAY, OperationKind, PolicyContext
 from vaults.custody.policy import DestinationRegistration as PolicyDestination
 from vaults.custody.safe_tx import SafeTx, address_normalise
 from vaults.custody.withdrawal_request import (
@@ -78,6 +78,16 @@ def proposal_request(proposal: SafeProposal) -> WithdrawalRequest:
 def linked_wallets(*, depositor_id: int) -> frozenset[str]:
     """The depositor's linked wallets (EIP-55), proven by SIWE."""
     return frozenset(Wallet.objects.filter(user_id=depositor_id).values_list("address", flat=True))
+
+
+def linked_wallets_usable_from(*, depositor_id: int) -> dict[str, datetime]:
+    """Each linked wallet (EIP-55) of the depositor -> from when its signatures authorise withdrawals: the same
+    delay after its link as a registered destination's, or at once when a wallet linked that long vouched for it."""
+    rows = Wallet.objects.filter(user_id=depositor_id).values_list("address", "created_at", "vouched_by")
+    return {
+        address: linked_at if vouched_by else linked_at + DESTINATION_REGISTRATION_DELAY
+        for address, linked_at, vouched_by in rows
+    }
 
 
 def request_nonces_used(*, safe_id: int, depositor_id: int) -> set[int]:

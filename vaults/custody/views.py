@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from vaults import selectors
@@ -24,10 +25,17 @@ def withdraw(request: HttpRequest, slug: str) -> HttpResponse:
     holding = next((h for h in selectors.holdings_for(depositor_id=request.user.pk) if h.vault.pk == vault.pk), None)
     safe = VaultSafe.objects.filter(vault=vault).first()
     destinations: list[tuple[str, str]] = []
+    now = timezone.now()
+    usable_from = custody_selectors.linked_wallets_usable_from(depositor_id=request.user.pk)
     if safe is not None:
         destinations += [
-            (address, "linked wallet")
-            for address in sorted(custody_selectors.linked_wallets(depositor_id=request.user.pk))
+            (
+                address,
+                "linked wallet"
+                if ready <= now
+                else f"linked wallet; signs withdrawals from {ready:%Y-%m-%d %H:%M} UTC",
+            )
+            for address, ready in sorted(usable_from.items())
         ]
         destinations += [
             (address, f"registered {registration.registered_at:%Y-%m-%d %H:%M} UTC")
@@ -46,6 +54,7 @@ def withdraw(request: HttpRequest, slug: str) -> HttpResponse:
         "safe": safe,
         "destinations": destinations,
         "waiting": waiting,
+        "wallets_waiting": sorted((address, ready) for address, ready in usable_from.items() if ready > now),
         "create_url": reverse("api:custody-withdrawal-create"),
     }
     return render(request, "custody/withdraw.html", context)
@@ -66,7 +75,10 @@ def proposal_detail(request: HttpRequest, proposal_id: int) -> HttpResponse:
         "api_url": reverse("api:custody-proposal", args=[proposal.pk]),
         "signatures_url": reverse("api:custody-depositor-signature", args=[proposal.pk]),
         "cancel_url": reverse("api:custody-cancel", args=[proposal.pk]),
-        "linked_wallets": sorted(custody_selectors.linked_wallets(depositor_id=proposal.depositor_id or 0)),
+        "linked_wallets": sorted(
+            custody_selectors.linked_wallets_usable_from(depositor_id=proposal.depositor_id or 0).items()
+        ),
+        "now": timezone.now(),
         "closed_states": [SafeProposal.State.EXECUTED, SafeProposal.State.FAILED, SafeProposal.State.CANCELLED],
     }
     return render(request, "custody/proposal.html", context)

@@ -13,7 +13,7 @@ them is non-zero), ``deadline`` in Unix seconds (UTC), ``depositor`` the platfor
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -208,6 +208,17 @@ class Refusal:
     message: str
 
 
+def signer_not_yet_usable(signer: str, usable_from: datetime, *, position: int | None = None) -> Refusal:
+    """The refusal of a wallet linked too recently to authorise withdrawals, saying from when it can."""
+    which = f"signature {position} is from {signer}" if position is not None else f"{signer}"
+    return Refusal(
+        "signer_not_yet_usable",
+        f"{which}, linked less than 48 h ago: it can authorise withdrawals from "
+        f"{usable_from.astimezone(UTC):%Y-%m-%d %H:%M} UTC (or link it again, vouched for by a wallet linked 48 h "
+        "or more ago)",
+    )
+
+
 def distinct_linked_signers(
     digest: bytes,
     signatures: Sequence[bytes],
@@ -215,12 +226,18 @@ def distinct_linked_signers(
     *,
     other_content: str,
     repeated_rule: str,
+    usable_from: Mapping[str, datetime] | None = None,
+    now: datetime | None = None,
 ) -> tuple[str, ...] | Refusal:
     """The wallets whose typed-data signatures over ``digest`` these are, ascending, if every signature recovers to
     a wallet in ``linked`` (checksummed addresses) and no wallet signed twice. Otherwise the refusal of the first
     signature that fails, counted from 1: ``signature_invalid`` (it does not recover), ``signer_not_linked`` (the
-    message says it may have been made over ``other_content``) or ``signer_repeated`` (the message ends with
-    ``repeated_rule``). How many signatures are needed is the caller's rule."""
+    message says it may have been made over ``other_content``), ``signer_repeated`` (the message ends with
+    ``repeated_rule``) or, when ``usable_from`` (wallet -> from when it may sign) and ``now`` are given,
+    ``signer_not_yet_usable`` (a wallet linked too recently; the message says from when). How many signatures are
+    needed is the caller's rule."""
+    if usable_from is not None and now is None:
+        raise ValueError("usable_from needs now")
     signers: list[str] = []
     for position, signature in enumerate(signatures, start=1):
         try:
@@ -235,6 +252,10 @@ def distinct_linked_signers(
             )
         if signer in signers:
             return Refusal("signer_repeated", f"signature {position} is from {signer} again: {repeated_rule}")
+        if usable_from is not None and now is not None:
+            ready = usable_from.get(signer)
+            if ready is None or now < ready:
+                return signer_not_yet_usable(signer, ready or now, position=position)
         signers.append(signer)
     return tuple(sorted(signers, key=lambda address: int(address, 16)))
 
@@ -248,13 +269,16 @@ def withdrawal_authorisation_check(
     *,
     chain_id: int,
     vault: str,
+    usable_from: Mapping[str, datetime] | None = None,
 ) -> Authorisation | Refusal:
     """Check the depositor's signatures over ``request`` for the vault Safe ``vault`` on ``chain_id``.
 
     Authorised only if the request is for this chain and vault, ``now`` (aware) is before its deadline, its nonce
     is not in ``used_nonces`` and the signatures recover to at least two distinct wallets, all of them in
-    ``linked_wallets``. A signature over any other content (another nonce, chain, amount...) recovers to an
-    unrelated address and is refused as not linked. Every signature given must be valid: none is ignored.
+    ``linked_wallets`` and, when ``usable_from`` (linked wallet -> from when it authorises withdrawals: 48 h after
+    its link unless a wallet linked 48 h before vouched for it) is given, each of them usable at ``now``. A
+    signature over any other content (another nonce, chain, amount...) recovers to an unrelated address and is
+    refused as not linked. Every signature given must be valid: none is ignored.
     """
     utc_aware(now, what="now")  # a naive time is a programming error
     if request.chain_id != chain_id:
@@ -282,6 +306,8 @@ def withdrawal_authorisation_check(
         linked,
         other_content="a different request: another nonce, chain, amount or destination",
         repeated_rule="the two signatures must come from two different linked wallets",
+        usable_from=usable_from,
+        now=now,
     )
     if isinstance(signers, Refusal):
         return signers

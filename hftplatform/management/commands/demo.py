@@ -26,6 +26,13 @@ DEVCHAIN_READY_SECONDS = 60
 DEMO_DEPOSIT_CONFIRMATIONS = "2"
 
 
+def web_command(bin_dir: Path, host: str, port: int, *, trusted_proxy_count: int) -> list[str]:
+    """daphne serving the site; behind proxies of ours (TRUSTED_PROXY_COUNT > 0) it reads their X-Forwarded-* headers
+    for the ASGI client address and scheme. The rate limits read X-Forwarded-For themselves, counting from the right."""
+    proxy = ["--proxy-headers"] if trusted_proxy_count > 0 else []
+    return [str(bin_dir / "daphne"), *proxy, "-b", host, "-p", str(port), "hftplatform.asgi:application"]
+
+
 class Command(BaseCommand):
     help = "Migrate, create the demo users, and serve the platform with a Celery worker and beat."
 
@@ -47,9 +54,7 @@ class Command(BaseCommand):
 
         python = sys.executable
         bin_dir = Path(python).parent
-        commands = {
-            "web": [str(bin_dir / "daphne"), "-b", host, "-p", str(port), "hftplatform.asgi:application"],
-        }
+        commands = {"web": web_command(bin_dir, host, port, trusted_proxy_count=settings.TRUSTED_PROXY_COUNT)}
         if not no_worker:
             commands["worker"] = [
                 python,

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import EthereumTesterProvider, Web3
@@ -131,8 +133,10 @@ def custody(evm: Evm, monkeypatch: pytest.MonkeyPatch) -> Custody:
     vault = vault_new()
     depositor = UserFactory()
     wallet_a, wallet_b = Account.create(), Account.create()
+    # Linked three days ago: a wallet authorises withdrawals 48 h after its link (tests/accounts test the wait).
+    linked_at = timezone.now() - timedelta(days=3)
     for wallet in (wallet_a, wallet_b):
-        Wallet.objects.create(user=depositor, address=wallet.address, chain_id=evm.chain_id)
+        Wallet.objects.create(user=depositor, address=wallet.address, chain_id=evm.chain_id, created_at=linked_at)
     deposit(vault, depositor, DEPOSITED)
     safe = VaultSafe.objects.create(
         vault=vault,

@@ -24,13 +24,24 @@ from vaults.models import WithdrawalDestination
 
 
 def withdrawal_destination_check(*, depositor_id: int, chain_id: int, destination: str) -> str:
-    """The checksummed destination if the depositor may ask to be paid there: one of their linked wallets, or an
-    address they registered (the 48 h rule is the co-signer's; it says when). Raises :class:`CustodyError`."""
+    """The checksummed destination if the depositor may ask to be paid there: one of their linked wallets once it
+    authorises withdrawals (48 h after its link, or at once when vouched for), or an address they registered (the
+    48 h rule is the co-signer's; it says when). Raises :class:`CustodyError`."""
     try:
         address = address_normalise(destination, field="destination")
     except SafeTxError as error:
         raise CustodyError(str(error), code=error.code, fields={"destination": [str(error)]}) from None
-    if address in selectors.linked_wallets(depositor_id=depositor_id):
+    usable_from = selectors.linked_wallets_usable_from(depositor_id=depositor_id)
+    if address in usable_from:
+        # Linking an address must not be a way round the registration's 48 h: a new wallet waits as long.
+        if step_time(None) < usable_from[address]:
+            raise CustodyError(
+                f"{address} was linked less than 48 h ago: it can receive withdrawals from "
+                f"{usable_from[address]:%Y-%m-%d %H:%M} UTC (or link it again, vouched for by a wallet linked 48 h "
+                "or more ago)",
+                code="destination_not_yet_usable",
+                fields={"destination": ["linked less than 48 h ago"]},
+            )
         return address
     if not WithdrawalDestination.objects.filter(depositor_id=depositor_id, chain_id=chain_id, address=address).exists():
         raise CustodyError(

@@ -30,6 +30,7 @@ from vaults.custody.services.proposal_steps import (
 from vaults.custody.withdrawal_request import (
     Refusal,
     WithdrawalRequest,
+    signer_not_yet_usable,
     typed_signature_recover,
     withdrawal_authorisation_check,
     withdrawal_request_hash,
@@ -64,8 +65,9 @@ def depositor_signature_add(
     *, proposal_id: int, signature: str, now: datetime | None = None, cosigner: PolicyCosigner | None = None
 ) -> SafeProposal:
     """Add one wallet's EIP-712 signature over the proposal's ``WithdrawalRequest``, verified on arrival: it must
-    recover, over this request's hash, to a wallet linked to the depositor, not one that already signed, and not
-    reuse a signature; the request must not have expired. With two valid signatures the proposal is
+    recover, over this request's hash, to a wallet linked to the depositor 48 h or more ago (or vouched for by one
+    that was: ``selectors.linked_wallets_usable_from``), not one that already signed, and not reuse a signature; the
+    request must not have expired. With two valid signatures the proposal is
     ``authorised``, the withdrawal ``in_custody``, and the co-signer is asked at once (if it is not configured the
     proposal waits ``authorised`` for the periodic task).
     """
@@ -107,13 +109,17 @@ def _depositor_signature_store(
         signer = typed_signature_recover(digest, raw)
     except SafeTxError as error:
         raise CustodyError(f"the signature is unusable: {error}", code="signature_invalid") from None
-    linked = selectors.linked_wallets(depositor_id=proposal.depositor_id)
+    usable_from = selectors.linked_wallets_usable_from(depositor_id=proposal.depositor_id)
+    linked = frozenset(usable_from)
     if signer not in linked:
         raise CustodyError(
             f"the signature recovers to {signer}, which is not a wallet linked to this account (or it was made over "
             "a different request: another nonce, chain, amount or destination)",
             code="signer_not_linked",
         )
+    if now < usable_from[signer]:
+        refusal = signer_not_yet_usable(signer, usable_from[signer])
+        raise CustodyError(refusal.message, code=refusal.code)
     earlier = list(proposal.signatures.filter(kind=ProposalSignature.Kind.DEPOSITOR))
     if signer in {s.signer for s in earlier}:
         raise CustodyError(
@@ -135,7 +141,14 @@ def _depositor_signature_store(
     used = selectors.request_nonces_used(safe_id=proposal.safe_id, depositor_id=proposal.depositor_id)
     used.discard(request.nonce)
     result = withdrawal_authorisation_check(
-        request, signatures, linked, now, used, chain_id=proposal.safe.chain_id, vault=proposal.safe.address
+        request,
+        signatures,
+        linked,
+        now,
+        used,
+        chain_id=proposal.safe.chain_id,
+        vault=proposal.safe.address,
+        usable_from=usable_from,
     )
     if isinstance(result, Refusal):
         raise CustodyError(result.message, code=result.code)

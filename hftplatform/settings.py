@@ -309,6 +309,16 @@ CELERY_TASK_TIME_LIMIT = int(env("CELERY_TASK_TIME_LIMIT", "360"))
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT * 2}
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "hftbot")
+# Custody and deposit tasks run on a queue of their own, served by a worker of their own (Procfile `custody`,
+# `manage.py demo`), so an analysis backlog on the default queue (lead-lag runs take minutes) never delays a
+# withdrawal's execution, the co-signer's retry or a deposit's credit.
+CELERY_CUSTODY_QUEUE = env("CELERY_CUSTODY_QUEUE", "custody")
+CELERY_TASK_ROUTES = {
+    "vaults.custody.tasks.*": {"queue": CELERY_CUSTODY_QUEUE},
+    # the deposit scans, registered under their old vaults.tasks names
+    "vaults.tasks.vault_safe_deposits_scan": {"queue": CELERY_CUSTODY_QUEUE},
+    "vaults.tasks.vault_safes_deposits_scan_all": {"queue": CELERY_CUSTODY_QUEUE},
+}
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
 CELERY_BEAT_SCHEDULER = "hftplatform.celery:RecordingScheduler"

@@ -1,5 +1,6 @@
-"""``manage.py demo``: the whole platform on one machine — web (HTTP + websockets), Celery worker and beat, and a
-local dev chain (:mod:`hftplatform.devchain`) with the demo vault's Safe, a test stablecoin and two funded wallets.
+"""``manage.py demo``: the whole platform on one machine — web (HTTP + websockets), a Celery worker for each queue
+(default and custody) and beat, and a local dev chain (:mod:`hftplatform.devchain`) with the demo vault's Safe,
+a test stablecoin and two funded wallets.
 
 Ctrl-C (or SIGTERM) stops every process it started; the embedded servers stop when their last user leaves.
 """
@@ -27,7 +28,7 @@ DEMO_DEPOSIT_CONFIRMATIONS = "2"
 
 
 class Command(BaseCommand):
-    help = "Migrate, create the demo users, and serve the platform with a Celery worker and beat."
+    help = "Migrate, create the demo users, and serve the platform with a Celery worker per queue and beat."
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
@@ -46,24 +47,7 @@ class Command(BaseCommand):
         _, depositor = demo.demo_users_ensure(credentials=credentials)
 
         python = sys.executable
-        bin_dir = Path(python).parent
-        commands = {
-            "web": [str(bin_dir / "daphne"), "-b", host, "-p", str(port), "hftplatform.asgi:application"],
-        }
-        if not no_worker:
-            commands["worker"] = [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "hftplatform",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--concurrency",
-                "2",
-            ]
-            commands["beat"] = [python, "-m", "celery", "-A", "hftplatform", "beat", "--loglevel", "INFO"]
+        commands = demo_commands(python=python, host=host, port=port, workers=not no_worker)
 
         processes: dict[str, subprocess.Popen[bytes]] = {}
         stopping = False
@@ -134,6 +118,21 @@ class Command(BaseCommand):
         )
         demo_chain.demo_chain_state_write(path=data_dir / "demo-chain.json", demo_chain=deployed)
         return deployed
+
+
+def demo_commands(*, python: str, host: str, port: int, workers: bool = True) -> dict[str, list[str]]:
+    """The demo's processes by name: the web server and, unless ``workers`` is off, one Celery worker per queue
+    (the default queue and the custody queue, as the Procfile runs them) and beat."""
+    commands = {"web": [str(Path(python).parent / "daphne"), "-b", host, "-p", str(port), "hftplatform.asgi:application"]}
+    if not workers:
+        return commands
+    celery = [python, "-m", "celery", "-A", "hftplatform"]
+    for name, queue in (("worker", settings.CELERY_TASK_DEFAULT_QUEUE), ("custody", settings.CELERY_CUSTODY_QUEUE)):
+        commands[name] = [
+            *celery, "worker", "--queues", queue, "--hostname", f"{name}@%h", "--loglevel", "INFO", "--concurrency", "2",
+        ]  # fmt: skip
+    commands["beat"] = [*celery, "beat", "--loglevel", "INFO"]
+    return commands
 
 
 def _chain_text(deployed: demo_chain.DemoChain, data_dir: Path) -> str:

@@ -261,6 +261,11 @@ COINBASE_WS_URL = env("COINBASE_WS_URL", "wss://advanced-trade-ws.coinbase.com")
 KLINES_DOWNLOAD_CONCURRENCY = int(env("KLINES_DOWNLOAD_CONCURRENCY", "8"))
 # How often beat brings tracked markets up to date: a 1m market lags at most this plus one request.
 KLINES_SYNC_SECONDS = float(env("KLINES_SYNC_SECONDS", "10"))
+# A signed-in user's lead-lag request costs grid steps x markets x max_lag (marketdata.core.leadlag.cost); one over
+# the budget is refused. The default admits a year of 1-minute candles on three venues at ±30 lags (47,304,000).
+LEADLAG_COST_BUDGET = int(env("LEADLAG_COST_BUDGET", "50000000"))
+# How many of a user's runs may be queued or running at once.
+LEADLAG_USER_CONCURRENCY = int(env("LEADLAG_USER_CONCURRENCY", "2"))
 
 # -- REST -------------------------------------------------------------------------------------------------
 

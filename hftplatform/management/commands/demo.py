@@ -123,13 +123,16 @@ class Command(BaseCommand):
 def demo_commands(*, python: str, host: str, port: int, workers: bool = True) -> dict[str, list[str]]:
     """The demo's processes by name: the web server and, unless ``workers`` is off, one Celery worker per queue
     (the default queue and the custody queue, as the Procfile runs them) and beat."""
-    commands = {"web": [str(Path(python).parent / "daphne"), "-b", host, "-p", str(port), "hftplatform.asgi:application"]}
+    commands = {
+        "web": [str(Path(python).parent / "daphne"), "-b", host, "-p", str(port), "hftplatform.asgi:application"]
+    }
     if not workers:
         return commands
     celery = [python, "-m", "celery", "-A", "hftplatform"]
     for name, queue in (("worker", settings.CELERY_TASK_DEFAULT_QUEUE), ("custody", settings.CELERY_CUSTODY_QUEUE)):
         commands[name] = [
-            *celery, "worker", "--queues", queue, "--hostname", f"{name}@%h", "--loglevel", "INFO", "--concurrency", "2",
+            *celery, "worker", "--queues", queue, "--hostname", f"{name}@%h",
+            "--loglevel", "INFO", "--concurrency", "2",
         ]  # fmt: skip
     commands["beat"] = [*celery, "beat", "--loglevel", "INFO"]
     return commands

@@ -47,17 +47,23 @@ if DJANGO_ENV not in {"development", "production"}:
 PRODUCTION = DJANGO_ENV == "production"
 TESTING = "pytest" in sys.modules or env_bool("HFT_TESTING")
 
+# A development key is fine only because development never serves the public: production demands its own.
+DEVELOPMENT_SECRET_KEY = "development-only-insecure-key-do-not-use-in-production-0123456789"
 if PRODUCTION:
-    missing = [name for name in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL") if not env(name)]
+    # SIWE_DOMAIN: without it a wallet sign-in message is checked against the request's Host header, which the
+    # client writes; a phishing site's message naming our host would then pass.
+    required = ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "SIWE_DOMAIN")
+    missing = [name for name in required if not env(name)]
     if missing:
         raise ImproperlyConfigured(
             "DJANGO_ENV=production refuses to start without: " + ", ".join(missing) + " (see .env.example)"
         )
+    if env("SECRET_KEY") == DEVELOPMENT_SECRET_KEY or env("SECRET_KEY").startswith("django-insecure-"):
+        raise ImproperlyConfigured("SECRET_KEY is a development key; production needs its own (see .env.example)")
     if len(env("SECRET_KEY")) < 50:
         raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters in production")
 
-# A development key is fine only because development never serves the public: production demands its own.
-SECRET_KEY = env("SECRET_KEY") or "development-only-insecure-key-do-not-use-in-production-0123456789"
+SECRET_KEY = env("SECRET_KEY") or DEVELOPMENT_SECRET_KEY
 DEBUG = env_bool("DEBUG", default=not PRODUCTION and not TESTING)
 if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("DEBUG cannot be on in production")

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -193,7 +193,7 @@ class MyStatementApi(APIView):
 
     @extend_schema(operation_id="vaults_my_statement", tags=["vaults"], responses={200: dict})
     def get(self, request: Request, slug: str) -> Response | HttpResponse:
-        vault = get_object_or_404(Vault, slug=slug)
+        vault = vault_for_depositor(request, slug)
         start = _parse_time(request.query_params.get("start"), "start")
         end = _parse_time(request.query_params.get("end"), "end")
         try:
@@ -238,6 +238,14 @@ class DepositCreateApi(APIView):
         return Response(_deposit_out(result.deposit), status=201 if result.created else 200)
 
 
+def vault_for_depositor(request: Request, slug: str) -> Vault:
+    """The vault a signed-in depositor's endpoint works on; a private vault they hold nothing in is a 404."""
+    try:
+        return selectors.vault_get_for_depositor(slug=slug, user_id=request.user.pk)
+    except Vault.DoesNotExist:
+        raise Http404("No Vault matches the given query.") from None
+
+
 class WithdrawalQuantitySerializer(serializers.Serializer):
     """What a withdrawal takes: ``shares`` (decimal text, parsed to ``Decimal``) or a net ``amount`` (base units)."""
 
@@ -263,7 +271,7 @@ class WithdrawalCreateApi(APIView):
 
     @extend_schema(operation_id="vaults_withdrawal_create", tags=["vaults"], request=InputSerializer, responses=dict)
     def post(self, request: Request, slug: str) -> Response:
-        vault = get_object_or_404(Vault, slug=slug)
+        vault = vault_for_depositor(request, slug)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data

@@ -24,11 +24,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hftplatform.core.decimal_text import decimal_text_trim_zeros
-from vaults.api import WithdrawalQuantitySerializer
+from vaults.api import WithdrawalQuantitySerializer, vault_for_depositor
 from vaults.custody import selectors, services
 from vaults.custody.destination_registration import DestinationRegistrationError
 from vaults.custody.errors import CustodyError
-from vaults.models import SafeProposal, Vault, Withdrawal
+from vaults.models import SafeProposal, Withdrawal
 
 DEFAULT_DEADLINE = timedelta(hours=1)
 _SIGNATURE = r"^0x[0-9a-fA-F]{130}$"
@@ -124,7 +124,7 @@ class CustodyWithdrawalCreateApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        vault = get_object_or_404(Vault, slug=values["vault"])
+        vault = vault_for_depositor(request, values["vault"])
         proposal = services.custody_withdrawal_request(
             vault_id=vault.pk,
             depositor_id=request.user.pk,

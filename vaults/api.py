@@ -7,8 +7,9 @@ Numbers are exact decimal strings: amounts in base units of the vault's asset, s
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.http import Http404, HttpResponse
@@ -246,19 +247,27 @@ def vault_for_depositor(request: Request, slug: str) -> Vault:
         raise Http404("No Vault matches the given query.") from None
 
 
+_SHARES_TEXT = re.compile(r"[0-9]{1,60}(\.[0-9]{1,18})?", re.ASCII)
+
+
 class WithdrawalQuantitySerializer(serializers.Serializer):
     """What a withdrawal takes: ``shares`` (decimal text, parsed to ``Decimal``) or a net ``amount`` (base units)."""
 
-    shares = serializers.CharField(required=False, help_text="Shares, up to 18 decimal places.")
+    shares = serializers.CharField(
+        required=False, max_length=80, help_text='Shares: positive decimal text, up to 18 decimal places ("12.5").'
+    )
     amount = serializers.RegexField(r"^[1-9][0-9]{0,77}$", required=False, help_text="Net base units.")
     lot = serializers.IntegerField(required=False, help_text="Take from this lot only.")
     idempotency_key = serializers.CharField(max_length=100, required=False)
 
     def validate_shares(self, value: str) -> Decimal:
-        try:
-            return Decimal(value)
-        except InvalidOperation:
-            raise serializers.ValidationError("shares must be decimal text") from None
+        # Written-out digits only: Decimal() itself takes 1E+200000, NaN, Infinity and 1_0, which overflow or
+        # poison the share arithmetic further down.
+        if not _SHARES_TEXT.fullmatch(value) or Decimal(value) <= 0:
+            raise serializers.ValidationError(
+                'shares must be a positive decimal number written out, at most 18 decimal places (e.g. "12.5")'
+            )
+        return Decimal(value)
 
 
 class WithdrawalCreateApi(APIView):

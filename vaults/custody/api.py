@@ -233,7 +233,9 @@ class OperatorApprovalApi(APIView):
 
 
 class OwnerSignatureApi(APIView):
-    """An operator adds a Safe owner's signature over the proposal's ``safe_tx_hash``."""
+    """An operator adds a Safe owner's signature over the proposal's ``safe_tx_hash``, which is recomputed from the
+    stored fields first (``safe_tx_hash_mismatch`` when the stored one differs: nothing is added). The answer
+    shows what was signed: ``call``, the decoded transaction, and ``safe_tx_hash_recomputed``."""
 
     permission_classes = (IsAdminUser,)
 
@@ -241,10 +243,13 @@ class OwnerSignatureApi(APIView):
     def post(self, request: Request, proposal_id: int) -> Response:
         data = SignatureInput(data=request.data)
         data.is_valid(raise_exception=True)
-        proposal = services.owner_signature_add(
-            proposal_id=_visible(request, proposal_id).pk, signature=data.validated_data["signature"]
-        )
-        return Response(proposal_out(proposal, operator=True))
+        visible = _visible(request, proposal_id)
+        recomputed = selectors.proposal_safe_tx_hash_verified(visible)
+        proposal = services.owner_signature_add(proposal_id=visible.pk, signature=data.validated_data["signature"])
+        body = proposal_out(proposal, operator=True)
+        body["call"] = selectors.proposal_call_text(proposal)
+        body["safe_tx_hash_recomputed"] = "0x" + recomputed.hex()
+        return Response(body)
 
 
 def _destination_out(destination: Any) -> dict[str, Any]:

@@ -48,7 +48,7 @@ PRODUCTION = DJANGO_ENV == "production"
 TESTING = "pytest" in sys.modules or env_bool("HFT_TESTING")
 
 # A development key is fine only because development never serves the public: production demands its own.
-DEVELOPMENT_SECRET_KEY = "development-only-insecure-key-do-not-use-in-production-0123456789"
+DEVELOPMENT_SECRET_KEY = "development-only-insecure-key-do-not-use-in-production-0123456789"  # noqa: S105
 if PRODUCTION:
     # SIWE_DOMAIN: without it a wallet sign-in message is checked against the request's Host header, which the
     # client writes; a phishing site's message naming our host would then pass.

@@ -62,7 +62,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         try:
             if not no_chain:
-                deployed = self._chain_start(python, data_dir, depositor, processes)
+                deployed = self._chain_start(python, data_dir, depositor, processes, site_origins(host, port))
                 urls = {**settings.CHAIN_RPC_URLS, deployed.chain_id: deployed.rpc_url}
                 environment["CHAIN_RPC_URLS"] = ",".join(f"{chain}={rpc}" for chain, rpc in urls.items())
                 environment.setdefault("DEPOSIT_CONFIRMATIONS", DEMO_DEPOSIT_CONFIRMATIONS)
@@ -94,7 +94,12 @@ class Command(BaseCommand):
             self.stdout.write("Demo stopped.")
 
     def _chain_start(
-        self, python: str, data_dir: Path, depositor: Any, processes: dict[str, subprocess.Popen[bytes]]
+        self,
+        python: str,
+        data_dir: Path,
+        depositor: Any,
+        processes: dict[str, subprocess.Popen[bytes]],
+        origins: list[str],
     ) -> demo_chain.DemoChain:
         """Start the dev chain (a process of the demo, stopped with the others) and deploy the demo's contracts."""
         from web3 import HTTPProvider, Web3
@@ -103,9 +108,10 @@ class Command(BaseCommand):
         # --block-time 2: an empty block every 2 s, so deposits collect confirmations as on a real chain.
         state_file.unlink(missing_ok=True)
         self.stdout.write("Starting the local dev chain and deploying the demo vault's Safe…")
-        processes["chain"] = subprocess.Popen(  # noqa: S603 - our own program
-            [python, "-m", "hftplatform.devchain", "--state-file", str(state_file), "--block-time", "2"]
-        )
+        command = [python, "-m", "hftplatform.devchain", "--state-file", str(state_file), "--block-time", "2"]
+        for origin in origins:  # pages of the demo site alone may call the node (its faucet account is unlocked)
+            command += ["--allowed-origin", origin]
+        processes["chain"] = subprocess.Popen(command)  # noqa: S603 - our own program
         deadline = time.monotonic() + DEVCHAIN_READY_SECONDS
         while not state_file.exists():
             if processes["chain"].poll() is not None or time.monotonic() > deadline:
@@ -136,6 +142,12 @@ def demo_commands(*, python: str, host: str, port: int, workers: bool = True) ->
         ]  # fmt: skip
     commands["beat"] = [*celery, "beat", "--loglevel", "INFO"]
     return commands
+
+
+def site_origins(host: str, port: int) -> list[str]:
+    """The origins the demo site is opened from, which alone may call the dev chain from a page."""
+    hosts = ["127.0.0.1", "localhost"] if host in {"127.0.0.1", "localhost"} else [host]
+    return [f"http://{name}:{port}" for name in hosts]
 
 
 def _chain_text(deployed: demo_chain.DemoChain, data_dir: Path) -> str:

@@ -11,6 +11,7 @@ from allauth.account.models import EmailAddress
 from django.db import transaction
 
 from accounts.models import User
+from hftplatform.core.private_files import secret_file_write
 
 OPERATOR_EMAIL = "operator@demo.hftbot.local"
 DEPOSITOR_EMAIL = "depositor@demo.hftbot.local"
@@ -34,9 +35,7 @@ def demo_credentials_load(*, path: Path) -> DemoCredentials:
         depositor_email=DEPOSITOR_EMAIL,
         depositor_password=secrets.token_urlsafe(12),
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(credentials.__dict__, indent=2))
-    path.chmod(0o600)
+    secret_file_write(path, json.dumps(credentials.__dict__, indent=2))
     return credentials
 
 

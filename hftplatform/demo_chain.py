@@ -88,10 +88,9 @@ def demo_chain_keys_load(*, path: Path) -> DemoChainKeys:
 
 def _secret_write(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` readable by its owner only (the mode set before any byte is written)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600, exist_ok=True)
-    path.chmod(0o600)
-    path.write_text(text)
+    from hftplatform.core.private_files import secret_file_write
+
+    secret_file_write(path, text)
 
 
 def demo_chain_setup(*, w3: Web3, rpc_url: str, keys: DemoChainKeys, depositor: User) -> DemoChain:

@@ -4,7 +4,9 @@
 otherwise, writes ``{"url", "host", "port", "chain_id", "pid"}`` to ``PATH`` once it is listening, and serves until
 SIGTERM / SIGINT. Chain ID 31337 (the usual local-chain ID, so a browser wallet shows it as such). Each
 transaction is mined at once; ``--block-time N`` also mines an empty block every N seconds so deposits collect
-confirmations as on a real chain. Batch requests are answered in order. The state lives in memory only: a restart
+confirmations as on a real chain. Batch requests are answered in order. Web pages may call it only from the
+origins given with ``--allowed-origin`` (the demo passes the site's); browser wallets and clients sending no Origin
+always. The state lives in memory only: a restart
 begins from genesis again.
 
 web3's ``EthereumTesterProvider`` answers requests in eth-tester's own shapes (snake_case keys, Python ints); the
@@ -25,6 +27,8 @@ from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from hftplatform.core.private_files import private_dir_create
 
 CHAIN_ID = 31337
 PREFERRED_PORT = 8545
@@ -107,15 +111,35 @@ def _error(request_id: Any, code: int, message: str) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
 
 
+# Browser wallets call the node from their extension's origin; no web page can claim one, and CORS does not bind
+# extensions (they hold host permissions), so they are served without CORS headers.
+_EXTENSION_SCHEMES = ("chrome-extension://", "moz-extension://", "safari-web-extension://")
+
+
 class _Handler(BaseHTTPRequestHandler):
     chain: DevChain  # set on the subclass made by devchain_server
+    allowed_origins: frozenset[str] = frozenset()  # web origins answered with CORS: the site's own
+
+    def _origin_refused(self) -> bool:
+        """Refuse (403) a request from a web origin other than the site's. The faucet account is unlocked, and a
+        ``text/plain`` POST from any page reaches us without a preflight: CORS alone would not stop it running."""
+        origin = self.headers.get("Origin")
+        if origin is None or origin in self.allowed_origins or origin.startswith(_EXTENSION_SCHEMES):
+            return False
+        self._reply(403, _error(None, -32000, f"origin {origin} is not allowed"))
+        return True
 
     def do_OPTIONS(self) -> None:
+        if self._origin_refused():
+            return
         self.send_response(204)
         self._cors()
+        self.send_header("Content-Length", "0")
         self.end_headers()
 
     def do_POST(self) -> None:
+        if self._origin_refused():
+            return
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY_BYTES:
             self._reply(413, _error(None, -32600, "request too large"))
@@ -137,8 +161,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _cors(self) -> None:
-        # Browser wallets and dapp pages call the node from their own origins, as with any local dev node.
-        self.send_header("Access-Control-Allow-Origin", "*")
+        origin = self.headers.get("Origin")
+        if origin is None or origin not in self.allowed_origins:
+            return
+        self.send_header("Access-Control-Allow-Origin", origin)
+        self.send_header("Vary", "Origin")
         self.send_header("Access-Control-Allow-Methods", "POST, OPTIONS")
         self.send_header("Access-Control-Allow-Headers", "Content-Type")
 
@@ -157,9 +184,17 @@ def _bind(host: str, port: int) -> ThreadingHTTPServer:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def devchain_server(chain: DevChain, *, host: str = HOST, port: int = PREFERRED_PORT) -> ThreadingHTTPServer:
-    """An HTTP JSON-RPC server for ``chain`` bound on ``host`` (``port`` if free), not yet serving."""
-    handler = type("DevChainHandler", (_Handler,), {"chain": chain})
+def devchain_server(
+    chain: DevChain, *, host: str = HOST, port: int = PREFERRED_PORT, allowed_origins: Sequence[str] = ()
+) -> ThreadingHTTPServer:
+    """An HTTP JSON-RPC server for ``chain`` bound on ``host`` (``port`` if free), not yet serving. Web pages may call
+    it only from ``allowed_origins`` (the site's, e.g. ``http://127.0.0.1:8000``); browser wallets and clients that
+    send no Origin always."""
+    handler = type(
+        "DevChainHandler",
+        (_Handler,),
+        {"chain": chain, "allowed_origins": frozenset(o.rstrip("/") for o in allowed_origins)},
+    )
     server = _bind(host, port)
     server.RequestHandlerClass = handler
     server.daemon_threads = True
@@ -168,7 +203,7 @@ def devchain_server(chain: DevChain, *, host: str = HOST, port: int = PREFERRED_
 
 def state_write(path: Path, state: dict[str, Any]) -> None:
     """Write ``state`` as JSON atomically (a reader never sees half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir_create(path.parent)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
         json.dump(state, handle, indent=2)
     os.replace(handle.name, path)
@@ -186,9 +221,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--chain-id", type=int, default=CHAIN_ID)
     parser.add_argument("--block-time", type=float, default=0, help="mine an empty block every N seconds (0: off)")
     parser.add_argument("--state-file", type=Path, required=True, help="where to write the URL, port and chain ID")
+    parser.add_argument(
+        "--allowed-origin",
+        action="append",
+        default=[],
+        help="a web origin whose pages may call the node (the site's: http://127.0.0.1:8000); repeatable",
+    )
     options = parser.parse_args(argv)
     chain = DevChain(options.chain_id)
-    server = devchain_server(chain, host=options.host, port=options.port)
+    server = devchain_server(chain, host=options.host, port=options.port, allowed_origins=options.allowed_origin)
     host, port = str(server.server_address[0]), int(server.server_address[1])
     url = f"http://{host}:{port}"
     stop = threading.Event()

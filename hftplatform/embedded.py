@@ -13,6 +13,9 @@ locks, so a ``kill -9`` never leaves the count wrong. ``HFT_EMBEDDED_KEEP=1`` ke
 the last user, for a quicker next start.
 
 PostgreSQL refuses to run as root; when we are root the servers run as ``HFT_EMBEDDED_USER`` (``nobody``).
+
+The data directory is created ``0700``; the socket and Redis directories must be ours (or the server user's),
+real directories and closed to group and others, or nothing starts.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ from typing import Any
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from hftplatform.core.private_files import PrivatePathError, private_dir_check, private_dir_create
 
 DATABASE_NAME = "hftbot"
 DATABASE_USER = "hftbot"
@@ -214,12 +219,19 @@ class EmbeddedServices:
         return _FileLock(self.data_dir / "start.lock")
 
     def _prepare_dirs(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir_create(self.data_dir)
         if self.run_as:
             _grant_traverse(self.data_dir)
             _grant_traverse(postgres_bin_dir())
+        owners = {os.geteuid()} | ({pwd.getpwnam(self.run_as).pw_uid} if self.run_as else set())
         for path in (self.socket_dir, self.redis_dir):
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # The socket directory may sit in a shared /tmp under a predictable name: one another user made first
+            # could hold a fake server's socket (the database trusts local connections) or watch ours.
+            try:
+                private_dir_check(path, owners=owners)
+            except PrivatePathError as error:
+                raise EmbeddedServiceError(f"refusing to use the embedded servers' directory: {error}") from None
             self._chown(path)
 
     def _chown(self, path: Path) -> None:

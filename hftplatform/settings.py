@@ -46,17 +46,23 @@ if DJANGO_ENV not in {"development", "production"}:
 PRODUCTION = DJANGO_ENV == "production"
 TESTING = "pytest" in sys.modules or env_bool("HFT_TESTING")
 
+# A development key is fine only because development never serves the public: production demands its own.
+DEVELOPMENT_SECRET_KEY = "development-only-insecure-key-do-not-use-in-production-0123456789"  # noqa: S105
 if PRODUCTION:
-    missing = [name for name in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL") if not env(name)]
+    # SIWE_DOMAIN: without it a wallet sign-in message is checked against the request's Host header, which the
+    # client writes; a phishing site's message naming our host would then pass.
+    required = ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "SIWE_DOMAIN")
+    missing = [name for name in required if not env(name)]
     if missing:
         raise ImproperlyConfigured(
             "DJANGO_ENV=production refuses to start without: " + ", ".join(missing) + " (see .env.example)"
         )
+    if env("SECRET_KEY") == DEVELOPMENT_SECRET_KEY or env("SECRET_KEY").startswith("django-insecure-"):
+        raise ImproperlyConfigured("SECRET_KEY is a development key; production needs its own (see .env.example)")
     if len(env("SECRET_KEY")) < 50:
         raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters in production")
 
-# A development key is fine only because development never serves the public: production demands its own.
-SECRET_KEY = env("SECRET_KEY") or "development-only-insecure-key-do-not-use-in-production-0123456789"
+SECRET_KEY = env("SECRET_KEY") or DEVELOPMENT_SECRET_KEY
 DEBUG = env_bool("DEBUG", default=not PRODUCTION and not TESTING)
 if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("DEBUG cannot be on in production")
@@ -274,6 +280,11 @@ COINBASE_WS_URL = env("COINBASE_WS_URL", "wss://advanced-trade-ws.coinbase.com")
 KLINES_DOWNLOAD_CONCURRENCY = int(env("KLINES_DOWNLOAD_CONCURRENCY", "8"))
 # How often beat brings tracked markets up to date: a 1m market lags at most this plus one request.
 KLINES_SYNC_SECONDS = float(env("KLINES_SYNC_SECONDS", "10"))
+# A signed-in user's lead-lag request costs grid steps x markets x max_lag (marketdata.core.leadlag.cost); one over
+# the budget is refused. The default admits a year of 1-minute candles on three venues at ±30 lags (47,304,000).
+LEADLAG_COST_BUDGET = int(env("LEADLAG_COST_BUDGET", "50000000"))
+# How many of a user's runs may be queued or running at once.
+LEADLAG_USER_CONCURRENCY = int(env("LEADLAG_USER_CONCURRENCY", "2"))
 
 # -- REST -------------------------------------------------------------------------------------------------
 
@@ -324,6 +335,16 @@ CELERY_TASK_TIME_LIMIT = int(env("CELERY_TASK_TIME_LIMIT", "360"))
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT * 2}
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "hftbot")
+# Custody and deposit tasks run on a queue of their own, served by a worker of their own (Procfile `custody`,
+# `manage.py demo`), so an analysis backlog on the default queue (lead-lag runs take minutes) never delays a
+# withdrawal's execution, the co-signer's retry or a deposit's credit.
+CELERY_CUSTODY_QUEUE = env("CELERY_CUSTODY_QUEUE", "custody")
+CELERY_TASK_ROUTES = {
+    "vaults.custody.tasks.*": {"queue": CELERY_CUSTODY_QUEUE},
+    # the deposit scans, registered under their old vaults.tasks names
+    "vaults.tasks.vault_safe_deposits_scan": {"queue": CELERY_CUSTODY_QUEUE},
+    "vaults.tasks.vault_safes_deposits_scan_all": {"queue": CELERY_CUSTODY_QUEUE},
+}
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
 CELERY_BEAT_SCHEDULER = "hftplatform.celery:RecordingScheduler"

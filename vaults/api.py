@@ -7,11 +7,12 @@ Numbers are exact decimal strings: amounts in base units of the vault's asset, s
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -193,7 +194,7 @@ class MyStatementApi(APIView):
 
     @extend_schema(operation_id="vaults_my_statement", tags=["vaults"], responses={200: dict})
     def get(self, request: Request, slug: str) -> Response | HttpResponse:
-        vault = get_object_or_404(Vault, slug=slug)
+        vault = vault_for_depositor(request, slug)
         start = _parse_time(request.query_params.get("start"), "start")
         end = _parse_time(request.query_params.get("end"), "end")
         try:
@@ -240,19 +241,35 @@ class DepositCreateApi(APIView):
         return Response(_deposit_out(result.deposit), status=201 if result.created else 200)
 
 
+def vault_for_depositor(request: Request, slug: str) -> Vault:
+    """The vault a signed-in depositor's endpoint works on; a private vault they hold nothing in is a 404."""
+    try:
+        return selectors.vault_get_for_depositor(slug=slug, user_id=request.user.pk)
+    except Vault.DoesNotExist:
+        raise Http404("No Vault matches the given query.") from None
+
+
+_SHARES_TEXT = re.compile(r"[0-9]{1,60}(\.[0-9]{1,18})?", re.ASCII)
+
+
 class WithdrawalQuantitySerializer(serializers.Serializer):
     """What a withdrawal takes: ``shares`` (decimal text, parsed to ``Decimal``) or a net ``amount`` (base units)."""
 
-    shares = serializers.CharField(required=False, help_text="Shares, up to 18 decimal places.")
+    shares = serializers.CharField(
+        required=False, max_length=80, help_text='Shares: positive decimal text, up to 18 decimal places ("12.5").'
+    )
     amount = serializers.RegexField(r"^[1-9][0-9]{0,77}$", required=False, help_text="Net base units.")
     lot = serializers.IntegerField(required=False, help_text="Take from this lot only.")
     idempotency_key = serializers.CharField(max_length=100, required=False)
 
     def validate_shares(self, value: str) -> Decimal:
-        try:
-            return Decimal(value)
-        except InvalidOperation:
-            raise serializers.ValidationError("shares must be decimal text") from None
+        # Written-out digits only: Decimal() itself takes 1E+200000, NaN, Infinity and 1_0, which overflow or
+        # poison the share arithmetic further down.
+        if not _SHARES_TEXT.fullmatch(value) or Decimal(value) <= 0:
+            raise serializers.ValidationError(
+                'shares must be a positive decimal number written out, at most 18 decimal places (e.g. "12.5")'
+            )
+        return Decimal(value)
 
 
 class WithdrawalCreateApi(APIView):
@@ -267,7 +284,7 @@ class WithdrawalCreateApi(APIView):
 
     @extend_schema(operation_id="vaults_withdrawal_create", tags=["vaults"], request=InputSerializer, responses=dict)
     def post(self, request: Request, slug: str) -> Response:
-        vault = get_object_or_404(Vault, slug=slug)
+        vault = vault_for_depositor(request, slug)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data

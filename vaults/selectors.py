@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, localcontext
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
 
 from fees.core import Position as EnginePosition
 from fees.core import Vault as FeeVault
@@ -25,6 +25,13 @@ def vault_get(*, slug: str, public_only: bool = True) -> Vault:
     if public_only:
         query = query.filter(public=True)
     return query.get(slug=slug)
+
+
+def vault_get_for_depositor(*, slug: str, user_id: int) -> Vault:
+    """The vault by slug as a depositor's page or API may show it: a public vault to anyone, a private one only to
+    a user with an account in it. Raises ``Vault.DoesNotExist`` otherwise, so a private vault answers a stranger
+    exactly as a vault that does not exist."""
+    return Vault.objects.filter(Q(public=True) | Q(accounts__depositor_id=user_id)).distinct().get(slug=slug)
 
 
 def vaults_public() -> QuerySet[Vault]:

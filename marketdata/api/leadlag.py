@@ -117,9 +117,13 @@ class LeadLagApi(APIView):
             202: RunSerializer,
             400: error_response(
                 "`invalid`: an unknown exchange, market or interval, a venue with no candles in the window, "
-                "windows that do not overlap, a constant price."
+                "windows that do not overlap, a constant price. `leadlag_over_budget`: the run's cost (grid steps "
+                "x markets x max_lag) is over `LEADLAG_COST_BUDGET`; the message states both."
             ),
             401: error_response("`not_authenticated`."),
+            429: error_response(
+                "`leadlag_too_many_runs`: `LEADLAG_USER_CONCURRENCY` of your runs are queued or running."
+            ),
         },
         tags=["market data"],
     )

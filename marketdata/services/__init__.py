@@ -23,7 +23,9 @@ from marketdata.services.instruments import InstrumentNotFound, instrument_set_t
 from marketdata.services.klines import StoreResult, coverage_add, klines_delete, klines_store
 from marketdata.services.leadlag import (
     LeadLagError,
+    LeadLagOverBudget,
     LeadLagProgress,
+    LeadLagTooManyRuns,
     leadlag_refresh_tracked,
     leadlag_run_create,
     leadlag_run_execute,
@@ -33,7 +35,9 @@ __all__ = [
     "ArchiveResult",
     "InstrumentNotFound",
     "LeadLagError",
+    "LeadLagOverBudget",
     "LeadLagProgress",
+    "LeadLagTooManyRuns",
     "StoreResult",
     "archive_import",
     "coverage_add",

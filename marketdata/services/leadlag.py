@@ -14,12 +14,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
 from hftplatform.errors import ServiceError
 from marketdata import selectors
 from marketdata.core.intervals import IntervalError, interval_get, venue_interval_code
+from marketdata.core.leadlag.cost import leadlag_cost
 from marketdata.core.venues import MarketType, Venue
 from marketdata.models import Instrument, LeadLagRun
 
@@ -28,6 +31,19 @@ LeadLagProgress = Callable[[str, int, int], None]
 
 class LeadLagError(ServiceError):
     """The analysis cannot run on this input; the message says why."""
+
+
+class LeadLagOverBudget(LeadLagError):
+    """A user's request costs more than ``settings.LEADLAG_COST_BUDGET``."""
+
+    code = "leadlag_over_budget"
+
+
+class LeadLagTooManyRuns(LeadLagError):
+    """A user already has ``settings.LEADLAG_USER_CONCURRENCY`` runs queued or running."""
+
+    code = "leadlag_too_many_runs"
+    http_status = 429
 
 
 def _leadlag_instrument(exchange: str, symbol: str) -> Instrument:
@@ -54,6 +70,12 @@ def leadlag_run_create(
     ``max_lag`` is in grid steps of ``interval``; ``window_ms`` the rolling window (default one UTC day). Raises
     :class:`LeadLagError` (nothing written) for an unknown interval or market, an interval a venue lacks, a venue
     with no closed candles in the window, windows that do not overlap, or a constant price.
+
+    A user's request (``created_by_id`` given; the operator's command and beat's refresh pass none) is also
+    bounded: :class:`LeadLagOverBudget` when its cost (grid steps x markets x ``max_lag``) exceeds
+    ``settings.LEADLAG_COST_BUDGET``, :class:`LeadLagTooManyRuns` when ``settings.LEADLAG_USER_CONCURRENCY`` of
+    their runs are queued or running. The count and the insert happen under a lock on the user's row, so two
+    requests at once cannot both take the last place.
     """
     # Imported here, as in leadlag_run_execute: the analysis loads numpy, scipy and statsmodels (seconds), which
     # every process importing this module would otherwise pay.
@@ -68,6 +90,15 @@ def leadlag_run_create(
     if end_ms <= start_ms:
         raise LeadLagError("the end must be after the start (end is exclusive)", fields={"end": ["Not after start."]})
     params = LeadLagParams(step_ms=step_ms, max_lag=max_lag, **({"window_ms": window_ms} if window_ms else {}))
+    if created_by_id is not None:
+        cost = leadlag_cost(start_ms=start_ms, end_ms=end_ms, step_ms=step_ms, markets=len(markets), max_lag=max_lag)
+        budget = settings.LEADLAG_COST_BUDGET
+        if cost.total > budget:
+            raise LeadLagOverBudget(
+                f"this run would cost {cost.text()}, over the budget of {budget:,}; "
+                "shorten the window, use a longer interval, fewer markets or a smaller max_lag",
+                fields={"max_lag": [f"Cost {cost.total:,} is over the budget of {budget:,}."]},
+            )
     resolved = []
     spans = []
     for exchange, symbol in markets:
@@ -87,14 +118,35 @@ def leadlag_run_create(
         resolved.append({"exchange": instrument.exchange, "symbol": instrument.symbol, "instrument_id": instrument.pk})
     if max(s[0] for s in spans) >= min(s[1] for s in spans):
         raise LeadLagError("the venues' candles do not overlap in the window")
-    return LeadLagRun.objects.create(
-        symbol=markets[0][1].upper(),
-        interval=interval,
-        start_ms=start_ms,
-        end_ms=end_ms,
-        parameters={"markets": resolved, **asdict(params)},
-        created_by_id=created_by_id,
-    )
+    with transaction.atomic():
+        if created_by_id is not None:
+            _leadlag_user_slot_take(user_id=created_by_id)
+        return LeadLagRun.objects.create(
+            symbol=markets[0][1].upper(),
+            interval=interval,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            parameters={"markets": resolved, **asdict(params)},
+            created_by_id=created_by_id,
+        )
+
+
+def _leadlag_user_slot_take(*, user_id: int) -> None:
+    """Refuse a user's new run while their queued and running ones fill ``settings.LEADLAG_USER_CONCURRENCY``.
+
+    Called inside the transaction that inserts the run: the user's row stays locked until it commits, so a
+    concurrent request waits here and then counts the run this one inserted.
+    """
+    get_user_model().objects.select_for_update().filter(pk=user_id).values_list("pk", flat=True).get()
+    limit = settings.LEADLAG_USER_CONCURRENCY
+    active = LeadLagRun.objects.filter(
+        created_by_id=user_id, status__in=[LeadLagRun.Status.QUEUED, LeadLagRun.Status.RUNNING]
+    ).count()
+    if active >= limit:
+        raise LeadLagTooManyRuns(
+            f"you have {active} lead-lag runs queued or running, the most allowed at once is {limit}; "
+            "wait for one to finish"
+        )
 
 
 def _leadlag_progress_save(run_id: int, done: int, total: int) -> None:

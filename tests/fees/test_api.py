@@ -62,3 +62,41 @@ def test_get_is_not_allowed(api_client: APIClient) -> None:
 
     assert response.status_code == 405
     assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+HOSTILE_NUMBERS = ["1E+200000", "1e-200000", "NaN", "Infinity", "-Infinity", "-0", "1_0", "1e3"]
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [(0, "amount"), (1, "gross"), (4, "shares")],
+)
+def test_hostile_numbers_in_a_scenario_are_a_400_naming_the_value(
+    api_client: APIClient, event: int, field: str
+) -> None:
+    for value in HOSTILE_NUMBERS:
+        scenario = json.loads(json.dumps(EXAMPLE_SCENARIO))
+        scenario["events"][event][field] = value
+        response = api_client.post(URL, scenario, format="json")
+        if field == "gross" and value == "-0":
+            assert response.status_code == 200  # a 0% return, written with its sign: a valid scenario
+            continue
+        assert response.status_code == 400, (field, value, response.content)
+        error = response.json()["error"]
+        assert error["code"] == "invalid_scenario"
+        assert list(error["fields"]) == [f"events[{event}].{field}"]
+        assert repr(value) in error["message"]
+
+
+def test_hostile_json_numbers_in_a_scenario_are_a_400(api_client: APIClient) -> None:
+    for number in ("1e200000", "1e-200000", "-0", "NaN", "Infinity"):
+        for event, field in ((0, "amount"), (1, "gross"), (4, "shares")):
+            scenario = json.loads(json.dumps(EXAMPLE_SCENARIO))
+            scenario["events"][event][field] = "__N__"
+            body = json.dumps(scenario).replace('"__N__"', number)
+            response = api_client.generic("POST", URL, body, content_type="application/json")
+            if (field, number) == ("gross", "-0"):
+                assert response.status_code == 200  # JSON's -0 is the integer 0: a 0% return
+                continue
+            assert response.status_code == 400, (field, number, response.content)
+            assert response.json()["error"]["code"] in {"invalid_scenario", "parse_error"}

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from typing import Any
 
 import psutil
 import pytest
+import requests
 from eth_account import Account
 from web3 import HTTPProvider, Web3
 
@@ -124,11 +126,22 @@ def test_demo_serves_the_platform_and_ctrl_c_stops_every_process(tmp_path: Path)
         # Web, worker (with its pool) and beat are running, all children of the demo.
         command_lines = [" ".join(child.cmdline()) for child in children]
         assert any("daphne" in line for line in command_lines)
-        assert any("worker" in line for line in command_lines)
+        assert any("worker" in line and "--queues hftbot" in line for line in command_lines)
+        assert any("worker" in line and "--queues custody" in line for line in command_lines)
         assert any(" beat" in line for line in command_lines)
         assert any("hftplatform.devchain" in line for line in command_lines)
         assert all(pid and _alive(pid) for pid in server_pids)
 
+        # The data directory is private and every secret in it is the owner's alone.
+        assert stat.S_IMODE(data_dir.stat().st_mode) & 0o077 in (0, 0o001)  # o+x only when run as root
+        for secret in ("demo-credentials.json", "demo-chain-keys.json"):
+            assert stat.S_IMODE((data_dir / secret).stat().st_mode) == 0o600
+        # The dev chain refuses pages of another origin and answers the site's with CORS.
+        rpc = json.loads((data_dir / "devchain.json").read_text())["url"]
+        call = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
+        assert requests.post(rpc, json=call, headers={"Origin": "https://evil.example"}, timeout=10).status_code == 403
+        site = requests.post(rpc, json=call, headers={"Origin": base}, timeout=10)
+        assert site.headers["Access-Control-Allow-Origin"] == base
         credentials = json.loads((data_dir / "demo-credentials.json").read_text())
         assert credentials["operator_email"] == "operator@demo.hftbot.local"
         # The dev chain answers at the URL the demo wrote, with the demo vault's Safe deployed on it.

@@ -6,9 +6,12 @@ Each test uses its own data directory, so these servers are separate from the su
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import stat
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +20,7 @@ import psycopg
 import pytest
 import redis
 
-from hftplatform.embedded import DATABASE_NAME, DATABASE_USER, EmbeddedServices
+from hftplatform.embedded import DATABASE_NAME, DATABASE_USER, EmbeddedServiceError, EmbeddedServices
 
 # A child process that takes a user lock, prints the server pids, and holds on until told to go.
 USER_PROCESS = textwrap.dedent(
@@ -162,6 +165,56 @@ def test_long_data_paths_put_sockets_in_a_short_directory(tmp_path: Path) -> Non
     assert len(str(services.redis_socket)) <= 100
     # Two different data directories never share a socket directory.
     assert services.socket_dir != EmbeddedServices(tmp_path / ("f" * 60) / ("e" * 60)).socket_dir
+
+
+@pytest.mark.parametrize("planted", ["open mode", "another owner", "symlink"])
+def test_a_socket_directory_planted_in_tmp_is_refused_and_nothing_starts(tmp_path: Path, planted: str) -> None:
+    # Given a data directory whose sockets go to a predictable directory in /tmp, made first by someone else
+    services = EmbeddedServices(tmp_path / ("d" * 60) / ("e" * 60))
+    socket_dir = services.socket_dir
+    assert str(socket_dir).startswith(tempfile.gettempdir())
+    shutil.rmtree(socket_dir, ignore_errors=True)
+    decoy = tmp_path / "decoy"
+    decoy.mkdir(mode=0o700)
+    try:
+        if planted == "symlink":
+            socket_dir.symlink_to(decoy)
+        else:
+            socket_dir.mkdir(mode=0o700)
+            if planted == "open mode":
+                socket_dir.chmod(0o777)
+            elif os.geteuid() == 0:
+                os.chown(socket_dir, 54321, 54321)
+            else:
+                pytest.skip("only root can plant a directory owned by another user")
+
+        # When a process starts the embedded servers
+        with pytest.raises(EmbeddedServiceError, match="refusing to use the embedded servers' directory") as refused:
+            services.ensure_running(register_exit=False)
+
+        # Then it says why, and neither server was started
+        expected = {
+            "open mode": "has mode 0777, which lets other users in",
+            "another owner": "belongs to uid 54321",
+            "symlink": "is not a directory",
+        }[planted]
+        assert expected in str(refused.value)
+        assert not (services.pgdata / "PG_VERSION").exists()
+        assert not services.redis_socket.exists() and services.redis_pid() is None
+        assert list(decoy.iterdir()) == []
+    finally:
+        services.release()
+        if socket_dir.is_symlink():
+            socket_dir.unlink()
+        else:
+            shutil.rmtree(socket_dir, ignore_errors=True)
+
+
+def test_the_data_directory_is_created_0700(services: EmbeddedServices) -> None:
+    services.ensure_running(register_exit=False)
+    assert stat.S_IMODE(services.data_dir.stat().st_mode) & 0o077 in (0, 0o001)  # o+x only when run as root
+    assert stat.S_IMODE(services.socket_dir.stat().st_mode) == 0o700
+    services.release()
 
 
 def _wait_dead(pid: int) -> None:

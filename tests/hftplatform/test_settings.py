@@ -17,6 +17,7 @@ PRODUCTION_ENV = {
     "ALLOWED_HOSTS": "vaults.example.com",
     "DATABASE_URL": "postgres://hft:pw@db.example.internal:5432/hftbot",
     "REDIS_URL": "redis://redis.example.internal:6379/0",
+    "SIWE_DOMAIN": "vaults.example.com",
 }
 PROBE = (
     "import json; from django.conf import settings; "
@@ -66,9 +67,26 @@ def test_every_variable_the_code_reads_is_documented_in_env_example() -> None:
 def test_production_refuses_to_start_without_secrets_and_servers() -> None:
     result = load_settings({"DJANGO_ENV": "production"})
     assert result.returncode != 0
-    assert "DJANGO_ENV=production refuses to start without: SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL, REDIS_URL" in (
-        result.stderr
+    assert (
+        "DJANGO_ENV=production refuses to start without: SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL, REDIS_URL, "
+        "SIWE_DOMAIN" in result.stderr
     )
+
+
+def test_production_refuses_to_start_without_siwe_domain() -> None:
+    # Without it a signed wallet message is checked against the request's Host header, which the client chooses.
+    result = load_settings({key: value for key, value in PRODUCTION_ENV.items() if key != "SIWE_DOMAIN"})
+    assert result.returncode != 0
+    assert "DJANGO_ENV=production refuses to start without: SIWE_DOMAIN (see .env.example)" in result.stderr
+
+
+def test_production_refuses_the_development_secret_key() -> None:
+    development_key = "development-only-insecure-key-do-not-use-in-production-0123456789"
+    for key in (development_key, f"  {development_key}  ", "django-insecure-" + "x" * 50):
+        result = load_settings(PRODUCTION_ENV | {"SECRET_KEY": key})
+        assert result.returncode != 0
+        assert "SECRET_KEY is a development key; production needs its own" in result.stderr
+    assert load_settings(PRODUCTION_ENV).returncode == 0
 
 
 def test_production_refuses_a_short_secret_key_and_debug() -> None:

@@ -24,11 +24,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hftplatform.core.decimal_text import decimal_text_trim_zeros
-from vaults.api import WithdrawalQuantitySerializer
+from vaults.api import WithdrawalQuantitySerializer, vault_for_depositor
 from vaults.custody import selectors, services
 from vaults.custody.destination_registration import DestinationRegistrationError
 from vaults.custody.errors import CustodyError
-from vaults.models import SafeProposal, Vault, Withdrawal
+from vaults.models import SafeProposal, Withdrawal
 
 DEFAULT_DEADLINE = timedelta(hours=1)
 _SIGNATURE = r"^0x[0-9a-fA-F]{130}$"
@@ -133,7 +133,7 @@ class CustodyWithdrawalCreateApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        vault = get_object_or_404(Vault, slug=values["vault"])
+        vault = vault_for_depositor(request, values["vault"])
         proposal = services.custody_withdrawal_request(
             vault_id=vault.pk,
             depositor_id=request.user.pk,
@@ -249,7 +249,9 @@ class OperatorApprovalApi(APIView):
 
 
 class OwnerSignatureApi(APIView):
-    """An operator adds a Safe owner's signature over the proposal's ``safe_tx_hash``."""
+    """An operator adds a Safe owner's signature over the proposal's ``safe_tx_hash``, which is recomputed from the
+    stored fields first (``safe_tx_hash_mismatch`` when the stored one differs: nothing is added). The answer
+    shows what was signed: ``call``, the decoded transaction, and ``safe_tx_hash_recomputed``."""
 
     required_scope = "custody"  # what an API token needs to POST here (accounts.authentication)
 
@@ -259,10 +261,13 @@ class OwnerSignatureApi(APIView):
     def post(self, request: Request, proposal_id: int) -> Response:
         data = SignatureInput(data=request.data)
         data.is_valid(raise_exception=True)
-        proposal = services.owner_signature_add(
-            proposal_id=_visible(request, proposal_id).pk, signature=data.validated_data["signature"]
-        )
-        return Response(proposal_out(proposal, operator=True))
+        visible = _visible(request, proposal_id)
+        recomputed = selectors.proposal_safe_tx_hash_verified(visible)
+        proposal = services.owner_signature_add(proposal_id=visible.pk, signature=data.validated_data["signature"])
+        body = proposal_out(proposal, operator=True)
+        body["call"] = selectors.proposal_call_text(proposal)
+        body["safe_tx_hash_recomputed"] = "0x" + recomputed.hex()
+        return Response(body)
 
 
 def _destination_out(destination: Any) -> dict[str, Any]:

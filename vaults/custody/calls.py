@@ -220,3 +220,25 @@ def contract_call_data(protocol: str, name: str, *arguments: Any) -> bytes:
         if function.name == name:
             return function.selector + abi_encode(list(function.types), list(arguments))
     raise KeyError(f"{protocol} has no function {name}")
+
+
+def safe_call_describe(*, safe: str, to: str, value: int, data: bytes, operation: int) -> str:
+    """What a Safe transaction does, in one line an owner reads before signing: the decoded ERC-20 transfer or Safe
+    control call (``transfer(recipient=0x…, amount=250000000) on 0xToken``), otherwise the raw selector and length;
+    any ether sent and a DELEGATECALL are spelled out, since either hands over more than a token transfer does."""
+    transfer = erc20_transfer_decode(data)
+    control = safe_control_call_decode(data) if to == safe else None
+    if transfer is not None:
+        text = f"transfer(recipient={transfer.recipient}, amount={transfer.amount}) on {to}"
+    elif control is not None:
+        arguments = ", ".join(f"{name}={shown}" for name, shown in control.arguments)
+        text = f"{control.function}({arguments}) on the Safe itself"
+    elif not data:
+        text = f"no call data, to {to}"
+    else:
+        text = f"an unrecognised call (selector 0x{bytes(data[:4]).hex()}, {len(data)} bytes of data) to {to}"
+    if value:
+        text += f", sending {value} wei of ether"
+    if operation != 0:
+        text += ", as a DELEGATECALL (the target's code runs with the Safe's storage and funds)"
+    return text

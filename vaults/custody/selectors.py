@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.models import User, Wallet
 from vaults.custody.call_policy import CallPolicy, CallPolicyError, CallUsage, TokenMark, call_policy_from_config
-from vaults.custody.calls import safe_control_call_decode
+from vaults.custody.calls import safe_call_describe, safe_control_call_decode
 from vaults.custody.destination_registration import (
     DestinationRegistration,
     destination_registration_hash,
@@ -24,7 +24,7 @@ from vaults.custody.destination_registration import (
 from vaults.custody.errors import CustodyError
 from vaults.custody.policy import CONTROL_CHANGE_DELAY, DESTINATION_REGISTRATION_DELAY, OperationKind, PolicyContext
 from vaults.custody.policy import DestinationRegistration as PolicyDestination
-from vaults.custody.safe_tx import SafeTx, address_normalise
+from vaults.custody.safe_tx import SafeTx, address_normalise, safe_tx_hash
 from vaults.custody.withdrawal_request import (
     Authorisation,
     WithdrawalRequest,
@@ -56,6 +56,31 @@ def proposal_safe_tx(proposal: SafeProposal) -> SafeTx:
         gas_price=int(proposal.gas_price),
         gas_token=proposal.gas_token,
         refund_receiver=proposal.refund_receiver,
+    )
+
+
+def proposal_safe_tx_hash_verified(proposal: SafeProposal) -> bytes:
+    """The proposal's safeTxHash recomputed from its stored fields (chain, Safe, SafeTx), which an owner signs.
+
+    Raises :class:`CustodyError` ``safe_tx_hash_mismatch`` when the stored ``safe_tx_hash`` is another: a
+    signature over the stored hash would then authorise a transaction other than the one shown.
+    """
+    safe = proposal.safe
+    recomputed = safe_tx_hash(safe.chain_id, safe.address, proposal_safe_tx(proposal))
+    if "0x" + recomputed.hex() != proposal.safe_tx_hash.lower():
+        raise CustodyError(
+            f"proposal {proposal.pk}: the stored safeTxHash {proposal.safe_tx_hash} is not the hash of its stored "
+            f"transaction (0x{recomputed.hex()}); nothing is signed",
+            code="safe_tx_hash_mismatch",
+        )
+    return recomputed
+
+
+def proposal_call_text(proposal: SafeProposal) -> str:
+    """The proposal's Safe transaction in words (:func:`~vaults.custody.calls.safe_call_describe`)."""
+    tx = proposal_safe_tx(proposal)
+    return safe_call_describe(
+        safe=proposal.safe.address, to=tx.to, value=tx.value, data=tx.data, operation=tx.operation
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -21,7 +21,10 @@ from vaults.models import SafeProposal, Vault, VaultSafe, Withdrawal
 def withdraw(request: HttpRequest, slug: str) -> HttpResponse:
     """Request a withdrawal: the depositor's holding, where the payout may go (linked wallets and registered
     addresses on the vault Safe's chain), and their withdrawals still waiting for signatures."""
-    vault = get_object_or_404(Vault, slug=slug)
+    try:
+        vault = selectors.vault_get_for_depositor(slug=slug, user_id=request.user.pk)
+    except Vault.DoesNotExist:
+        raise Http404("no such vault") from None  # a private vault the user holds nothing in, or none at all
     holding = next((h for h in selectors.holdings_for(depositor_id=request.user.pk) if h.vault.pk == vault.pk), None)
     safe = VaultSafe.objects.filter(vault=vault).first()
     destinations: list[tuple[str, str]] = []

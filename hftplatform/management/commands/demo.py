@@ -1,5 +1,6 @@
-"""``manage.py demo``: the whole platform on one machine — web (HTTP + websockets), Celery worker and beat, and a
-local dev chain (:mod:`hftplatform.devchain`) with the demo vault's Safe, a test stablecoin and two funded wallets.
+"""``manage.py demo``: the whole platform on one machine — web (HTTP + websockets), a Celery worker for each queue
+(default and custody) and beat, and a local dev chain (:mod:`hftplatform.devchain`) with the demo vault's Safe,
+a test stablecoin and two funded wallets.
 
 Ctrl-C (or SIGTERM) stops every process it started; the embedded servers stop when their last user leaves.
 """
@@ -34,7 +35,7 @@ def web_command(bin_dir: Path, host: str, port: int, *, trusted_proxy_count: int
 
 
 class Command(BaseCommand):
-    help = "Migrate, create the demo users, and serve the platform with a Celery worker and beat."
+    help = "Migrate, create the demo users, and serve the platform with a Celery worker per queue and beat."
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
@@ -53,22 +54,7 @@ class Command(BaseCommand):
         _, depositor = demo.demo_users_ensure(credentials=credentials)
 
         python = sys.executable
-        bin_dir = Path(python).parent
-        commands = {"web": web_command(bin_dir, host, port, trusted_proxy_count=settings.TRUSTED_PROXY_COUNT)}
-        if not no_worker:
-            commands["worker"] = [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "hftplatform",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--concurrency",
-                "2",
-            ]
-            commands["beat"] = [python, "-m", "celery", "-A", "hftplatform", "beat", "--loglevel", "INFO"]
+        commands = demo_commands(python=python, host=host, port=port, workers=not no_worker)
 
         processes: dict[str, subprocess.Popen[bytes]] = {}
         stopping = False
@@ -83,7 +69,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         try:
             if not no_chain:
-                deployed = self._chain_start(python, data_dir, depositor, processes)
+                deployed = self._chain_start(python, data_dir, depositor, processes, site_origins(host, port))
                 urls = {**settings.CHAIN_RPC_URLS, deployed.chain_id: deployed.rpc_url}
                 environment["CHAIN_RPC_URLS"] = ",".join(f"{chain}={rpc}" for chain, rpc in urls.items())
                 environment.setdefault("DEPOSIT_CONFIRMATIONS", DEMO_DEPOSIT_CONFIRMATIONS)
@@ -115,7 +101,12 @@ class Command(BaseCommand):
             self.stdout.write("Demo stopped.")
 
     def _chain_start(
-        self, python: str, data_dir: Path, depositor: Any, processes: dict[str, subprocess.Popen[bytes]]
+        self,
+        python: str,
+        data_dir: Path,
+        depositor: Any,
+        processes: dict[str, subprocess.Popen[bytes]],
+        origins: list[str],
     ) -> demo_chain.DemoChain:
         """Start the dev chain (a process of the demo, stopped with the others) and deploy the demo's contracts."""
         from web3 import HTTPProvider, Web3
@@ -124,9 +115,10 @@ class Command(BaseCommand):
         # --block-time 2: an empty block every 2 s, so deposits collect confirmations as on a real chain.
         state_file.unlink(missing_ok=True)
         self.stdout.write("Starting the local dev chain and deploying the demo vault's Safe…")
-        processes["chain"] = subprocess.Popen(  # noqa: S603 - our own program
-            [python, "-m", "hftplatform.devchain", "--state-file", str(state_file), "--block-time", "2"]
-        )
+        command = [python, "-m", "hftplatform.devchain", "--state-file", str(state_file), "--block-time", "2"]
+        for origin in origins:  # pages of the demo site alone may call the node (its faucet account is unlocked)
+            command += ["--allowed-origin", origin]
+        processes["chain"] = subprocess.Popen(command)  # noqa: S603 - our own program
         deadline = time.monotonic() + DEVCHAIN_READY_SECONDS
         while not state_file.exists():
             if processes["chain"].poll() is not None or time.monotonic() > deadline:
@@ -141,12 +133,35 @@ class Command(BaseCommand):
         return deployed
 
 
+def demo_commands(*, python: str, host: str, port: int, workers: bool = True) -> dict[str, list[str]]:
+    """The demo's processes by name: the web server and, unless ``workers`` is off, one Celery worker per queue
+    (the default queue and the custody queue, as the Procfile runs them) and beat."""
+    commands = {"web": web_command(Path(python).parent, host, port, trusted_proxy_count=settings.TRUSTED_PROXY_COUNT)}
+    if not workers:
+        return commands
+    celery = [python, "-m", "celery", "-A", "hftplatform"]
+    for name, queue in (("worker", settings.CELERY_TASK_DEFAULT_QUEUE), ("custody", settings.CELERY_CUSTODY_QUEUE)):
+        commands[name] = [
+            *celery, "worker", "--queues", queue, "--hostname", f"{name}@%h",
+            "--loglevel", "INFO", "--concurrency", "2",
+        ]  # fmt: skip
+    commands["beat"] = [*celery, "beat", "--loglevel", "INFO"]
+    return commands
+
+
+def site_origins(host: str, port: int) -> list[str]:
+    """The origins the demo site is opened from, which alone may call the dev chain from a page."""
+    hosts = ["127.0.0.1", "localhost"] if host in {"127.0.0.1", "localhost"} else [host]
+    return [f"http://{name}:{port}" for name in hosts]
+
+
 def _chain_text(deployed: demo_chain.DemoChain, data_dir: Path) -> str:
     keys = demo_chain.demo_chain_keys_load(path=data_dir / "demo-chain-keys.json")
     return (
         f"\n  dev chain: {deployed.rpc_url}  (chain ID {deployed.chain_id}; in memory: redeployed on every start)"
         + f"\n  test stablecoin tUSD (6 decimals): {deployed.token}"
         + f"\n  demo vault Safe: {deployed.safe}  (2 of 4: co-signer, two operators, recovery)"
+        + f"\n  its guard (nothing executes without the co-signer): {deployed.guard}"
         + "\n  the depositor's two linked demo wallets (import these keys into a browser wallet on the dev chain):"
         + f"\n    {deployed.wallet_1}  key {keys.wallet_1}"
         + f"\n    {deployed.wallet_2}  key {keys.wallet_2}"

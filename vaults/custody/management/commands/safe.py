@@ -3,7 +3,9 @@
 - ``safe tx-hash ...`` prints a Safe transaction's ``safeTxHash`` so anyone can check what they sign (arguments and
   parsing in :mod:`vaults.custody.cli`, usable without Django too);
 - ``safe sign --proposal ID --key-file PATH``: an operator signs a proposal's safeTxHash with an owner key read from a
-  file outside the repository; the signature goes through ``owner_signature_add`` (every rule applies);
+  file outside the repository; the hash is recomputed from the stored fields (a stored hash that differs is
+  refused) and the decoded call is printed first; the signature goes through ``owner_signature_add`` (every rule
+  applies);
 - ``safe execute --proposal ID``: execute a signed proposal with the relayer key (``HFT_SAFE_RELAYER_KEY``); safe to
   run again (it resumes a submitted one, never sends twice).
 """
@@ -19,7 +21,7 @@ from typing import TextIO
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from vaults.custody import services
+from vaults.custody import selectors, services
 from vaults.custody.cli import main
 from vaults.custody.errors import CustodyError
 from vaults.custody.safe_tx import hash_sign
@@ -62,12 +64,22 @@ def custody_main(argv: Sequence[str], *, stdout: TextIO, stderr: TextIO) -> int:
         return 2
     try:
         if args.command == "sign":
+            # What is signed is the hash of the stored fields, recomputed here, and what it does is shown first:
+            # never a stored hash taken on trust.
+            digest = selectors.proposal_safe_tx_hash_verified(proposal)
+            safe = proposal.safe
+            print(
+                f"proposal {proposal.pk} ({proposal.get_kind_display()}), Safe {safe.address} on chain "
+                f"{safe.chain_id}, nonce {int(proposal.nonce)}:\n  {selectors.proposal_call_text(proposal)}\n"
+                f"  safeTxHash 0x{digest.hex()} (recomputed from the stored fields)",
+                file=stdout,
+            )
             try:
                 key = _key_read(args.key_file)
             except (OSError, ValueError) as error:
                 print(f"safe sign: {error}", file=stderr)
                 return 2
-            signature = hash_sign(bytes.fromhex(proposal.safe_tx_hash[2:]), key)
+            signature = hash_sign(digest, key)
             proposal = services.owner_signature_add(proposal_id=proposal.pk, signature="0x" + signature.hex())
             print(f"proposal {proposal.pk}: signed {proposal.safe_tx_hash}; now {proposal.state}", file=stdout)
         else:

@@ -32,6 +32,8 @@ def test_custody_and_deposit_tasks_route_to_the_custody_queue_and_nothing_else_d
     custody = {
         "vaults.custody.tasks.custody_proposal_execute",
         "vaults.custody.tasks.custody_proposals_advance",
+        "vaults.custody.tasks.vault_safe_recoveries_sync",
+        "vaults.custody.tasks.vault_safes_recoveries_sync_all",
         "vaults.tasks.vault_safe_deposits_scan",
         "vaults.tasks.vault_safes_deposits_scan_all",
     }
@@ -52,6 +54,7 @@ def test_beat_sends_the_custody_entries_to_the_custody_queue() -> None:
     assert {key for key, queue in beat_queues.items() if queue == "custody"} == {
         "vaults-deposits-scan-all",
         "custody-proposals-advance",
+        "custody-recoveries-sync",
     }
 
 

@@ -13,7 +13,7 @@ from web3 import Web3
 from chains.rpc import chain_web3
 from hftplatform.core.utc import utc_aware
 from vaults.custody.errors import CustodyError, CustodyUnavailableError, ProposalNotFoundError, ProposalStateError
-from vaults.lock_objects import proposal_lock
+from vaults.lock_objects import proposal_rows_lock, withdrawal_lock
 from vaults.models import SafeProposal, VaultSafe, Withdrawal
 from vaults.services.withdrawals import withdrawal_transition
 
@@ -33,10 +33,12 @@ def hex_text(data: bytes) -> str:
     return "0x" + data.hex()
 
 
-def proposal_locked(proposal_id: int) -> SafeProposal:
-    """The proposal row, locked (:func:`vaults.lock_objects.proposal_lock`); :class:`ProposalNotFoundError` if none."""
+def proposal_locked(proposal_id: int, *, safe: bool = False) -> SafeProposal:
+    """The proposal row, locked after its Safe's (when ``safe``) and its withdrawal's, in the fixed order of
+    :mod:`vaults.lock_objects` (:func:`~vaults.lock_objects.proposal_rows_lock`); :class:`ProposalNotFoundError` if
+    none."""
     try:
-        return proposal_lock(proposal_id=proposal_id)
+        return proposal_rows_lock(proposal_id=proposal_id, safe=safe)
     except SafeProposal.DoesNotExist:
         raise ProposalNotFoundError(f"no proposal {proposal_id}") from None
 
@@ -44,7 +46,7 @@ def proposal_locked(proposal_id: int) -> SafeProposal:
 def proposal_close(proposal: SafeProposal, *, state: str, code: str, reason: str, now: datetime) -> None:
     """Close a live proposal (``failed`` or ``cancelled``) with its reason; its withdrawal, if it was in custody,
     goes back to ``awaiting_signatures`` with the same reason (the payout stays reserved). Runs in the caller's
-    transaction, with the proposal locked."""
+    transaction, with the proposal and its withdrawal locked (:func:`proposal_locked`)."""
     moved = SafeProposal.objects.filter(pk=proposal.pk, state=proposal.state).update(
         state=state, state_code=code, state_reason=reason, closed_at=now, updated_at=now
     )
@@ -53,7 +55,7 @@ def proposal_close(proposal: SafeProposal, *, state: str, code: str, reason: str
     if proposal.withdrawal_id is None:
         return
     values = {"state_code": code, "state_reason": reason}
-    withdrawal = Withdrawal.objects.select_for_update().get(pk=proposal.withdrawal_id)
+    withdrawal = withdrawal_lock(withdrawal_id=proposal.withdrawal_id)  # already held: locked before the proposal
     if withdrawal.state == Withdrawal.State.IN_CUSTODY:
         withdrawal_transition(
             withdrawal_id=withdrawal.pk,

@@ -32,7 +32,7 @@ from vaults.custody.services.proposal_steps import (
 )
 from vaults.custody.services.signatures import proposal_cosign_if_configured
 from vaults.custody.withdrawal_request import WithdrawalRequest, WithdrawalRequestError, withdrawal_request_hash
-from vaults.lock_objects import safe_lock
+from vaults.lock_objects import safe_lock, withdrawal_lock
 from vaults.models import OperatorApproval, SafeProposal, VaultSafe, Withdrawal
 from vaults.services.withdrawals import vault_withdrawal_request
 
@@ -128,14 +128,14 @@ def withdrawal_proposal_create(
     kind = OperationKind.WITHDRAWAL_TO_LINKED_WALLET if linked else OperationKind.WITHDRAWAL_TO_OTHER_ADDRESS
     with transaction.atomic():
         safe = safe_lock(safe_id=safe.pk)
-        withdrawal = Withdrawal.objects.select_for_update().get(pk=withdrawal_id)
+        withdrawal = withdrawal_lock(withdrawal_id=withdrawal_id)
         if withdrawal.state != Withdrawal.State.AWAITING_SIGNATURES:
             raise ProposalStateError(
                 f"withdrawal {withdrawal.pk} is {withdrawal.state}, not awaiting signatures", code="withdrawal_state"
             )
         for live in SafeProposal.objects.select_for_update().filter(
             withdrawal=withdrawal, state__in=SafeProposal.LIVE_STATES
-        ):
+        ).order_by("id"):
             if live.state != S.PROPOSED:
                 raise ProposalStateError(
                     f"proposal {live.pk} of this withdrawal is {live.state}: cancel it first", code="proposal_live"

@@ -272,7 +272,7 @@ def test_markdown_table_has_a_row_per_operation_type() -> None:
     markdown = policy_table_markdown()
     lines = markdown.splitlines()
     assert lines[0] == "| operation | required before the co-signer signs | Safe transaction it may sign |"
-    assert len([line for line in lines if line.startswith("| ") and line != lines[0]]) == len(OperationKind) == 6
+    assert len([line for line in lines if line.startswith("| ") and line != lines[0]]) == len(OperationKind) == 7
     assert {rule.kind for rule in POLICY_TABLE} == set(OperationKind)
     assert (
         "| owner, threshold, module or guard change | 2 operator approvals and a 72 h delay after the announcement"

@@ -135,6 +135,7 @@ def proposal_execute(
         safe_address=safe.address,
         sender=sender,
         store=store or ProposalSubmissionStore(proposal.pk),
+        logs_from_block=safe.deployed_block if proposal.signed_block is None else proposal.signed_block,
     )
     outcome = executor.execute(tx, packed)
     if outcome.status == "executed" and proposal.kind == OperationKind.CONTROL_CHANGE:

@@ -245,7 +245,10 @@ def safe_execution_find(
         logs = w3.eth.get_logs({"address": address, "fromBlock": start, "toBlock": end})  # type: ignore[typeddict-item]
         for log in logs:
             topic = bytes(log["topics"][0]) if log["topics"] else b""
-            if topic in (_EXECUTION_SUCCESS_TOPIC, _EXECUTION_FAILURE_TOPIC) and _logged_safe_tx_hash(log) == safe_tx_hash:
+            if (
+                topic in (_EXECUTION_SUCCESS_TOPIC, _EXECUTION_FAILURE_TOPIC)
+                and _logged_safe_tx_hash(log) == safe_tx_hash
+            ):
                 return SafeExecution(
                     safe_tx_hash=safe_tx_hash,
                     succeeded=topic == _EXECUTION_SUCCESS_TOPIC,

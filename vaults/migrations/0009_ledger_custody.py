@@ -6,34 +6,71 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('vaults', '0008_feeledgerentry_from_fees'),
+        ("vaults", "0008_feeledgerentry_from_fees"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='safeproposal',
-            name='safe_proposal_kind',
+            model_name="safeproposal",
+            name="safe_proposal_kind",
         ),
         migrations.AddField(
-            model_name='safeproposal',
-            name='invalidates',
-            field=models.ForeignKey(blank=True, help_text='A nonce invalidation: the closed, co-signed proposal whose Safe nonce this no-op uses up.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='invalidations', to='vaults.safeproposal'),
+            model_name="safeproposal",
+            name="invalidates",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="A nonce invalidation: the closed, co-signed proposal whose Safe nonce this no-op uses up.",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="invalidations",
+                to="vaults.safeproposal",
+            ),
         ),
         migrations.AddField(
-            model_name='safeproposal',
-            name='signed_block',
-            field=models.BigIntegerField(blank=True, help_text="The chain's head when the co-signer signed at ``nonce``: the SafeTx cannot have executed before.", null=True),
+            model_name="safeproposal",
+            name="signed_block",
+            field=models.BigIntegerField(
+                blank=True,
+                help_text="The chain's head when the co-signer signed at ``nonce``: the SafeTx cannot have executed before.",
+                null=True,
+            ),
         ),
         migrations.AlterField(
-            model_name='safeproposal',
-            name='kind',
-            field=models.CharField(choices=[('withdrawal_linked_wallet', 'Withdrawal to a linked wallet'), ('withdrawal_other_address', 'Withdrawal to a registered address'), ('strategy_trade', 'Strategy trade'), ('fee_collection', 'Fee collection'), ('control_change', 'Owner, threshold, module or guard change'), ('emergency_unwind', 'Emergency unwind'), ('nonce_invalidation', 'No-op using the nonce of a closed signed proposal')], max_length=24),
+            model_name="safeproposal",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("withdrawal_linked_wallet", "Withdrawal to a linked wallet"),
+                    ("withdrawal_other_address", "Withdrawal to a registered address"),
+                    ("strategy_trade", "Strategy trade"),
+                    ("fee_collection", "Fee collection"),
+                    ("control_change", "Owner, threshold, module or guard change"),
+                    ("emergency_unwind", "Emergency unwind"),
+                    ("nonce_invalidation", "No-op using the nonce of a closed signed proposal"),
+                ],
+                max_length=24,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='safeproposal',
-            constraint=models.CheckConstraint(condition=models.Q(('kind__in', ['withdrawal_linked_wallet', 'withdrawal_other_address', 'strategy_trade', 'fee_collection', 'control_change', 'emergency_unwind', 'nonce_invalidation'])), name='safe_proposal_kind'),
+            model_name="safeproposal",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "kind__in",
+                        [
+                            "withdrawal_linked_wallet",
+                            "withdrawal_other_address",
+                            "strategy_trade",
+                            "fee_collection",
+                            "control_change",
+                            "emergency_unwind",
+                            "nonce_invalidation",
+                        ],
+                    )
+                ),
+                name="safe_proposal_kind",
+            ),
         ),
     ]

@@ -104,7 +104,9 @@ def test_the_executor_reads_the_event_whether_or_not_txhash_is_indexed(submitted
     assert (found.succeeded, "0x" + found.tx_hash.hex()) == (True, proposal.submission_tx_hash)
     # and none for a hash the Safe never ran, nor before the block it ran in
     assert chain.safe_execution_find(c.evm.w3, c.evm.safe, b"\x01" * 32, from_block=0, to_block=head) is None
-    assert chain.safe_execution_find(c.evm.w3, c.evm.safe, digest, from_block=0, to_block=found.block_number - 1) is None
+    assert (
+        chain.safe_execution_find(c.evm.w3, c.evm.safe, digest, from_block=0, to_block=found.block_number - 1) is None
+    )
     # the txHash is read from a topic or from the data, whichever the deployed Safe uses
     log = {"topics": [b"\x00" * 32], "data": digest + b"\x00" * 32}
     assert chain._logged_safe_tx_hash(log) == digest

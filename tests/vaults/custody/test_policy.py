@@ -301,3 +301,12 @@ class TestAuthorisationIsReverified:
         assert codes(op, self.context(authorised(WALLET_A.address), now=NOW + timedelta(hours=1))) == [
             "deadline_passed"
         ]
+
+
+def test_a_nonce_invalidation_is_a_call_to_the_safe_itself_with_nothing_in_it() -> None:
+    kind, context = OperationKind.NONCE_INVALIDATION, PolicyContext(now=NOW)
+    assert codes(operation(kind, SAFE, b""), context) == []
+    assert codes(operation(kind, SAFE, CHANGE_THRESHOLD + (1).to_bytes(32, "big")), context) == ["not_a_no_op"]
+    assert codes(operation(kind, OTHER, b""), context) == ["not_safe_call"]
+    assert codes(operation(kind, SAFE, b"", value=1), context) == ["ether_sent"]
+    assert codes(operation(kind, SAFE, b"", operation=1), context) == ["delegatecall"]

@@ -11,8 +11,9 @@
 The steps they share (the proposal row locked, its conditional state moves, the step's time, the chain client)
 are :mod:`vaults.custody.services.proposal_steps`'s.
 
-Lock order, inside one transaction: the vault Safe row (:func:`vaults.lock_objects.safe_lock`: allocating nonces),
-then the withdrawal row, then the proposal row (:func:`vaults.lock_objects.proposal_lock`). State moves are
+Lock order, inside one transaction (:mod:`vaults.lock_objects`): the vault Safe row when the step needs it
+(allocating a nonce at co-signing), then the withdrawal row, then the proposal row — every step takes them through
+:func:`~vaults.custody.services.proposal_steps.proposal_locked`, a new proposal in the same order. State moves are
 conditional updates (``UPDATE ... WHERE state = <expected>``): a concurrent move makes the later one fail instead of
 overwriting it. Slow I/O (RPC) never runs inside a transaction; the one write that must precede I/O — the signed
 chain transaction — is committed on its own before it is broadcast

@@ -21,6 +21,7 @@ from vaults.custody.selectors import proposal_safe_tx
 from vaults.custody.services.proposal_steps import (
     hex_text,
     proposal_close,
+    proposal_cosigned,
     proposal_locked,
     proposal_move,
     proposal_note,
@@ -28,6 +29,8 @@ from vaults.custody.services.proposal_steps import (
     safe_web3,
     step_time,
 )
+from vaults.custody.services.proposals import nonce_invalidation_propose
+from vaults.custody.services.signatures import proposal_cosign_if_configured
 from vaults.models import ProposalSignature, SafeProposal, VaultSafe, Withdrawal
 from vaults.services.withdrawals import withdrawal_transition
 
@@ -149,6 +152,7 @@ def execution_outcome_record(
 ) -> SafeProposal:
     """Store what the executor reported (see :func:`proposal_execute`); recording the same outcome twice is a no-op."""
     now = step_time(now)
+    invalidation: SafeProposal | None = None
     with transaction.atomic():
         proposal = proposal_locked(proposal_id)
         if proposal.state in (S.EXECUTED, S.FAILED, S.CANCELLED):
@@ -172,4 +176,13 @@ def execution_outcome_record(
             proposal_note(proposal.pk, code=outcome.code, reason=outcome.reason)
         else:
             proposal_close(proposal, state=S.FAILED, code=outcome.code, reason=outcome.reason, now=now)
+            # Refused unsent, its nonce unused: its signatures could still execute one day. Use the nonce up.
+            if (
+                outcome.status == "refused"
+                and proposal.kind != OperationKind.NONCE_INVALIDATION
+                and proposal_cosigned(proposal)
+            ):
+                invalidation = nonce_invalidation_propose(proposal, proposer_id=proposal.proposer_id, now=now)
+    if invalidation is not None:
+        proposal_cosign_if_configured(invalidation.pk, now=now, cosigner=None)
     return proposal_reload(proposal_id)

@@ -7,14 +7,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.db.models import Max
 from django.utils import timezone
 from web3 import Web3
+from web3.exceptions import Web3Exception
 
 from chains.rpc import chain_web3
 from hftplatform.core.utc import utc_aware
+from vaults.custody.chain import safe_nonce
 from vaults.custody.errors import CustodyError, CustodyUnavailableError, ProposalNotFoundError, ProposalStateError
 from vaults.lock_objects import proposal_rows_lock, withdrawal_lock
-from vaults.models import SafeProposal, VaultSafe, Withdrawal
+from vaults.models import ProposalSignature, SafeProposal, VaultSafe, Withdrawal
 from vaults.services.withdrawals import withdrawal_transition
 
 
@@ -93,3 +96,39 @@ def safe_web3(safe: VaultSafe, w3: Web3 | None) -> Web3:
         return chain_web3(safe.chain_id)
     except LookupError as error:
         raise CustodyUnavailableError(str(error)) from None
+
+
+def safe_chain_read(safe: VaultSafe, w3: Web3 | None) -> tuple[Web3, int, int]:
+    """``(client, head, nonce)``: the chain's head block and the Safe's nonce at that block, read outside any
+    transaction; an unreachable chain is a :class:`CustodyUnavailableError` (the step waits, nothing changes)."""
+    client = safe_web3(safe, w3)
+    try:
+        head = int(client.eth.block_number)
+        return client, head, safe_nonce(client, safe.address, block=head)
+    except (Web3Exception, OSError, ValueError) as error:  # OSError: unreachable (requests)
+        raise CustodyUnavailableError(f"chain {safe.chain_id} could not be read: {error}") from None
+
+
+def proposal_cosigned(proposal: SafeProposal) -> bool:
+    """Whether the policy co-signer signed the proposal: from then on its Safe nonce is fixed and its signatures may
+    become executable, whatever happens to the row."""
+    return proposal.signatures.filter(kind=ProposalSignature.Kind.OWNER, signer=proposal.safe.cosigner).exists()
+
+
+def safe_nonce_allocate(safe: VaultSafe, onchain: int, *, exclude_id: int) -> int:
+    """The Safe nonce the co-signer signs a proposal at, with the Safe row locked: above the chain's (``onchain``)
+    and above every nonce another co-signed proposal holds — live, or closed while its nonce is not yet used on
+    chain (its signatures could still execute until a no-op uses that nonce up). A proposal closed before the
+    co-signer signed holds none, so it leaves no gap."""
+    held = (
+        SafeProposal.objects.filter(
+            safe=safe,
+            nonce__gte=onchain,
+            signatures__kind=ProposalSignature.Kind.OWNER,
+            signatures__signer=safe.cosigner,
+        )
+        .exclude(pk=exclude_id)
+        .exclude(state=SafeProposal.State.EXECUTED)
+        .aggregate(n=Max("nonce"))["n"]
+    )
+    return max(onchain, int(held) + 1 if held is not None else 0)

@@ -341,10 +341,11 @@ def erc20_test_token_deploy(
     return _contract_deploy(w3, deployer, contract, name, symbol, decimals, address_normalise(holder), amount)
 
 
-def erc20_balance(w3: Web3, token: str, owner: str) -> int:
-    """``balanceOf(owner)`` in the token's base units."""
+def erc20_balance(w3: Web3, token: str, owner: str, *, block: int | None = None) -> int:
+    """``balanceOf(owner)`` in the token's base units (at ``block`` if given)."""
     contract = get_example_erc20_contract(w3, to_checksum_address(address_normalise(token, field="token")))
-    return int(contract.functions.balanceOf(address_normalise(owner)).call())
+    function = contract.functions.balanceOf(address_normalise(owner))
+    return int(function.call() if block is None else function.call(block_identifier=block))
 
 
 def erc20_transfer(w3: Web3, token: str, sender: LocalAccount, recipient: str, amount: int) -> TxReceipt:

@@ -21,7 +21,7 @@ from vaults.models.custody import (
     VaultSafe,
     WithdrawalDestination,
 )
-from vaults.models.fee_ledger import FeeLedgerEntry
+from vaults.models.fee_ledger import FeeCollection, FeeLedgerEntry
 from vaults.models.flows import Deposit, Withdrawal, WithdrawalPart
 from vaults.models.positions import Position, Valuation
 from vaults.models.vault import Lot, NavSnapshot, Vault, VaultAccount, VaultEvent
@@ -30,6 +30,7 @@ __all__ = [
     "ChainTransfer",
     "Deposit",
     "DepositScanCursor",
+    "FeeCollection",
     "FeeLedgerEntry",
     "Lot",
     "NavSnapshot",

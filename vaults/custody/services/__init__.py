@@ -6,7 +6,8 @@
   Safe owners';
 - :mod:`~vaults.custody.services.execution`: execution on chain and its outcome;
 - :mod:`~vaults.custody.services.destinations`: where a withdrawal may be paid, and the registration of
-  destinations that are not linked wallets.
+  destinations that are not linked wallets;
+- :mod:`~vaults.custody.services.reconciliation`: the books against the Safe's balance on chain (a read).
 
 The steps they share (the proposal row locked, its conditional state moves, the step's time, the chain client)
 are :mod:`vaults.custody.services.proposal_steps`'s.
@@ -37,11 +38,13 @@ from vaults.custody.services.execution import (
 )
 from vaults.custody.services.proposals import (
     custody_withdrawal_request,
+    nonce_invalidation_propose,
     operation_proposal_create,
     operator_approval_add,
     proposal_cancel,
     withdrawal_proposal_create,
 )
+from vaults.custody.services.reconciliation import SafeReconciliation, safe_books_reconcile, safes_books_reconcile
 from vaults.custody.services.signatures import (
     depositor_signature_add,
     owner_signature_add,
@@ -51,9 +54,11 @@ from vaults.custody.services.signatures import (
 
 __all__ = [
     "ProposalSubmissionStore",
+    "SafeReconciliation",
     "custody_withdrawal_request",
     "depositor_signature_add",
     "execution_outcome_record",
+    "nonce_invalidation_propose",
     "operation_proposal_create",
     "operator_approval_add",
     "owner_signature_add",
@@ -61,6 +66,8 @@ __all__ = [
     "proposal_cosign",
     "proposal_execute",
     "relayer_account",
+    "safe_books_reconcile",
+    "safes_books_reconcile",
     "signature_parse",
     "withdrawal_destination_check",
     "withdrawal_destination_register",

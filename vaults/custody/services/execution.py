@@ -31,7 +31,10 @@ from vaults.custody.services.proposal_steps import (
 )
 from vaults.custody.services.proposals import nonce_invalidation_propose
 from vaults.custody.services.signatures import proposal_cosign_if_configured
+from vaults.errors import VaultServiceError
 from vaults.models import ProposalSignature, SafeProposal, VaultSafe, Withdrawal
+from vaults.services.fees import vault_fee_collection_book
+from vaults.services.operations import vault_locked
 from vaults.services.withdrawals import withdrawal_transition
 
 # Refusals that time or the chain will lift: the proposal keeps its state and says why it waits.
@@ -147,19 +150,39 @@ def proposal_execute(
     return execution_outcome_record(proposal_id=proposal.pk, outcome=outcome)
 
 
+def _fee_collection_book(proposal: SafeProposal, vault_id: int, now: datetime) -> None:
+    """The fee collection left the Safe: book it (cash and the fee account's shares, exactly). Should the books
+    refuse it (the fee account's shares now worth less than the amount), the transfer still happened: the proposal
+    stays executed and says so, and the reconciliation shows the difference for an operator."""
+    assert proposal.amount is not None
+    try:
+        with transaction.atomic():
+            vault_fee_collection_book(vault_id=vault_id, proposal_id=proposal.pk, amount=int(proposal.amount))
+    except VaultServiceError as error:
+        proposal_note(proposal.pk, code="fee_booking_refused", reason=f"executed, but not booked: {error.message}")
+
+
 def execution_outcome_record(
     *, proposal_id: int, outcome: ExecutionOutcome, now: datetime | None = None
 ) -> SafeProposal:
     """Store what the executor reported (see :func:`proposal_execute`); recording the same outcome twice is a no-op."""
     now = step_time(now)
     invalidation: SafeProposal | None = None
+    found = SafeProposal.objects.filter(pk=proposal_id).values_list("kind", "safe__vault_id").first()
+    if found is None:
+        raise ProposalNotFoundError(f"no proposal {proposal_id}")
+    kind, vault_id = found
     with transaction.atomic():
+        if outcome.status == "executed" and kind == OperationKind.FEE_COLLECTION:
+            vault_locked(vault_id)  # the lock order: the vault before the custody rows (vaults.lock_objects)
         proposal = proposal_locked(proposal_id)
         if proposal.state in (S.EXECUTED, S.FAILED, S.CANCELLED):
             return proposal_reload(proposal_id)
         if outcome.status == "executed":
             assert outcome.tx_hash is not None
             proposal_move(proposal, S.EXECUTED, closed_at=now, state_code="", state_reason="", updated_at=now)
+            if kind == OperationKind.FEE_COLLECTION:
+                _fee_collection_book(proposal, vault_id, now)
             if proposal.withdrawal_id is not None:
                 withdrawal_transition(
                     withdrawal_id=proposal.withdrawal_id,

@@ -250,7 +250,7 @@ def statement_compute(*, vault_id: int, depositor_id: int, start: datetime, end:
                     deposits += flow.amount
                 elif flow.kind == "deposit_reversal":  # the deposit never arrived on the canonical chain
                     deposits -= flow.amount
-                else:
+                elif flow.kind == "withdrawal":  # a fee collection is the fee account's, no depositor's
                     withdrawals += flow.payout
     if opening is None:
         opening = _position(copy.deepcopy(engine), key, max(start, started), years, started) or _empty(key)

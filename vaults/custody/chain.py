@@ -394,7 +394,8 @@ ExecutionStatus = Literal["executed", "failed", "invalidated", "refused"]
 @dataclass(frozen=True)
 class ExecutionOutcome:
     """What happened to a proposal: ``executed`` (on chain, Safe reported success), ``failed`` (mined but reverted
-    or the inner call failed), ``invalidated`` (the Safe nonce was used by another transaction), ``refused``
+    or the inner call failed), ``invalidated`` (the Safe nonce was used by another transaction: the Safe's events
+    since ``logs_from_block`` hold no execution of this SafeTx), ``refused``
     (nothing sent: bad signatures, a future nonce, or a revert found by simulation). ``resumed`` is True when the
     outcome comes from an earlier submission rather than a new broadcast.
     """

@@ -143,6 +143,10 @@ class SafeProposal(models.Model):
     Lifecycle: ``proposed`` → ``authorised`` (2 depositor signatures, or the operator approvals of its kind) →
     ``signed`` (the co-signer's and enough other owner signatures for the Safe's threshold) → ``submitted`` →
     ``executed`` | ``failed``; ``cancelled`` before submission.
+
+    ``nonce`` is provisional until the co-signer signs: it is fixed then (``signed_block`` records the chain's head),
+    and the other owners sign after. A proposal closed unexecuted after that is invalidated on chain by a
+    ``nonce_invalidation`` no-op at its nonce (``invalidates`` points back to it).
     """
 
     class State(models.TextChoices):

@@ -39,8 +39,7 @@ from vaults.services.operations import operation_begin, time_or_now
 WITHDRAWAL_TRANSITIONS: dict[str, frozenset[str]] = {
     Withdrawal.State.REQUESTED: frozenset({Withdrawal.State.AWAITING_SIGNATURES}),
     # The depositor's two wallet signatures authorised a custody proposal (vaults.custody.services).
-    # ... or paid after all: a closed proposal's signatures were executed on chain (the Safe's event shows it).
-    Withdrawal.State.AWAITING_SIGNATURES: frozenset({Withdrawal.State.IN_CUSTODY, Withdrawal.State.PAID}),
+    Withdrawal.State.AWAITING_SIGNATURES: frozenset({Withdrawal.State.IN_CUSTODY}),
     # Executed on chain: paid; the proposal failed or was cancelled: back, to sign a fresh request.
     Withdrawal.State.IN_CUSTODY: frozenset({Withdrawal.State.PAID, Withdrawal.State.AWAITING_SIGNATURES}),
     Withdrawal.State.PAID: frozenset(),

@@ -105,11 +105,13 @@ def proposal_execute(
     The owner signatures are packed in owner order; :class:`~vaults.custody.chain.ProposalExecutor` checks them
     and the Safe nonce, signs the chain transaction and records it through :class:`ProposalSubmissionStore`
     (committed) before broadcasting. Outcome: ``executed`` (a withdrawal becomes ``paid`` with the transaction
-    hash), ``failed`` with the reason (reverted on chain, or invalidated: the nonce was taken by another
-    transaction; a withdrawal goes back to awaiting signatures), or unchanged with a note when the chain is not
-    ready (an earlier nonce pending). Idempotent: a ``submitted`` proposal (a retry, or a process that crashed
-    after recording) resumes from its stored transaction, never sending a second one; a closed one is returned as
-    it is. Must run outside any transaction: the record has to be committed before the broadcast.
+    hash; a fee collection is booked), ``failed`` with the reason (reverted on chain, or invalidated: the nonce was
+    taken by another transaction, which only the absence of this SafeTx's ``ExecutionSuccess``/``ExecutionFailure``
+    among the Safe's events since ``signed_block`` decides — a missing receipt never does; a withdrawal goes back to
+    awaiting signatures), or unchanged with a note when the chain is not ready (an earlier nonce pending).
+    Idempotent: a ``submitted`` proposal (a retry, or a process that crashed after recording) resumes from its
+    stored transaction, never sending a second one; a closed one is returned as it is. Must run outside any
+    transaction: the record has to be committed before the broadcast.
     """
     if connection.in_atomic_block:
         raise CustodyError(
@@ -165,7 +167,11 @@ def _fee_collection_book(proposal: SafeProposal, vault_id: int, now: datetime) -
 def execution_outcome_record(
     *, proposal_id: int, outcome: ExecutionOutcome, now: datetime | None = None
 ) -> SafeProposal:
-    """Store what the executor reported (see :func:`proposal_execute`); recording the same outcome twice is a no-op."""
+    """Store what the executor reported (see :func:`proposal_execute`); recording the same outcome twice is a no-op.
+
+    An executed fee collection is booked in the same transaction (:func:`vaults.services.vault_fee_collection_book`:
+    the vault row locked first). A proposal refused unsent after the co-signer signed it gets a nonce invalidation
+    (:func:`~vaults.custody.services.proposals.nonce_invalidation_propose`), co-signed after the commit."""
     now = step_time(now)
     invalidation: SafeProposal | None = None
     found = SafeProposal.objects.filter(pk=proposal_id).values_list("kind", "safe__vault_id").first()

@@ -118,8 +118,9 @@ def proposal_cosigned(proposal: SafeProposal) -> bool:
 def safe_nonce_allocate(safe: VaultSafe, onchain: int, *, exclude_id: int) -> int:
     """The Safe nonce the co-signer signs a proposal at, with the Safe row locked: above the chain's (``onchain``)
     and above every nonce another co-signed proposal holds — live, or closed while its nonce is not yet used on
-    chain (its signatures could still execute until a no-op uses that nonce up). A proposal closed before the
-    co-signer signed holds none, so it leaves no gap."""
+    chain (its signatures could still execute until a no-op uses that nonce up), or executed (when ``onchain``,
+    read before the lock, is already behind). A proposal closed before the co-signer signed holds none, so it
+    leaves no gap."""
     held = (
         SafeProposal.objects.filter(
             safe=safe,
@@ -128,7 +129,6 @@ def safe_nonce_allocate(safe: VaultSafe, onchain: int, *, exclude_id: int) -> in
             signatures__signer=safe.cosigner,
         )
         .exclude(pk=exclude_id)
-        .exclude(state=SafeProposal.State.EXECUTED)
         .aggregate(n=Max("nonce"))["n"]
     )
     return max(onchain, int(held) + 1 if held is not None else 0)

@@ -242,9 +242,15 @@ def _closed_proposal_executed(proposal_id: int, found: SafeExecution) -> None:
             state_reason=reason, closed_at=now, updated_at=now,
         )  # fmt: skip
         if proposal.withdrawal_id is not None:
+            # Back in custody (its proposal executed after all), and paid: the withdrawal's moves as always.
             withdrawal_transition(
                 withdrawal_id=proposal.withdrawal_id,
                 from_state=Withdrawal.State.AWAITING_SIGNATURES,
+                to_state=Withdrawal.State.IN_CUSTODY,
+            )
+            withdrawal_transition(
+                withdrawal_id=proposal.withdrawal_id,
+                from_state=Withdrawal.State.IN_CUSTODY,
                 to_state=Withdrawal.State.PAID,
                 values={"paid_tx_hash": hex_text(found.tx_hash), "paid_at": now, "state_code": "", "state_reason": ""},
             )

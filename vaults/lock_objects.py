@@ -7,18 +7,21 @@
 
 A function that needs several kinds takes them in that order; within a kind ``ORDER BY id``.
 
-The custody flow (``SafeProposal`` and the vault Safe) takes its locks in transactions of its own, never holding
-the locks above:
+The custody flow takes its locks after those (fee collection booking its execution holds the vault first), in
+this one order, whatever the step:
 
-4. the vault Safe row (:func:`safe_lock`) — held while a proposal's Safe nonce is allocated, so two proposals
-   never get the same one, and while the co-signer signs a trade or unwind and records what it uses of the Safe's
-   call policy, so two co-signings never both fit the same remaining allowance;
-5. the withdrawal row (``select_for_update`` in the caller), then its proposal rows.
+4. the vault Safe row (:func:`safe_lock`) — held while a proposal's Safe nonce is allocated (at co-signing), while
+   a nonce is handed to a no-op that invalidates a closed proposal's signatures, and while the co-signer signs a
+   trade or unwind and records what it uses of the Safe's call policy, so two co-signings never both fit the same
+   remaining allowance;
+5. the withdrawal row (:func:`withdrawal_lock`);
+6. the proposal rows, by id (:func:`proposal_lock`).
 
-A step on one proposal (signatures, approvals, co-signing, execution outcome, cancellation) locks that proposal
-(:func:`proposal_lock`) and then, when it closes the proposal or moves its withdrawal, the withdrawal row: the
-reverse of 5. Such a step and a new proposal for the same withdrawal (which replaces its unsigned one) can
-deadlock; PostgreSQL then aborts one of the two.
+A step on one proposal (signatures, approvals, co-signing, execution outcome, cancellation) takes them through
+:func:`proposal_rows_lock`: it reads the proposal's Safe and withdrawal ids (never changed once written) without a
+lock, then locks the Safe (when the step needs it), the withdrawal and the proposal in that order. A new proposal
+for a withdrawal (:func:`vaults.custody.services.proposals.withdrawal_proposal_create`) locks the Safe, the
+withdrawal and then its proposals: the same order, so the two can no longer deadlock.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from typing import Any, NamedTuple
 
 from django.db import connection
 
-from vaults.models import SafeProposal, Vault, VaultAccount, VaultSafe
+from vaults.models import SafeProposal, Vault, VaultAccount, VaultSafe, Withdrawal
 
 
 def vault_lock(*, vault_id: int) -> Vault:
@@ -49,6 +52,25 @@ def accounts_lock(*, vault_id: int, depositor_ids: Iterable[int] | None = None) 
 def safe_lock(*, safe_id: int) -> VaultSafe:
     """The vault Safe row, locked until the transaction ends; raises ``VaultSafe.DoesNotExist``."""
     return VaultSafe.objects.select_for_update().get(pk=safe_id)
+
+
+def withdrawal_lock(*, withdrawal_id: int) -> Withdrawal:
+    """The withdrawal row, locked until the transaction ends; raises ``Withdrawal.DoesNotExist``."""
+    return Withdrawal.objects.select_for_update().get(pk=withdrawal_id)
+
+
+def proposal_rows_lock(*, proposal_id: int, safe: bool = False) -> SafeProposal:
+    """The proposal row locked after the rows above it in the fixed order: its Safe's (when ``safe``), its
+    withdrawal's (if it pays one), then its own; returned with its Safe loaded. Raises ``SafeProposal.DoesNotExist``."""
+    ids = SafeProposal.objects.filter(pk=proposal_id).values_list("safe_id", "withdrawal_id").first()
+    if ids is None:
+        raise SafeProposal.DoesNotExist(f"no proposal {proposal_id}")
+    safe_id, withdrawal_id = ids
+    if safe:
+        safe_lock(safe_id=safe_id)
+    if withdrawal_id is not None:
+        withdrawal_lock(withdrawal_id=withdrawal_id)
+    return proposal_lock(proposal_id=proposal_id)
 
 
 def proposal_lock(*, proposal_id: int) -> SafeProposal:

@@ -16,7 +16,7 @@ from fees.core.numbers import FEE_CONTEXT, ZERO
 from fees.core.years import year_end, year_ends_due
 from hftplatform.core.utc import utc_aware
 from vaults.core.statements import Statement, StatementError
-from vaults.models import FeeLedgerEntry, Lot, NavSnapshot, Vault, VaultAccount, VaultEvent
+from vaults.models import FeeCollection, FeeLedgerEntry, Lot, NavSnapshot, Vault, VaultAccount, VaultEvent
 
 
 def vault_get(*, slug: str, public_only: bool = True) -> Vault:
@@ -60,6 +60,8 @@ def event_apply(engine: FeeVault, event: VaultEvent) -> None:
     elif event.kind == VaultEvent.Kind.VALUATION:
         engine.settle(at=event.at)
         engine.value = Decimal(payload["value"])
+    elif event.kind == VaultEvent.Kind.FEE_COLLECTION:
+        engine.fee_collect(at=event.at, amount=int(payload["amount"]))
     elif event.kind == VaultEvent.Kind.REVERSAL:
         engine.deposit_reverse(
             at=event.at, lot_id=int(payload["lot"]), amount=int(payload["amount"]), shares=Decimal(payload["shares"])
@@ -97,23 +99,26 @@ class Reconciliation:
     lot_shares: Decimal
     shares_outstanding: Decimal
     accounts_match_lots: bool
+    collected_fee_shares: Decimal = ZERO
 
     @property
     def ok(self) -> bool:
         with localcontext(FEE_CONTEXT):
             return (
-                self.ledger_fee_shares == self.fee_account_shares
+                self.ledger_fee_shares - self.collected_fee_shares == self.fee_account_shares
                 and self.lot_shares + self.fee_account_shares == self.shares_outstanding
                 and self.accounts_match_lots
             )
 
 
 def vault_reconciliation(*, vault_id: int) -> Reconciliation:
-    """The invariants, read from the database: Σ ledger fee shares = the fee account's shares; Σ lot shares + fee
-    account shares = shares outstanding; each account's shares = Σ its lots' shares."""
+    """The invariants, read from the database: Σ ledger fee shares - Σ shares burned by fee collections = the fee
+    account's shares; Σ lot shares + fee account shares = shares outstanding; each account's shares = Σ its lots'
+    shares."""
     vault = Vault.objects.get(pk=vault_id)
     ledger = FeeLedgerEntry.objects.filter(vault_id=vault_id).aggregate(total=Sum("fee_shares"))["total"] or ZERO
     lots = Lot.objects.filter(vault_id=vault_id).aggregate(total=Sum("shares"))["total"] or ZERO
+    collected = FeeCollection.objects.filter(vault_id=vault_id).aggregate(total=Sum("shares"))["total"] or ZERO
     per_depositor = dict(
         Lot.objects.filter(vault_id=vault_id)
         .values("depositor_id")
@@ -127,6 +132,7 @@ def vault_reconciliation(*, vault_id: int) -> Reconciliation:
         lot_shares=lots,
         shares_outstanding=vault.shares_outstanding,
         accounts_match_lots=per_depositor == accounts,
+        collected_fee_shares=collected,
     )
 
 
@@ -251,7 +257,7 @@ def statement_compute(*, vault_id: int, depositor_id: int, start: datetime, end:
                     deposits += flow.amount
                 elif flow.kind == "deposit_reversal":  # the deposit never arrived on the canonical chain
                     deposits -= flow.amount
-                else:
+                elif flow.kind == "withdrawal":  # a fee collection is the fee account's, no depositor's
                     withdrawals += flow.payout
     if opening is None:
         opening = _position(copy.deepcopy(engine), key, max(start, started), years, started) or _empty(key)

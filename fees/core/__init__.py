@@ -33,6 +33,12 @@ Crystallisation
     ``n · P - 0.05 · n · max(0, P - hwm)``; the rest of the lot keeps its mark. Withdrawals take the oldest lots
     first unless the request names one.
 
+Fee collection
+    Fees leave the vault when the platform collects them (a Safe transfer to its fee address): ``amount`` base units
+    leave the vault's value and the fee account's shares worth it at ``P``, ``amount / P`` rounded up to the share
+    unit (so ``P`` never falls for the depositors), are burned. The fee account's shares are then the ledger's fee
+    shares less the shares collections burned.
+
 Order at one instant
     1. settle the management fee up to now on the value before the event (→ ``P``); 2. crystallise what must
     crystallise at ``P``; 3. apply the deposit or withdrawal at ``P``.
@@ -56,6 +62,8 @@ from fees.core.vault import (
     DepositorAccount,
     DepositReversalError,
     DepositReversalFlow,
+    FeeCollectionError,
+    FeeCollectionFlow,
     FeeLedgerRow,
     InsufficientSharesError,
     Lot,
@@ -76,6 +84,8 @@ __all__ = [
     "DepositReversalError",
     "DepositReversalFlow",
     "DepositorAccount",
+    "FeeCollectionError",
+    "FeeCollectionFlow",
     "FeeLedgerRow",
     "InsufficientSharesError",
     "Lot",

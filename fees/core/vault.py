@@ -72,6 +72,10 @@ class InsufficientSharesError(VaultError):
     """A withdrawal asks for more shares or more value than the depositor (or the named lot) holds."""
 
 
+class FeeCollectionError(VaultError):
+    """A fee collection larger than what the fee account's shares are worth: nothing changed."""
+
+
 class DepositReversalError(VaultError):
     """A deposit cannot be reversed exactly (its lot's shares already changed, or the vault holds less than its
     amount): an operator must settle it."""
@@ -186,7 +190,22 @@ class DepositReversalFlow:
     kind: Literal["deposit_reversal"] = "deposit_reversal"
 
 
-Flow = DepositFlow | WithdrawalFlow | DepositReversalFlow
+@dataclass(frozen=True)
+class FeeCollectionFlow:
+    """Fees paid out of the vault to the platform: ``amount`` base units leave the vault's value and ``shares``
+    (``amount / P`` rounded up to the share unit) leave the fee account and are burned. ``price`` is ``P`` just
+    before (rounded down to the price scale)."""
+
+    sequence: int
+    at: datetime
+    amount: int  # base units
+    shares: Decimal
+    price: Decimal
+    depositor: str = ""  # no depositor: the fee account's own flow
+    kind: Literal["fee_collection"] = "fee_collection"
+
+
+Flow = DepositFlow | WithdrawalFlow | DepositReversalFlow | FeeCollectionFlow
 
 
 @dataclass(frozen=True)
@@ -312,9 +331,15 @@ class Vault:
             return sum((row.fee_value for row in self.ledger if row.kind == "performance"), ZERO)
 
     def ledger_fee_shares(self) -> Decimal:
-        """Σ fee_shares over the ledger: equals :attr:`fee_account_shares` at every moment."""
+        """Σ fee_shares over the ledger: equals :attr:`fee_account_shares` plus :meth:`fee_collected_shares` at every
+        moment."""
         with localcontext(FEE_CONTEXT):
             return sum((row.fee_shares for row in self.ledger), ZERO)
+
+    def fee_collected_shares(self) -> Decimal:
+        """Σ shares burned by fee collections (:meth:`fee_collect`)."""
+        with localcontext(FEE_CONTEXT):
+            return sum((flow.shares for flow in self.flows if flow.kind == "fee_collection"), ZERO)
 
     def depositor_lots(self, depositor: str) -> list[Lot]:
         """The depositor's lots still holding shares, oldest first."""
@@ -363,6 +388,33 @@ class Vault:
         self._accrual_commit(plan)
         with localcontext(FEE_CONTEXT):
             self.value = price_down(self.value * (ONE + gross))
+
+    def fee_collect(self, *, at: datetime, amount: int) -> FeeCollectionFlow:
+        """Pay ``amount`` base units of fees out to the platform, after settling up to ``at``: the fee account's
+        shares worth it at ``P`` (``amount / P`` rounded up to the share unit, so ``P`` never falls for the
+        depositors) are burned and ``amount`` leaves the vault's value. If that rounding asks for more shares than
+        the fee account holds while its shares are still worth ``amount`` (rounded down), all of them are burned.
+        Raises :class:`FeeCollectionError` when the fee account's shares are worth less than ``amount``."""
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise VaultError(f"a fee collection must be a positive integer of base units, got {amount!r}")
+        plan = self._accrual_plan(at)
+        with localcontext(FEE_CONTEXT):
+            price = self._price(self.value, plan.shares_outstanding)
+            held = plan.fee_account_shares
+            worth = units_down(held * price)
+            if worth < amount:
+                raise FeeCollectionError(
+                    f"the fee account's {held} shares are worth {worth} base units at P = {price}: "
+                    f"{amount} cannot be collected"
+                )
+            shares = min(shares_up(amount / price), held)
+            self._accrual_commit(plan)
+            self.fee_account_shares -= shares
+            self.shares_outstanding -= shares
+            self.value -= amount
+            flow = FeeCollectionFlow(self._next_sequence(), plan.at, amount, shares, price_down(price))
+            self.flows.append(flow)
+            return flow
 
     def deposit(self, *, at: datetime, depositor: str, amount: int) -> DepositFlow:
         """Credit ``amount`` base units: a new lot of ``amount / P`` shares (rounded down), marked at ``P``."""

@@ -41,7 +41,7 @@ def exact_value(vault: Vault, depositor: str) -> Decimal:
 def check_invariants(vault: Vault) -> None:
     """Ledger reconciliation and share conservation, exactly."""
     with localcontext(FEE_CONTEXT):
-        assert vault.ledger_fee_shares() == vault.fee_account_shares
+        assert vault.ledger_fee_shares() - vault.fee_collected_shares() == vault.fee_account_shares
         lot_shares = sum((lot.shares for lot in vault.lots.values()), Decimal(0))
         assert lot_shares + vault.fee_account_shares == vault.shares_outstanding
         for account in vault.accounts.values():

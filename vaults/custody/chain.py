@@ -266,9 +266,65 @@ def safe_contract(w3: Web3, safe_address: str) -> Contract:
     return get_safe_V1_4_1_contract(w3, address_normalise(safe_address, field="safe"))
 
 
-def safe_nonce(w3: Web3, safe_address: str) -> int:
-    """The Safe's current transaction nonce (the nonce its next executed SafeTx must carry)."""
-    return int(safe_contract(w3, safe_address).functions.nonce().call())
+def safe_nonce(w3: Web3, safe_address: str, *, block: int | None = None) -> int:
+    """The Safe's current transaction nonce (the nonce its next executed SafeTx must carry), at ``block`` if given."""
+    function = safe_contract(w3, safe_address).functions.nonce()
+    return int(function.call() if block is None else function.call(block_identifier=block))
+
+
+EXECUTION_LOG_RANGE = 2_000  # blocks per eth_getLogs request when looking for a Safe's execution event
+_EXECUTION_SUCCESS_TOPIC = bytes(Web3.keccak(text="ExecutionSuccess(bytes32,uint256)"))
+_EXECUTION_FAILURE_TOPIC = bytes(Web3.keccak(text="ExecutionFailure(bytes32,uint256)"))
+
+
+@dataclass(frozen=True)
+class SafeExecution:
+    """A Safe's own record that it ran a SafeTx: its ``ExecutionSuccess`` (``succeeded``) or ``ExecutionFailure``
+    event, in the chain transaction ``tx_hash`` at ``block_number``."""
+
+    safe_tx_hash: bytes
+    succeeded: bool
+    tx_hash: bytes
+    block_number: int
+
+
+def _logged_safe_tx_hash(log: Any) -> bytes | None:
+    """The ``txHash`` of an ``ExecutionSuccess``/``ExecutionFailure`` log, indexed (a topic) or not (the first word
+    of the data): Safe versions differ, the event signature (topic 0) does not."""
+    topics = log["topics"]
+    if len(topics) >= 2:
+        return bytes(topics[1])
+    data = bytes(log["data"])
+    return data[:32] if len(data) >= 32 else None
+
+
+def safe_execution_find(
+    w3: Web3, safe_address: str, safe_tx_hash: bytes, *, from_block: int, to_block: int
+) -> SafeExecution | None:
+    """Whether the Safe executed ``safe_tx_hash`` between ``from_block`` and ``to_block`` (inclusive), read from its
+    own execution events rather than from any receipt (a lagging or pruned node may have the block and its logs but
+    answer no receipt for the transaction). Scans :data:`EXECUTION_LOG_RANGE` blocks per request."""
+    address = address_normalise(safe_address, field="safe")
+    start = max(0, from_block)
+    while start <= to_block:
+        end = min(to_block, start + EXECUTION_LOG_RANGE - 1)
+        # Every log of the Safe in the range, filtered here: some nodes (eth-tester among them) ignore a topic
+        # filter with alternatives, and a Safe emits few logs.
+        logs = w3.eth.get_logs({"address": address, "fromBlock": start, "toBlock": end})  # type: ignore[typeddict-item]
+        for log in logs:
+            topic = bytes(log["topics"][0]) if log["topics"] else b""
+            if (
+                topic in (_EXECUTION_SUCCESS_TOPIC, _EXECUTION_FAILURE_TOPIC)
+                and _logged_safe_tx_hash(log) == safe_tx_hash
+            ):
+                return SafeExecution(
+                    safe_tx_hash=safe_tx_hash,
+                    succeeded=topic == _EXECUTION_SUCCESS_TOPIC,
+                    tx_hash=bytes(log["transactionHash"]),
+                    block_number=int(log["blockNumber"]),
+                )
+        start = end + 1
+    return None
 
 
 def safe_owners(w3: Web3, safe_address: str) -> list[str]:
@@ -353,10 +409,11 @@ def erc20_test_token_deploy(
     return _contract_deploy(w3, deployer, contract, name, symbol, decimals, address_normalise(holder), amount)
 
 
-def erc20_balance(w3: Web3, token: str, owner: str) -> int:
-    """``balanceOf(owner)`` in the token's base units."""
+def erc20_balance(w3: Web3, token: str, owner: str, *, block: int | None = None) -> int:
+    """``balanceOf(owner)`` in the token's base units (at ``block`` if given)."""
     contract = get_example_erc20_contract(w3, to_checksum_address(address_normalise(token, field="token")))
-    return int(contract.functions.balanceOf(address_normalise(owner)).call())
+    function = contract.functions.balanceOf(address_normalise(owner))
+    return int(function.call() if block is None else function.call(block_identifier=block))
 
 
 def erc20_transfer(w3: Web3, token: str, sender: LocalAccount, recipient: str, amount: int) -> TxReceipt:
@@ -405,7 +462,8 @@ ExecutionStatus = Literal["executed", "failed", "invalidated", "refused"]
 @dataclass(frozen=True)
 class ExecutionOutcome:
     """What happened to a proposal: ``executed`` (on chain, Safe reported success), ``failed`` (mined but reverted
-    or the inner call failed), ``invalidated`` (the Safe nonce was used by another transaction), ``refused``
+    or the inner call failed), ``invalidated`` (the Safe nonce was used by another transaction: the Safe's events
+    since ``logs_from_block`` hold no execution of this SafeTx), ``refused``
     (nothing sent: bad signatures, a future nonce, or a revert found by simulation). ``resumed`` is True when the
     outcome comes from an earlier submission rather than a new broadcast.
     """
@@ -427,8 +485,20 @@ class ProposalExecutor:
     the node.
     """
 
-    def __init__(self, w3: Web3, *, chain_id: int, safe_address: str, sender: LocalAccount, store: SubmissionStore):
+    def __init__(
+        self,
+        w3: Web3,
+        *,
+        chain_id: int,
+        safe_address: str,
+        sender: LocalAccount,
+        store: SubmissionStore,
+        logs_from_block: int = 0,
+    ):
+        """``logs_from_block``: the first block the SafeTx could have executed in (the co-signer signed it at that
+        head); a used nonce is explained from the Safe's execution events from there on."""
         self.w3 = w3
+        self.logs_from_block = logs_from_block
         self.chain_id = chain_id
         self.safe_address = address_normalise(safe_address, field="safe")
         self.sender = sender
@@ -443,9 +513,10 @@ class ProposalExecutor:
         stored = self.store.submission_get(digest)
         if stored is not None:
             return self._resume(tx, stored)
-        current_nonce = safe_nonce(self.w3, self.safe_address)
+        head = int(self.w3.eth.block_number)
+        current_nonce = safe_nonce(self.w3, self.safe_address, block=head)
         if current_nonce > tx.nonce:
-            return self._invalidated(tx, digest, current_nonce)
+            return self._invalidated(tx, digest, current_nonce, head, resumed=False)
         if current_nonce < tx.nonce:
             return ExecutionOutcome(
                 "refused",
@@ -475,10 +546,12 @@ class ProposalExecutor:
         receipt = self._receipt_get(stored.tx_hash)
         if receipt is not None:
             return self._outcome(stored.safe_tx_hash, receipt, resumed=True)
-        current_nonce = safe_nonce(self.w3, self.safe_address)
+        head = int(self.w3.eth.block_number)
+        current_nonce = safe_nonce(self.w3, self.safe_address, block=head)
         if current_nonce > tx.nonce:
-            # Our transaction never got mined and someone else's used the nonce: it can never execute now.
-            return self._invalidated(tx, stored.safe_tx_hash, current_nonce)
+            # No receipt, and the nonce is used: by our transaction (a node that lags or lost the receipt) or by
+            # another one. The Safe's events say which.
+            return self._invalidated(tx, stored.safe_tx_hash, current_nonce, head, resumed=True)
         try:
             self.w3.eth.send_raw_transaction(stored.raw_transaction)
         except (ValueError, Web3Exception, ValidationError) as error:
@@ -498,7 +571,20 @@ class ProposalExecutor:
         except TransactionNotFound:
             return None
 
-    def _invalidated(self, tx: SafeTx, digest: bytes, current_nonce: int) -> ExecutionOutcome:
+    def _invalidated(
+        self, tx: SafeTx, digest: bytes, current_nonce: int, head: int, *, resumed: bool
+    ) -> ExecutionOutcome:
+        """The Safe's nonce is past ``tx.nonce`` (read at block ``head``): if the Safe's events show it ran this very
+        SafeTx (whoever sent it, whatever receipt the node answers), that is the outcome; only otherwise was the
+        nonce taken by another transaction."""
+        found = safe_execution_find(self.w3, self.safe_address, digest, from_block=self.logs_from_block, to_block=head)
+        if found is not None and found.succeeded:
+            return ExecutionOutcome("executed", "executed", "executed", digest, found.tx_hash, resumed=resumed)
+        if found is not None:
+            return ExecutionOutcome(
+                "failed", "inner_call_failed", "the Safe ran the transaction but its call failed (ExecutionFailure)",
+                digest, found.tx_hash, resumed=resumed,
+            )  # fmt: skip
         return ExecutionOutcome(
             "invalidated",
             "nonce_taken",

@@ -38,6 +38,7 @@ class OperationKind(StrEnum):
     FEE_COLLECTION = "fee_collection"
     CONTROL_CHANGE = "control_change"
     EMERGENCY_UNWIND = "emergency_unwind"
+    NONCE_INVALIDATION = "nonce_invalidation"
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,12 @@ POLICY_TABLE: tuple[PolicyRule, ...] = (
         "as a strategy trade, on the unwind contracts the vault's policy grants, and only Aave `withdraw`/`repay`, "
         "`approve` and swaps into the vault asset",
         operator_approvals=1,
+    ),
+    PolicyRule(
+        OperationKind.NONCE_INVALIDATION,
+        "nonce invalidation (the Safe nonce of a closed proposal the co-signer had signed is used up)",
+        "none: the platform proposes it when such a proposal is cancelled or fails unsent; it moves nothing",
+        "a call to the Safe itself with no data and no value",
     ),
 )
 POLICY_RULES: dict[OperationKind, PolicyRule] = {rule.kind: rule for rule in POLICY_TABLE}
@@ -379,6 +386,10 @@ def policy_evaluate(operation: Operation, context: PolicyContext) -> Decision:
                     )
                 )
         reasons += _approvals(context, rule.operator_approvals)
+    elif kind is OperationKind.NONCE_INVALIDATION:
+        reasons = _transaction_shape(operation, to_self=True)
+        if operation.tx.data:
+            reasons.append(Reason("not_a_no_op", "a nonce invalidation calls the Safe with no data"))
     else:
         reasons = _transaction_shape(operation, to_self=True)
         selector = operation.tx.selector

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 from django.conf import settings
@@ -14,6 +14,7 @@ from django.db.models import Max, Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import User, Wallet
+from fees.core.numbers import FEE_CONTEXT, units_down
 from vaults.custody.call_policy import CallPolicy, CallPolicyError, CallUsage, TokenMark, call_policy_from_config
 from vaults.custody.calls import safe_call_describe, safe_control_call_decode
 from vaults.custody.destination_registration import (
@@ -38,9 +39,11 @@ from vaults.models import (
     SafeCallUsage,
     SafeProposal,
     Valuation,
+    Vault,
     VaultSafe,
     WithdrawalDestination,
 )
+from vaults.selectors import vault_price
 
 
 def proposal_safe_tx(proposal: SafeProposal) -> SafeTx:
@@ -134,8 +137,11 @@ def registered_destinations(*, depositor_id: int, chain_id: int) -> dict[str, Po
 
 
 def fee_ledger_balance(*, vault_id: int, excluding_proposal_id: int | None = None) -> int:
-    """Fees charged to the vault (Σ ledger fee values, base units, rounded down) less what fee collections have
-    taken or are taking (executed or live proposals)."""
+    """What a fee collection may take, base units: the fees charged (Σ ledger fee values, rounded down) less what
+    fee collections have taken or are taking (executed or live proposals); and never more than the fee account's
+    shares are worth at the vault's last ``P`` (rounded down) less the live collections not yet booked. An executed
+    collection burns the fee account's shares worth its amount (:func:`vaults.services.vault_fee_collection_book`),
+    so the fee account pays it, never a depositor."""
     charged = FeeLedgerEntry.objects.filter(vault_id=vault_id).aggregate(total=Sum("fee_value"))["total"] or Decimal(0)
     collections = SafeProposal.objects.filter(
         safe__vault_id=vault_id,
@@ -145,7 +151,11 @@ def fee_ledger_balance(*, vault_id: int, excluding_proposal_id: int | None = Non
     if excluding_proposal_id is not None:
         collections = collections.exclude(pk=excluding_proposal_id)
     taken = collections.aggregate(total=Sum("amount"))["total"] or Decimal(0)
-    return int(charged) - int(taken)
+    live = collections.filter(state__in=SafeProposal.LIVE_STATES).aggregate(total=Sum("amount"))["total"] or Decimal(0)
+    vault = Vault.objects.get(pk=vault_id)
+    with localcontext(FEE_CONTEXT):
+        worth = units_down(vault.fee_account_shares * vault_price(vault))
+    return min(int(charged) - int(taken), worth - int(live))
 
 
 CALL_KINDS = frozenset({OperationKind.STRATEGY_TRADE.value, OperationKind.EMERGENCY_UNWIND.value})

@@ -25,7 +25,7 @@ from vaults.models.custody import (
     VaultSafe,
     WithdrawalDestination,
 )
-from vaults.models.fee_ledger import FeeLedgerEntry
+from vaults.models.fee_ledger import FeeCollection, FeeLedgerEntry
 from vaults.models.flows import Deposit, Withdrawal, WithdrawalPart
 from vaults.models.positions import Position, Valuation
 from vaults.models.vault import Lot, NavSnapshot, Vault, VaultAccount, VaultEvent
@@ -35,6 +35,7 @@ __all__ = [
     "CosignerRecovery",
     "Deposit",
     "DepositScanCursor",
+    "FeeCollection",
     "FeeLedgerEntry",
     "Lot",
     "NavSnapshot",

@@ -185,6 +185,10 @@ class SafeProposal(models.Model):
     Lifecycle: ``proposed`` → ``authorised`` (2 depositor signatures, or the operator approvals of its kind) →
     ``signed`` (the co-signer's and enough other owner signatures for the Safe's threshold) → ``submitted`` →
     ``executed`` | ``failed``; ``cancelled`` before submission.
+
+    ``nonce`` is provisional until the co-signer signs: it is fixed then (``signed_block`` records the chain's head),
+    and the other owners sign after. A proposal closed unexecuted after that is invalidated on chain by a
+    ``nonce_invalidation`` no-op at its nonce (``invalidates`` points back to it).
     """
 
     class State(models.TextChoices):
@@ -203,6 +207,7 @@ class SafeProposal(models.Model):
         FEE_COLLECTION = "fee_collection", "Fee collection"
         CONTROL_CHANGE = "control_change", "Owner, threshold, module or guard change"
         EMERGENCY_UNWIND = "emergency_unwind", "Emergency unwind"
+        NONCE_INVALIDATION = "nonce_invalidation", "No-op using the nonce of a closed signed proposal"
 
     LIVE_STATES = ("proposed", "authorised", "signed", "submitted")
     WITHDRAWAL_KINDS = ("withdrawal_linked_wallet", "withdrawal_other_address")
@@ -244,6 +249,19 @@ class SafeProposal(models.Model):
     request_shares = ExactNumericField(null=True, blank=True, help_text="Share base units (0: an amount request).")
     request_amount = ExactNumericField(null=True, blank=True, help_text="Asset base units.")
     request_hash = models.CharField(max_length=66, null=True, blank=True)  # noqa: DJ001  (None: not a withdrawal)
+    signed_block = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="The chain's head when the co-signer signed at ``nonce``: the SafeTx cannot have executed before.",
+    )
+    invalidates = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="invalidations",
+        help_text="A nonce invalidation: the closed, co-signed proposal whose Safe nonce this no-op uses up.",
+    )
     # -- submission: written and committed before broadcasting ----------------------------------------------------
     submission_tx_hash = models.CharField(max_length=66, null=True, blank=True)  # noqa: DJ001
     submission_raw = models.TextField(blank=True, help_text="The signed chain transaction, 0x-hex.")
@@ -273,6 +291,7 @@ class SafeProposal(models.Model):
                         "fee_collection",
                         "control_change",
                         "emergency_unwind",
+                        "nonce_invalidation",
                     ]
                 ),
                 name="safe_proposal_kind",

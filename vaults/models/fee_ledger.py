@@ -1,8 +1,8 @@
 """The fee ledger: every management accrual and every performance crystallisation (the transfer of fee shares
 from a lot to the fee account) is one row, exactly as the pure engine (:mod:`fees.core.vault`) produced it.
-
 The fee account's shares equal ``Σ fee_shares`` over a vault's rows at every moment (:mod:`vaults.selectors`
-checks it). Written only by the vaults services, in the transaction that changes the vault's state.
+checks it), less the shares fee collections burned (:class:`FeeCollection`). Written only by the vaults services,
+in the transaction that changes the vault's state.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import models
 
 from hftplatform.fields import ExactNumericField
-from vaults.models.vault import Lot, Vault
+from vaults.models.vault import Lot, Vault, VaultEvent
 
 
 class FeeLedgerEntry(models.Model):
@@ -61,3 +61,30 @@ class FeeLedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.sequence} of vault {self.vault_id}"
+
+
+class FeeCollection(models.Model):
+    """Fees paid out of the vault's Safe to the platform, booked when the fee-collection proposal executed on chain:
+    ``amount`` base units left the vault's value and its cash, and ``shares`` (``amount / price`` rounded up to the
+    share unit) left the fee account, burned (the engine's ``FeeCollectionFlow``). Once per proposal."""
+
+    vault = models.ForeignKey(Vault, on_delete=models.PROTECT, related_name="fee_collections")
+    proposal = models.OneToOneField(
+        "vaults.SafeProposal", on_delete=models.PROTECT, related_name="fee_collection_booked"
+    )
+    event = models.OneToOneField(VaultEvent, on_delete=models.PROTECT, related_name="fee_collection")
+    sequence = models.BigIntegerField(help_text="The engine's sequence number within the vault.")
+    at = models.DateTimeField()
+    amount = ExactNumericField(help_text="Base units paid to the platform.")
+    shares = ExactNumericField(help_text="Fee account shares burned.")
+    price = ExactNumericField(help_text="P just before (price scale), base units per share.")
+
+    class Meta:
+        ordering = ["vault_id", "sequence"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="fee_collection_amount_positive"),
+            models.CheckConstraint(condition=models.Q(shares__gte=0), name="fee_collection_shares_nonnegative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"fee collection of {self.amount} from vault {self.vault_id}"

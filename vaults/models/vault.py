@@ -118,6 +118,7 @@ class VaultEvent(models.Model):
         RETURN = "return"
         VALUATION = "valuation"
         REVERSAL = "reversal"  # a credited on-chain deposit whose transfer a chain reorganisation removed
+        FEE_COLLECTION = "fee_collect"  # fees paid out of the Safe to the platform: the fee account's shares burned
 
     vault = models.ForeignKey(Vault, on_delete=models.PROTECT, related_name="events")
     number = models.BigIntegerField()

@@ -190,11 +190,13 @@ def test_a_signature_over_another_nonce_chain_or_amount(custody: Custody, other:
     assert_untouched(c, c.wallet_a.address)
 
 
-def test_a_replayed_signature_set(custody: Custody) -> None:
+def test_a_replayed_signature_set(custody: Custody, monkeypatch: pytest.MonkeyPatch) -> None:
     c = custody
+    monkeypatch.delenv(COSIGNER_KEY_VARIABLE)  # cancelled before the co-signer signs: no Safe nonce to use up
     first = authorise(c, propose(c))
     replayed = list(first.signatures.filter(kind="depositor").values_list("signature", flat=True))
     cs.proposal_cancel(proposal_id=first.pk, user_id=c.depositor.pk)
+    monkeypatch.setenv(COSIGNER_KEY_VARIABLE, "0x" + c.evm.cosigner.key.hex())
     withdrawal = Withdrawal.objects.get(pk=first.withdrawal_id)
     assert (withdrawal.state, withdrawal.state_code) == (Withdrawal.State.AWAITING_SIGNATURES, "cancelled")
     second = propose(c, withdrawal=withdrawal)

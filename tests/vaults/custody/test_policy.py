@@ -337,7 +337,7 @@ def test_markdown_table_has_a_row_per_operation_type() -> None:
     markdown = policy_table_markdown()
     lines = markdown.splitlines()
     assert lines[0] == "| operation | required before the co-signer signs | Safe transaction it may sign |"
-    assert len([line for line in lines if line.startswith("| ") and line != lines[0]]) == len(OperationKind) == 6
+    assert len([line for line in lines if line.startswith("| ") and line != lines[0]]) == len(OperationKind) == 7
     assert {rule.kind for rule in POLICY_TABLE} == set(OperationKind)
     assert (
         "| owner, threshold, module or guard change | 2 operator approvals and a 72 h delay after the announcement"
@@ -366,3 +366,12 @@ class TestAuthorisationIsReverified:
         assert codes(op, self.context(authorised(WALLET_A.address), now=NOW + timedelta(hours=1))) == [
             "deadline_passed"
         ]
+
+
+def test_a_nonce_invalidation_is_a_call_to_the_safe_itself_with_nothing_in_it() -> None:
+    kind, context = OperationKind.NONCE_INVALIDATION, PolicyContext(now=NOW)
+    assert codes(operation(kind, SAFE, b""), context) == []
+    assert codes(operation(kind, SAFE, CHANGE_THRESHOLD + (1).to_bytes(32, "big")), context) == ["not_a_no_op"]
+    assert codes(operation(kind, OTHER, b""), context) == ["not_safe_call"]
+    assert codes(operation(kind, SAFE, b"", value=1), context) == ["ether_sent"]
+    assert codes(operation(kind, SAFE, b"", operation=1), context) == ["delegatecall"]

@@ -10,14 +10,16 @@
 - :mod:`~vaults.custody.services.recoveries`: co-signer recoveries announced on a Safe's guard, mirrored for the
   vault's public page;
 - :mod:`~vaults.custody.services.call_policies`: a vault Safe's contract-call policy (what trades and unwinds may
-  call, allowances, value-loss tolerance) and what co-signed calls use of it.
+  call, allowances, value-loss tolerance) and what co-signed calls use of it;
+- :mod:`~vaults.custody.services.reconciliation`: the books against the Safe's balance on chain (a read).
 
 The steps they share (the proposal row locked, its conditional state moves, the step's time, the chain client)
 are :mod:`vaults.custody.services.proposal_steps`'s.
 
-Lock order, inside one transaction: the vault Safe row (:func:`vaults.lock_objects.safe_lock`: allocating nonces,
-co-signing a trade or unwind against the Safe's call policy),
-then the withdrawal row, then the proposal row (:func:`vaults.lock_objects.proposal_lock`). State moves are
+Lock order, inside one transaction (:mod:`vaults.lock_objects`): the vault Safe row when the step needs it
+(allocating a nonce at co-signing, co-signing a trade or unwind against the Safe's call policy), then the withdrawal
+row, then the proposal row — every step takes them through
+:func:`~vaults.custody.services.proposal_steps.proposal_locked`, a new proposal in the same order. State moves are
 conditional updates (``UPDATE ... WHERE state = <expected>``): a concurrent move makes the later one fail instead of
 overwriting it. Slow I/O (RPC) never runs inside a transaction; the one write that must precede I/O — the signed
 chain transaction — is committed on its own before it is broadcast
@@ -42,11 +44,13 @@ from vaults.custody.services.execution import (
 )
 from vaults.custody.services.proposals import (
     custody_withdrawal_request,
+    nonce_invalidation_propose,
     operation_proposal_create,
     operator_approval_add,
     proposal_cancel,
     withdrawal_proposal_create,
 )
+from vaults.custody.services.reconciliation import SafeReconciliation, safe_books_reconcile, safes_books_reconcile
 from vaults.custody.services.recoveries import RecoverySync, vault_safe_recoveries_sync
 from vaults.custody.services.signatures import (
     depositor_signature_add,
@@ -58,10 +62,12 @@ from vaults.custody.services.signatures import (
 __all__ = [
     "ProposalSubmissionStore",
     "RecoverySync",
+    "SafeReconciliation",
     "call_usage_record",
     "custody_withdrawal_request",
     "depositor_signature_add",
     "execution_outcome_record",
+    "nonce_invalidation_propose",
     "operation_proposal_create",
     "operator_approval_add",
     "owner_signature_add",
@@ -69,7 +75,9 @@ __all__ = [
     "proposal_cosign",
     "proposal_execute",
     "relayer_account",
+    "safe_books_reconcile",
     "safe_call_policy_set",
+    "safes_books_reconcile",
     "signature_parse",
     "vault_safe_recoveries_sync",
     "withdrawal_destination_check",

@@ -21,6 +21,7 @@ from vaults.custody.selectors import proposal_safe_tx
 from vaults.custody.services.proposal_steps import (
     hex_text,
     proposal_close,
+    proposal_cosigned,
     proposal_locked,
     proposal_move,
     proposal_note,
@@ -28,7 +29,12 @@ from vaults.custody.services.proposal_steps import (
     safe_web3,
     step_time,
 )
+from vaults.custody.services.proposals import nonce_invalidation_propose
+from vaults.custody.services.signatures import proposal_cosign_if_configured
+from vaults.errors import VaultServiceError
 from vaults.models import ProposalSignature, SafeProposal, VaultSafe, Withdrawal
+from vaults.services.fees import vault_fee_collection_book
+from vaults.services.operations import vault_locked
 from vaults.services.withdrawals import withdrawal_transition
 
 # Refusals that time or the chain will lift: the proposal keeps its state and says why it waits.
@@ -99,11 +105,13 @@ def proposal_execute(
     The owner signatures are packed in owner order; :class:`~vaults.custody.chain.ProposalExecutor` checks them
     and the Safe nonce, signs the chain transaction and records it through :class:`ProposalSubmissionStore`
     (committed) before broadcasting. Outcome: ``executed`` (a withdrawal becomes ``paid`` with the transaction
-    hash), ``failed`` with the reason (reverted on chain, or invalidated: the nonce was taken by another
-    transaction; a withdrawal goes back to awaiting signatures), or unchanged with a note when the chain is not
-    ready (an earlier nonce pending). Idempotent: a ``submitted`` proposal (a retry, or a process that crashed
-    after recording) resumes from its stored transaction, never sending a second one; a closed one is returned as
-    it is. Must run outside any transaction: the record has to be committed before the broadcast.
+    hash; a fee collection is booked), ``failed`` with the reason (reverted on chain, or invalidated: the nonce was
+    taken by another transaction, which only the absence of this SafeTx's ``ExecutionSuccess``/``ExecutionFailure``
+    among the Safe's events since ``signed_block`` decides — a missing receipt never does; a withdrawal goes back to
+    awaiting signatures), or unchanged with a note when the chain is not ready (an earlier nonce pending).
+    Idempotent: a ``submitted`` proposal (a retry, or a process that crashed after recording) resumes from its
+    stored transaction, never sending a second one; a closed one is returned as it is. Must run outside any
+    transaction: the record has to be committed before the broadcast.
     """
     if connection.in_atomic_block:
         raise CustodyError(
@@ -135,6 +143,7 @@ def proposal_execute(
         safe_address=safe.address,
         sender=sender,
         store=store or ProposalSubmissionStore(proposal.pk),
+        logs_from_block=safe.deployed_block if proposal.signed_block is None else proposal.signed_block,
     )
     outcome = executor.execute(tx, packed)
     if outcome.status == "executed" and proposal.kind == OperationKind.CONTROL_CHANGE:
@@ -143,18 +152,43 @@ def proposal_execute(
     return execution_outcome_record(proposal_id=proposal.pk, outcome=outcome)
 
 
+def _fee_collection_book(proposal: SafeProposal, vault_id: int, now: datetime) -> None:
+    """The fee collection left the Safe: book it (cash and the fee account's shares, exactly). Should the books
+    refuse it (the fee account's shares now worth less than the amount), the transfer still happened: the proposal
+    stays executed and says so, and the reconciliation shows the difference for an operator."""
+    assert proposal.amount is not None
+    try:
+        with transaction.atomic():
+            vault_fee_collection_book(vault_id=vault_id, proposal_id=proposal.pk, amount=int(proposal.amount))
+    except VaultServiceError as error:
+        proposal_note(proposal.pk, code="fee_booking_refused", reason=f"executed, but not booked: {error.message}")
+
+
 def execution_outcome_record(
     *, proposal_id: int, outcome: ExecutionOutcome, now: datetime | None = None
 ) -> SafeProposal:
-    """Store what the executor reported (see :func:`proposal_execute`); recording the same outcome twice is a no-op."""
+    """Store what the executor reported (see :func:`proposal_execute`); recording the same outcome twice is a no-op.
+
+    An executed fee collection is booked in the same transaction (:func:`vaults.services.vault_fee_collection_book`:
+    the vault row locked first). A proposal refused unsent after the co-signer signed it gets a nonce invalidation
+    (:func:`~vaults.custody.services.proposals.nonce_invalidation_propose`), co-signed after the commit."""
     now = step_time(now)
+    invalidation: SafeProposal | None = None
+    found = SafeProposal.objects.filter(pk=proposal_id).values_list("kind", "safe__vault_id").first()
+    if found is None:
+        raise ProposalNotFoundError(f"no proposal {proposal_id}")
+    kind, vault_id = found
     with transaction.atomic():
+        if outcome.status == "executed" and kind == OperationKind.FEE_COLLECTION:
+            vault_locked(vault_id)  # the lock order: the vault before the custody rows (vaults.lock_objects)
         proposal = proposal_locked(proposal_id)
         if proposal.state in (S.EXECUTED, S.FAILED, S.CANCELLED):
             return proposal_reload(proposal_id)
         if outcome.status == "executed":
             assert outcome.tx_hash is not None
             proposal_move(proposal, S.EXECUTED, closed_at=now, state_code="", state_reason="", updated_at=now)
+            if kind == OperationKind.FEE_COLLECTION:
+                _fee_collection_book(proposal, vault_id, now)
             if proposal.withdrawal_id is not None:
                 withdrawal_transition(
                     withdrawal_id=proposal.withdrawal_id,
@@ -171,4 +205,13 @@ def execution_outcome_record(
             proposal_note(proposal.pk, code=outcome.code, reason=outcome.reason)
         else:
             proposal_close(proposal, state=S.FAILED, code=outcome.code, reason=outcome.reason, now=now)
+            # Refused unsent, its nonce unused: its signatures could still execute one day. Use the nonce up.
+            if (
+                outcome.status == "refused"
+                and proposal.kind != OperationKind.NONCE_INVALIDATION
+                and proposal_cosigned(proposal)
+            ):
+                invalidation = nonce_invalidation_propose(proposal, proposer_id=proposal.proposer_id, now=now)
+    if invalidation is not None:
+        proposal_cosign_if_configured(invalidation.pk, now=now, cosigner=None)
     return proposal_reload(proposal_id)

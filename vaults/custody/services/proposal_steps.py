@@ -7,14 +7,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.db.models import Max
 from django.utils import timezone
 from web3 import Web3
+from web3.exceptions import Web3Exception
 
 from chains.rpc import chain_web3
 from hftplatform.core.utc import utc_aware
+from vaults.custody.chain import safe_nonce
 from vaults.custody.errors import CustodyError, CustodyUnavailableError, ProposalNotFoundError, ProposalStateError
-from vaults.lock_objects import proposal_lock
-from vaults.models import SafeProposal, VaultSafe, Withdrawal
+from vaults.lock_objects import proposal_rows_lock, withdrawal_lock
+from vaults.models import ProposalSignature, SafeProposal, VaultSafe, Withdrawal
 from vaults.services.withdrawals import withdrawal_transition
 
 
@@ -33,10 +36,12 @@ def hex_text(data: bytes) -> str:
     return "0x" + data.hex()
 
 
-def proposal_locked(proposal_id: int) -> SafeProposal:
-    """The proposal row, locked (:func:`vaults.lock_objects.proposal_lock`); :class:`ProposalNotFoundError` if none."""
+def proposal_locked(proposal_id: int, *, safe: bool = False) -> SafeProposal:
+    """The proposal row, locked after its Safe's (when ``safe``) and its withdrawal's, in the fixed order of
+    :mod:`vaults.lock_objects` (:func:`~vaults.lock_objects.proposal_rows_lock`); :class:`ProposalNotFoundError` if
+    none."""
     try:
-        return proposal_lock(proposal_id=proposal_id)
+        return proposal_rows_lock(proposal_id=proposal_id, safe=safe)
     except SafeProposal.DoesNotExist:
         raise ProposalNotFoundError(f"no proposal {proposal_id}") from None
 
@@ -44,7 +49,7 @@ def proposal_locked(proposal_id: int) -> SafeProposal:
 def proposal_close(proposal: SafeProposal, *, state: str, code: str, reason: str, now: datetime) -> None:
     """Close a live proposal (``failed`` or ``cancelled``) with its reason; its withdrawal, if it was in custody,
     goes back to ``awaiting_signatures`` with the same reason (the payout stays reserved). Runs in the caller's
-    transaction, with the proposal locked."""
+    transaction, with the proposal and its withdrawal locked (:func:`proposal_locked`)."""
     moved = SafeProposal.objects.filter(pk=proposal.pk, state=proposal.state).update(
         state=state, state_code=code, state_reason=reason, closed_at=now, updated_at=now
     )
@@ -53,7 +58,7 @@ def proposal_close(proposal: SafeProposal, *, state: str, code: str, reason: str
     if proposal.withdrawal_id is None:
         return
     values = {"state_code": code, "state_reason": reason}
-    withdrawal = Withdrawal.objects.select_for_update().get(pk=proposal.withdrawal_id)
+    withdrawal = withdrawal_lock(withdrawal_id=proposal.withdrawal_id)  # already held: locked before the proposal
     if withdrawal.state == Withdrawal.State.IN_CUSTODY:
         withdrawal_transition(
             withdrawal_id=withdrawal.pk,
@@ -91,3 +96,39 @@ def safe_web3(safe: VaultSafe, w3: Web3 | None) -> Web3:
         return chain_web3(safe.chain_id)
     except LookupError as error:
         raise CustodyUnavailableError(str(error)) from None
+
+
+def safe_chain_read(safe: VaultSafe, w3: Web3 | None) -> tuple[Web3, int, int]:
+    """``(client, head, nonce)``: the chain's head block and the Safe's nonce at that block, read outside any
+    transaction; an unreachable chain is a :class:`CustodyUnavailableError` (the step waits, nothing changes)."""
+    client = safe_web3(safe, w3)
+    try:
+        head = int(client.eth.block_number)
+        return client, head, safe_nonce(client, safe.address, block=head)
+    except (Web3Exception, OSError, ValueError) as error:  # OSError: unreachable (requests)
+        raise CustodyUnavailableError(f"chain {safe.chain_id} could not be read: {error}") from None
+
+
+def proposal_cosigned(proposal: SafeProposal) -> bool:
+    """Whether the policy co-signer signed the proposal: from then on its Safe nonce is fixed and its signatures may
+    become executable, whatever happens to the row."""
+    return proposal.signatures.filter(kind=ProposalSignature.Kind.OWNER, signer=proposal.safe.cosigner).exists()
+
+
+def safe_nonce_allocate(safe: VaultSafe, onchain: int, *, exclude_id: int) -> int:
+    """The Safe nonce the co-signer signs a proposal at, with the Safe row locked: above the chain's (``onchain``)
+    and above every nonce another co-signed proposal holds — live, or closed while its nonce is not yet used on
+    chain (its signatures could still execute until a no-op uses that nonce up), or executed (when ``onchain``,
+    read before the lock, is already behind). A proposal closed before the co-signer signed holds none, so it
+    leaves no gap."""
+    held = (
+        SafeProposal.objects.filter(
+            safe=safe,
+            nonce__gte=onchain,
+            signatures__kind=ProposalSignature.Kind.OWNER,
+            signatures__signer=safe.cosigner,
+        )
+        .exclude(pk=exclude_id)
+        .aggregate(n=Max("nonce"))["n"]
+    )
+    return max(onchain, int(held) + 1 if held is not None else 0)

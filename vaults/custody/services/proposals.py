@@ -15,7 +15,7 @@ from web3 import Web3
 from accounts.models import User
 from vaults.custody import selectors
 from vaults.custody.calls import erc20_transfer_data, erc20_transfer_decode
-from vaults.custody.chain import safe_nonce
+from vaults.custody.chain import SafeExecution, safe_execution_find, safe_nonce
 from vaults.custody.cosigner import PolicyCosigner
 from vaults.custody.errors import CustodyError, CustodyForbiddenError, ProposalNotFoundError, ProposalStateError
 from vaults.custody.policy import POLICY_RULES, OperationKind
@@ -24,17 +24,19 @@ from vaults.custody.services.destinations import withdrawal_destination_check
 from vaults.custody.services.proposal_steps import (
     hex_text,
     proposal_close,
+    proposal_cosigned,
     proposal_locked,
     proposal_move,
     proposal_reload,
+    safe_chain_read,
     safe_web3,
     step_time,
 )
 from vaults.custody.services.signatures import proposal_cosign_if_configured
 from vaults.custody.withdrawal_request import WithdrawalRequest, WithdrawalRequestError, withdrawal_request_hash
-from vaults.lock_objects import safe_lock
-from vaults.models import OperatorApproval, SafeProposal, VaultSafe, Withdrawal
-from vaults.services.withdrawals import vault_withdrawal_request
+from vaults.lock_objects import safe_lock, withdrawal_lock
+from vaults.models import OperatorApproval, ProposalSignature, SafeProposal, VaultSafe, Withdrawal
+from vaults.services.withdrawals import vault_withdrawal_request, withdrawal_transition
 
 DEADLINE_MAX = timedelta(days=7)
 OPERATOR_KINDS = frozenset(
@@ -123,18 +125,25 @@ def withdrawal_proposal_create(
     payout = int(withdrawal.payout)
     if payout <= 0:
         raise CustodyError("this withdrawal pays nothing", code="payout_zero")
-    onchain = safe_nonce(safe_web3(safe, w3), safe.address)  # RPC: before the transaction
+    client, head, onchain = safe_chain_read(safe, w3)  # RPC: before the transaction
+    released = _released_nonces_check(withdrawal, safe, client, head, onchain)
     linked = address in selectors.linked_wallets(depositor_id=withdrawal.depositor_id)
     kind = OperationKind.WITHDRAWAL_TO_LINKED_WALLET if linked else OperationKind.WITHDRAWAL_TO_OTHER_ADDRESS
     with transaction.atomic():
         safe = safe_lock(safe_id=safe.pk)
-        withdrawal = Withdrawal.objects.select_for_update().get(pk=withdrawal_id)
+        withdrawal = withdrawal_lock(withdrawal_id=withdrawal_id)
         if withdrawal.state != Withdrawal.State.AWAITING_SIGNATURES:
             raise ProposalStateError(
                 f"withdrawal {withdrawal.pk} is {withdrawal.state}, not awaiting signatures", code="withdrawal_state"
             )
-        for live in SafeProposal.objects.select_for_update().filter(
-            withdrawal=withdrawal, state__in=SafeProposal.LIVE_STATES
+        if set(_closed_cosigned(withdrawal).values_list("id", flat=True)) != released:
+            raise ProposalStateError(
+                f"a proposal of withdrawal {withdrawal.pk} was closed meanwhile: ask again", code="raced"
+            )
+        for live in (
+            SafeProposal.objects.select_for_update()
+            .filter(withdrawal=withdrawal, state__in=SafeProposal.LIVE_STATES)
+            .order_by("id")
         ):
             if live.state != S.PROPOSED:
                 raise ProposalStateError(
@@ -180,6 +189,91 @@ def withdrawal_proposal_create(
             request_amount=Decimal(request.amount),
             request_hash=hex_text(withdrawal_request_hash(request)),
         )
+
+
+def _closed_cosigned(withdrawal: Withdrawal) -> Any:
+    """The withdrawal's proposals closed (cancelled or failed) after the co-signer signed them."""
+    return SafeProposal.objects.filter(
+        withdrawal=withdrawal,
+        state__in=[S.CANCELLED, S.FAILED],
+        signatures__kind=ProposalSignature.Kind.OWNER,
+        signatures__signer=withdrawal.vault.safe.cosigner,
+    ).distinct()
+
+
+def _released_nonces_check(withdrawal: Withdrawal, safe: VaultSafe, w3: Web3, head: int, onchain: int) -> set[int]:
+    """Refuse a new proposal while an earlier one of this withdrawal that the co-signer signed could still execute:
+    its Safe nonce not yet used on chain (a no-op invalidates it: :func:`nonce_invalidation_propose`). If its nonce
+    was used by that very SafeTx (someone executed its signatures after it was closed), the withdrawal is paid:
+    recorded from the Safe's ``ExecutionSuccess``, and refused. Returns the ids of the closed proposals checked."""
+    checked: set[int] = set()
+    for old in _closed_cosigned(withdrawal).order_by("id"):
+        if int(old.nonce) >= onchain:
+            noop = SafeProposal.objects.filter(invalidates=old).values_list("id", flat=True).first()
+            raise ProposalStateError(
+                f"proposal {old.pk} was signed before it was closed: its Safe nonce {old.nonce} must be used on chain "
+                f"first (no-op proposal {noop}), so its signatures can never pay this withdrawal a second time",
+                code="nonce_not_invalidated",
+            )
+        from_block = safe.deployed_block if old.signed_block is None else old.signed_block
+        found = safe_execution_find(
+            w3, safe.address, bytes.fromhex(old.safe_tx_hash[2:]), from_block=from_block, to_block=head
+        )
+        if found is not None and found.succeeded:
+            _closed_proposal_executed(old.pk, found)
+            raise ProposalStateError(
+                f"proposal {old.pk} was executed on chain after it was closed (transaction "
+                f"{hex_text(found.tx_hash)}): withdrawal {withdrawal.pk} is paid",
+                code="withdrawal_paid",
+            )
+        checked.add(old.pk)
+    return checked
+
+
+def _closed_proposal_executed(proposal_id: int, found: SafeExecution) -> None:
+    """Record what the Safe's events show: a closed proposal's SafeTx executed after all; its withdrawal is paid by
+    that transaction. Committed on its own."""
+    now = step_time(None)
+    reason = f"executed on chain after it was closed, in transaction {hex_text(found.tx_hash)}"
+    with transaction.atomic():
+        proposal = proposal_locked(proposal_id)
+        proposal_move(
+            proposal, S.EXECUTED, submission_tx_hash=hex_text(found.tx_hash), state_code="executed_after_close",
+            state_reason=reason, closed_at=now, updated_at=now,
+        )  # fmt: skip
+        if proposal.withdrawal_id is not None:
+            # Back in custody (its proposal executed after all), and paid: the withdrawal's moves as always.
+            withdrawal_transition(
+                withdrawal_id=proposal.withdrawal_id,
+                from_state=Withdrawal.State.AWAITING_SIGNATURES,
+                to_state=Withdrawal.State.IN_CUSTODY,
+            )
+            withdrawal_transition(
+                withdrawal_id=proposal.withdrawal_id,
+                from_state=Withdrawal.State.IN_CUSTODY,
+                to_state=Withdrawal.State.PAID,
+                values={"paid_tx_hash": hex_text(found.tx_hash), "paid_at": now, "state_code": "", "state_reason": ""},
+            )
+
+
+def nonce_invalidation_propose(proposal: SafeProposal, *, proposer_id: int, now: datetime) -> SafeProposal:
+    """A no-op Safe transaction (a call to the Safe itself, no data, no value) at the nonce of ``proposal``, which
+    the co-signer signed and which was just closed unexecuted: executing the no-op uses that nonce up, so the closed
+    proposal's signatures can never execute, and the proposals after it are no longer waiting on a gap. It needs no
+    approval (it moves nothing): ``authorised`` at once, then co-signed through the normal flow and signed by an
+    operator up to the Safe's threshold. Runs in the caller's transaction, with ``proposal`` locked."""
+    safe = proposal.safe
+    tx = SafeTx(to=safe.address, value=0, data=b"", operation=0, nonce=int(proposal.nonce))
+    return SafeProposal.objects.create(
+        safe=safe,
+        kind=OperationKind.NONCE_INVALIDATION.value,
+        state=S.AUTHORISED,
+        proposer_id=proposer_id,
+        **_tx_columns(safe, tx),
+        invalidates=proposal,
+        authorised_at=now,
+        state_reason=f"uses up Safe nonce {tx.nonce} of closed proposal {proposal.pk}",
+    )
 
 
 def _tx_columns(safe: VaultSafe, tx: SafeTx) -> dict[str, Any]:
@@ -297,13 +391,16 @@ def proposal_cancel(*, proposal_id: int, user_id: int, now: datetime | None = No
     """Cancel a proposal before it is submitted: the depositor their own withdrawal's, an operator any. The
     withdrawal goes back to awaiting signatures (its payout stays reserved).
 
-    A cancelled ``signed`` proposal's owner signatures stay valid on chain until its Safe nonce is used; the
-    platform never submits it, and the next proposal reuses that nonce when it is the highest free one.
+    A proposal the co-signer already signed holds its Safe nonce, and its signatures stay valid on chain until that
+    nonce is used: cancelling it proposes a no-op at that nonce (:func:`nonce_invalidation_propose`), co-signed at
+    once, which fills the gap for the proposals after it; its withdrawal gets no new proposal until the nonce is
+    used on chain. A nonce invalidation itself is not cancelled.
     """
     now = step_time(now)
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None:
         raise CustodyForbiddenError("unknown user")
+    invalidation: SafeProposal | None = None
     with transaction.atomic():
         proposal = proposal_locked(proposal_id)
         if not user.is_staff and not (proposal.is_withdrawal and proposal.depositor_id == user.pk):
@@ -312,6 +409,15 @@ def proposal_cancel(*, proposal_id: int, user_id: int, now: datetime | None = No
             raise ProposalStateError(
                 f"proposal {proposal.pk} is {proposal.state}: only a proposal not yet submitted can be cancelled"
             )
+        if proposal.kind == OperationKind.NONCE_INVALIDATION:
+            raise ProposalStateError(
+                "a nonce invalidation is what makes a cancelled proposal's signatures unusable: it is not cancelled",
+                code="invalidation_not_cancellable",
+            )
         who = "an operator" if user.is_staff and proposal.depositor_id != user.pk else "the depositor"
         proposal_close(proposal, state=S.CANCELLED, code="cancelled", reason=f"cancelled by {who}", now=now)
+        if proposal_cosigned(proposal):
+            invalidation = nonce_invalidation_propose(proposal, proposer_id=user.pk, now=now)
+    if invalidation is not None:
+        proposal_cosign_if_configured(invalidation.pk, now=now, cosigner=None)
     return proposal_reload(proposal_id)

@@ -6,14 +6,17 @@ Signatures are 0x-hex ``r|s|v`` (65 bytes); a typed-data signature is stored wit
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from web3 import Web3
 
 from vaults.custody import selectors
 from vaults.custody.cosigner import CoSignature, CosignerConfigurationError, PolicyCosigner
-from vaults.custody.errors import CustodyError, CustodyUnavailableError, ProposalStateError
+from vaults.custody.errors import CustodyError, CustodyUnavailableError, ProposalNotFoundError, ProposalStateError
 from vaults.custody.policy import Operation, OperationKind
 from vaults.custody.safe_tx import SafeTxError, safe_signature_recover, safe_tx_hash
 from vaults.custody.selectors import proposal_request, proposal_safe_tx
@@ -25,6 +28,8 @@ from vaults.custody.services.proposal_steps import (
     proposal_move,
     proposal_note,
     proposal_reload,
+    safe_chain_read,
+    safe_nonce_allocate,
     step_time,
 )
 from vaults.custody.withdrawal_request import (
@@ -35,7 +40,6 @@ from vaults.custody.withdrawal_request import (
     withdrawal_authorisation_check,
     withdrawal_request_hash,
 )
-from vaults.lock_objects import safe_lock
 from vaults.models import ProposalSignature, SafeProposal, Withdrawal
 from vaults.services.withdrawals import withdrawal_transition
 
@@ -174,12 +178,15 @@ def proposal_cosign_if_configured(proposal_id: int, *, now: datetime, cosigner: 
 
 
 def proposal_cosign(
-    *, proposal_id: int, now: datetime | None = None, cosigner: PolicyCosigner | None = None
+    *, proposal_id: int, now: datetime | None = None, cosigner: PolicyCosigner | None = None, w3: Web3 | None = None
 ) -> SafeProposal:
     """Ask the policy co-signer (``HFT_SAFE_COSIGNER_KEY`` unless ``cosigner`` is given) to sign an ``authorised``
     proposal. Its :class:`~vaults.custody.policy.PolicyContext` is gathered here from the database — payout,
     linked wallets, registered destinations, approvals, fee ledger balance, announcement time — never from the
-    proposer. Signed: its owner signature is stored (and the proposal is ``signed`` if the threshold is reached).
+    proposer. Signed: the proposal gets its Safe nonce now (:func:`safe_nonce_allocate`, the Safe row locked; a
+    nonce invalidation keeps the nonce it invalidates), its owner signature is stored with the chain's head
+    (``signed_block``), and the proposal is ``signed`` if the threshold is reached. Nonces are given at this step,
+    not at proposal, so a proposal cancelled, expired or refused before it leaves no gap in the Safe's nonces.
     Refused: the proposal fails with the policy's reasons (the withdrawal goes back to awaiting signatures), except
     a control change whose 72 h have not passed, which keeps waiting. Idempotent once signed.
 
@@ -196,12 +203,13 @@ def proposal_cosign(
             cosigner = PolicyCosigner.from_environment()
         except CosignerConfigurationError as error:
             raise CustodyUnavailableError(str(error)) from None
+    found = SafeProposal.objects.select_related("safe").filter(pk=proposal_id).first()
+    if found is None:
+        raise ProposalNotFoundError(f"no proposal {proposal_id}")
+    _, head, onchain = safe_chain_read(found.safe, w3)  # RPC: before the transaction
     refusal: CustodyError | None = None
     with transaction.atomic():
-        head = SafeProposal.objects.filter(pk=proposal_id).values_list("kind", "safe_id").first()
-        if head is not None and head[0] in selectors.CALL_KINDS:
-            safe_lock(safe_id=head[1])  # before the proposal row: the lock order
-        proposal = proposal_locked(proposal_id)
+        proposal = proposal_locked(proposal_id, safe=True)
         safe = proposal.safe
         if proposal.state != S.AUTHORISED:
             raise ProposalStateError(f"proposal {proposal.pk} is {proposal.state}: the co-signer signs authorised ones")
@@ -214,9 +222,17 @@ def proposal_cosign(
             refusal = CustodyError("the stored transaction does not match its safeTxHash", code="hash_mismatch")
             proposal_close(proposal, state=S.FAILED, code=refusal.code, reason=refusal.message, now=now)
         else:
+            if proposal.kind != OperationKind.NONCE_INVALIDATION:
+                tx = replace(tx, nonce=safe_nonce_allocate(safe, onchain, exclude_id=proposal.pk))
             operation = Operation(kind=OperationKind(proposal.kind), chain_id=safe.chain_id, safe=safe.address, tx=tx)
             result = cosigner.sign(operation, selectors.policy_context(proposal=proposal, now=now))
             if isinstance(result, CoSignature):
+                digest = hex_text(safe_tx_hash(safe.chain_id, safe.address, tx))
+                SafeProposal.objects.filter(pk=proposal.pk).update(
+                    nonce=Decimal(tx.nonce), safe_tx_hash=digest, signed_block=head,
+                    state_code="", state_reason="", updated_at=now,
+                )  # fmt: skip
+                proposal.nonce, proposal.safe_tx_hash = Decimal(tx.nonce), digest
                 if result.decision.usage is not None:
                     call_usage_record(proposal=proposal, usage=result.decision.usage, at=now)
                 ProposalSignature.objects.create(
@@ -225,7 +241,6 @@ def proposal_cosign(
                     signer=result.owner,
                     signature=hex_text(result.signature),
                 )
-                SafeProposal.objects.filter(pk=proposal.pk).update(state_code="", state_reason="", updated_at=now)
                 _threshold_check(proposal, now)
             else:
                 codes = [reason.code for reason in result.decision.reasons]
@@ -271,6 +286,11 @@ def owner_signature_add(*, proposal_id: int, signature: str, now: datetime | Non
             )
         if signer == safe.cosigner:
             raise CustodyError("the co-signer signs only by applying its policy", code="cosigner_by_policy")
+        if not proposal.signatures.filter(kind=ProposalSignature.Kind.OWNER, signer=safe.cosigner).exists():
+            raise CustodyError(
+                "the policy co-signer signs first: it fixes the Safe nonce, and so the safeTxHash owners sign",
+                code="cosigner_first",
+            )
         try:
             with transaction.atomic():
                 ProposalSignature.objects.create(

@@ -7,7 +7,9 @@
   refused) and the decoded call is printed first; the signature goes through ``owner_signature_add`` (every rule
   applies);
 - ``safe execute --proposal ID``: execute a signed proposal with the relayer key (``HFT_SAFE_RELAYER_KEY``); safe to
-  run again (it resumes a submitted one, never sends twice).
+  run again (it resumes a submitted one, never sends twice);
+- ``safe reconcile [--vault SLUG]``: for every vault with a Safe (or one), the books (cash, reserved payouts,
+  uncredited transfers) against the Safe's balance on chain, in base units; exit status 1 if any differs.
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ from vaults.custody import selectors, services
 from vaults.custody.cli import main
 from vaults.custody.errors import CustodyError
 from vaults.custody.safe_tx import hash_sign
-from vaults.models import SafeProposal
+from vaults.models import SafeProposal, VaultSafe
 
-CUSTODY_COMMANDS = ("sign", "execute")
+CUSTODY_COMMANDS = ("sign", "execute", "reconcile")
 
 
 def _key_read(path_text: str) -> bytes:
@@ -54,10 +56,14 @@ def custody_main(argv: Sequence[str], *, stdout: TextIO, stderr: TextIO) -> int:
     sign.add_argument("--key-file", required=True, help="a file outside the repository holding the 0x-hex key")
     execute = commands.add_parser("execute", help="execute a signed proposal (relayer key HFT_SAFE_RELAYER_KEY)")
     execute.add_argument("--proposal", type=int, required=True)
+    reconcile = commands.add_parser("reconcile", help="the books against each vault Safe's balance on chain")
+    reconcile.add_argument("--vault", help="one vault's slug (default: every vault with a Safe)")
     try:
         args = parser.parse_args(list(argv))
     except SystemExit as exit_:
         return int(exit_.code or 0)
+    if args.command == "reconcile":
+        return _reconcile(args.vault, stdout=stdout, stderr=stderr)
     proposal = SafeProposal.objects.filter(pk=args.proposal).first()
     if proposal is None:
         print(f"safe {args.command}: no proposal {args.proposal}", file=stderr)
@@ -92,10 +98,45 @@ def custody_main(argv: Sequence[str], *, stdout: TextIO, stderr: TextIO) -> int:
     return 0
 
 
+def _reconcile(slug: str | None, *, stdout: TextIO, stderr: TextIO) -> int:
+    """Print each reconciliation; 0 all match, 1 one differs (or has a transfer in flight), 2 a bad vault."""
+    try:
+        if slug is None:
+            results = services.safes_books_reconcile()
+        else:
+            safe = VaultSafe.objects.filter(vault__slug=slug).first()
+            if safe is None:
+                print(f"safe reconcile: no vault {slug!r} with a Safe", file=stderr)
+                return 2
+            results = [services.safe_books_reconcile(vault_id=safe.vault_id)]
+    except CustodyError as error:
+        print(f"safe reconcile: {error.code}: {error.message}", file=stderr)
+        return 1
+    status = 0
+    for r in results:
+        verdict = "matches" if r.matches and not r.in_flight else "DIFFERS"
+        if verdict != "matches":
+            status = 1
+        lines = [
+            f"vault {r.vault_slug}: Safe {r.safe} on chain {r.chain_id}, token {r.token}, block {r.block_number}"
+            f" (deposits scanned to {r.scanned_to})",
+            f"  book cash             {r.book_cash}",
+            f"  reserved payouts      {r.reserved_payouts}",
+            f"  uncredited transfers  {r.uncredited_transfers}",
+            f"  books total           {r.book_total}",
+            f"  balance on chain      {r.onchain_balance}",
+            f"  difference            {r.difference}  {verdict}",
+        ]
+        if r.in_flight:
+            lines.append("  submitted, outcome not recorded: proposals " + ", ".join(map(str, r.in_flight)))
+        print("\n".join(lines), file=stdout)
+    return status
+
+
 class Command(BaseCommand):
     help = (
         "Safe tools: tx-hash (the EIP-712 safeTxHash of a SafeTx; every field an option, gas fields default 0), "
-        "sign --proposal ID --key-file PATH, execute --proposal ID."
+        "sign --proposal ID --key-file PATH, execute --proposal ID, reconcile [--vault SLUG]."
     )
 
     def run_from_argv(self, argv: list[str]) -> None:

@@ -110,8 +110,12 @@ def books(deposits: Deposits, monkeypatch: pytest.MonkeyPatch, settings: Any) ->
     fee_address = Account.create().address
     settings.HFT_SAFE_FEE_RECIPIENT = fee_address
     alice_second, bob_second = Account.create(), Account.create()
-    Wallet.objects.create(user=deposits.alice, address=alice_second.address, chain_id=evm.chain_id)
-    Wallet.objects.create(user=deposits.bob, address=bob_second.address, chain_id=evm.chain_id)
+    linked_at = timezone.now() - timedelta(days=3)  # a wallet authorises withdrawals 48 h after its link
+    Wallet.objects.filter(user__in=[deposits.alice, deposits.bob]).update(created_at=linked_at)
+    Wallet.objects.create(
+        user=deposits.alice, address=alice_second.address, chain_id=evm.chain_id, created_at=linked_at
+    )
+    Wallet.objects.create(user=deposits.bob, address=bob_second.address, chain_id=evm.chain_id, created_at=linked_at)
     return Books(deposits, alice_second, bob_second, [OperatorFactory(), OperatorFactory()], fee_address)
 
 

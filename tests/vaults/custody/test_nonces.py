@@ -177,3 +177,31 @@ def test_a_cancelled_signed_proposal_executed_by_someone_else_pays_its_withdrawa
     noop = operator_signs(c, invalidation_of(first))
     assert (execute(c, noop).state, SafeProposal.objects.get(pk=noop.pk).state_code) == (S.FAILED, "nonce_taken")
     assert c.evm.balance(c.wallet_a.address) == EACH
+
+
+def test_identical_proposals_co_signed_out_of_order_both_execute(custody: Custody) -> None:
+    """Two equal withdrawals (same depositor, amount, destination) have equal Safe transactions but for the nonce.
+    When the later one is co-signed first it takes the lowest nonce, which is the earlier one's provisional nonce:
+    the earlier one, signed by no owner yet, moves to a free provisional nonce instead of the two clashing."""
+    c = custody
+    earlier, later = (propose(c, withdrawal=c.withdraw(EACH)) for _ in range(2))
+    assert [int(earlier.nonce), int(later.nonce)] == [0, 1]  # provisional
+
+    later = operator_signs(c, authorise(c, later))
+    earlier = SafeProposal.objects.get(pk=earlier.pk)
+    assert int(later.nonce) == 0 and later.state == S.SIGNED
+    assert int(earlier.nonce) == 2 and earlier.safe_tx_hash != later.safe_tx_hash  # provisional: after every live one
+    assert earlier.safe_tx_hash == "0x" + proposal_safe_tx_hash(c, earlier).hex()
+    earlier = operator_signs(c, authorise(c, earlier))
+    assert int(earlier.nonce) == 1 and earlier.state == S.SIGNED
+
+    for proposal in (later, earlier):
+        assert execute(c, SafeProposal.objects.get(pk=proposal.pk)).state == S.EXECUTED
+    assert c.evm.balance(c.wallet_a.address) == 2 * EACH
+    assert c.evm.balance(c.evm.safe) == VAULT_FUNDS - 2 * EACH
+
+
+def proposal_safe_tx_hash(c: Custody, proposal: SafeProposal) -> bytes:
+    from vaults.custody.safe_tx import safe_tx_hash
+
+    return safe_tx_hash(c.evm.chain_id, c.evm.safe, proposal_safe_tx(proposal))

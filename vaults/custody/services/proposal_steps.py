@@ -4,6 +4,7 @@ the write, the web3 client of a vault Safe's chain, and the 0x-hex spelling of t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,8 @@ from chains.rpc import chain_web3
 from hftplatform.core.utc import utc_aware
 from vaults.custody.chain import safe_nonce
 from vaults.custody.errors import CustodyError, CustodyUnavailableError, ProposalNotFoundError, ProposalStateError
+from vaults.custody.safe_tx import safe_tx_hash
+from vaults.custody.selectors import proposal_safe_tx
 from vaults.lock_objects import proposal_rows_lock, withdrawal_lock
 from vaults.models import ProposalSignature, SafeProposal, VaultSafe, Withdrawal
 from vaults.services.withdrawals import withdrawal_transition
@@ -132,3 +135,22 @@ def safe_nonce_allocate(safe: VaultSafe, onchain: int, *, exclude_id: int) -> in
         .aggregate(n=Max("nonce"))["n"]
     )
     return max(onchain, int(held) + 1 if held is not None else 0)
+
+
+def provisional_hash_yield(safe: VaultSafe, digest: str, *, exclude_id: int, now: datetime) -> None:
+    """Before a proposal co-signed at a nonce takes safeTxHash ``digest``: a live proposal no owner has signed yet
+    whose provisional hash is that one (the same Safe transaction, proposed earlier at that provisional nonce) moves
+    to the next free provisional nonce, so the two never clash. Nobody signed its hash, so nothing signed changes.
+    The Safe row is locked by the caller."""
+    clashing = SafeProposal.objects.filter(safe=safe, safe_tx_hash=digest, state__in=SafeProposal.LIVE_STATES).exclude(
+        pk=exclude_id
+    )
+    for other in clashing:
+        if other.signatures.filter(kind=ProposalSignature.Kind.OWNER).exists():
+            raise ProposalStateError(f"proposal {other.pk} already holds the co-signed hash {digest}")
+        highest = SafeProposal.objects.filter(safe=safe, state__in=SafeProposal.LIVE_STATES).aggregate(n=Max("nonce"))
+        nonce = int(highest["n"]) + 1
+        moved = replace(proposal_safe_tx(other), nonce=nonce)
+        SafeProposal.objects.filter(pk=other.pk).update(
+            nonce=nonce, safe_tx_hash=hex_text(safe_tx_hash(safe.chain_id, safe.address, moved)), updated_at=now
+        )

@@ -28,6 +28,7 @@ from vaults.custody.services.proposal_steps import (
     proposal_move,
     proposal_note,
     proposal_reload,
+    provisional_hash_yield,
     safe_chain_read,
     safe_nonce_allocate,
     step_time,
@@ -228,6 +229,7 @@ def proposal_cosign(
             result = cosigner.sign(operation, selectors.policy_context(proposal=proposal, now=now))
             if isinstance(result, CoSignature):
                 digest = hex_text(safe_tx_hash(safe.chain_id, safe.address, tx))
+                provisional_hash_yield(safe, digest, exclude_id=proposal.pk, now=now)
                 SafeProposal.objects.filter(pk=proposal.pk).update(
                     nonce=Decimal(tx.nonce), safe_tx_hash=digest, signed_block=head,
                     state_code="", state_reason="", updated_at=now,

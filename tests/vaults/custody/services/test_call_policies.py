@@ -163,13 +163,18 @@ def test_a_later_execution_at_the_same_nonce_releases_a_cancelled_cosigned_usage
     first = proposed(c, POOL, supply(c, 600 * USDC_UNIT))
     assert cosigned(first) and int(first.nonce) == 0
     cs.proposal_cancel(proposal_id=first.pk, user_id=c.operators[0].pk)
+    # The platform uses up the cancelled proposal's nonce with a co-signed no-op; an operator signs it; it executes.
+    noop = SafeProposal.objects.get(kind="nonce_invalidation", nonce=0)
+    noop = cs.owner_signature_add(proposal_id=noop.pk, signature=owner_sign(noop, c.evm.operators[0]))
+    assert execute(c, noop).state == S.EXECUTED
 
     replacement = proposed(c, POOL, supply(c, 400 * USDC_UNIT))  # 600 + 400 fit the 1,000
-    assert int(replacement.nonce) == 0 and cosigned(replacement)
+    assert int(replacement.nonce) == 1 and cosigned(replacement)
     ready = cs.owner_signature_add(proposal_id=replacement.pk, signature=owner_sign(replacement, c.evm.operators[0]))
     assert execute(c, ready).state == S.EXECUTED
 
-    # 400 executed count; the cancelled 600 at the same nonce can never execute and no longer counts.
+    # 400 executed count; the cancelled 600, whose nonce another transaction used, can never execute: it no
+    # longer counts.
     after = proposed(c, POOL, supply(c, 600 * USDC_UNIT))
     assert cosigned(after)
     assert SafeCallUsage.objects.count() == 3

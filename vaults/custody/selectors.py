@@ -14,6 +14,7 @@ from django.db.models import Max, Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import User, Wallet
+from accounts.selectors import operator_is_seasoned
 from vaults.custody.calls import safe_control_call_decode
 from vaults.custody.destination_registration import (
     DestinationRegistration,
@@ -109,6 +110,17 @@ def _whitelist(kind: OperationKind) -> dict[str, frozenset[bytes]]:
     }
 
 
+def approvals_counted(*, proposal: SafeProposal, at: datetime) -> frozenset[int]:
+    """The operators whose approval of ``proposal`` counts at ``at``: approved, not its proposer, and holding the
+    operator role for at least 72 h then (:func:`accounts.selectors.operator_is_seasoned`)."""
+    approvers = proposal.approvals.filter(approved=True).exclude(operator_id=proposal.proposer_id)
+    return frozenset(
+        operator_id
+        for operator_id in approvers.values_list("operator_id", flat=True)
+        if operator_is_seasoned(user_id=operator_id, at=at)
+    )
+
+
 def policy_context(*, proposal: SafeProposal, now: datetime) -> PolicyContext:
     """Everything the policy of ``proposal`` needs, read from the database and settings."""
     safe = proposal.safe
@@ -138,10 +150,7 @@ def policy_context(*, proposal: SafeProposal, now: datetime) -> PolicyContext:
             registered_destinations=registered_destinations(depositor_id=proposal.depositor_id, chain_id=safe.chain_id),
             payout=int(proposal.withdrawal.payout),
         )
-    approvals = frozenset(
-        str(operator_id)
-        for operator_id in proposal.approvals.filter(approved=True).values_list("operator_id", flat=True)
-    )
+    approvals = frozenset(str(operator_id) for operator_id in approvals_counted(proposal=proposal, at=now))
     return PolicyContext(
         **common,
         operator_approvals=approvals,

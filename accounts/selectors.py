@@ -53,9 +53,8 @@ def user_mfa_status(*, user: User) -> MfaStatus:
 
 def user_has_authenticator(*, user_id: int) -> bool:
     """Whether the user set up a second factor (an authenticator app; recovery codes alone do not count)."""
-    return Authenticator.objects.filter(
-        user_id=user_id, type__in=[Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
-    ).exists()
+    kinds = [Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
+    return bool(Authenticator.objects.filter(user_id=user_id, type__in=kinds).exists())
 
 
 OPERATOR_ROLE_SEASONING = timedelta(hours=72)

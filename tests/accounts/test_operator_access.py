@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from allauth.account.authentication import AUTHENTICATION_METHODS_SESSION_KEY
@@ -92,3 +93,34 @@ def test_grants_and_revocations_are_logged_and_the_role_counts_after_72_hours() 
         ("revoke", granter.pk, "admin", start + timedelta(hours=1)),
         ("grant", granter.pk, "admin", regrant),
     ]
+
+
+def test_the_view_decorator_refuses_with_the_way_to_re_authenticate() -> None:
+    from django.http import HttpRequest, HttpResponse
+    from django.test import RequestFactory
+
+    from accounts.operator_access import operator_mfa_required
+    from tests.factories import operator_session
+
+    calls: list[int] = []
+
+    @operator_mfa_required
+    def act(request: HttpRequest) -> HttpResponse:
+        calls.append(request.user.pk)
+        return HttpResponse("done")
+
+    operator = OperatorFactory()
+
+    def request_for(**session: Any) -> HttpRequest:
+        request = RequestFactory().post("/operator-action/")
+        request.user = operator
+        request.session = operator_session(operator, client=Client(), **session).session
+        return request
+
+    stale = act(request_for(mfa_age=timedelta(minutes=20)))
+    assert stale.status_code == 403
+    assert stale.content.decode().startswith("mfa_reauthentication_required: ")
+    assert "/accounts/2fa/reauthenticate/" in stale.content.decode()
+    assert calls == []
+    fresh = act(request_for())
+    assert (fresh.status_code, fresh.content, calls) == (200, b"done", [operator.pk])

@@ -44,20 +44,20 @@ def operator_access_check(request: HttpRequest | Request, *, now: float | None =
     via_session = (
         isinstance(request.successful_authenticator, SessionAuthentication) if isinstance(request, Request) else True
     )
-    is_operator = bool(isinstance(user, User) and user.is_active and user.is_staff)
+    operator = user if isinstance(user, User) and user.is_active and user.is_staff else None
     django_request = request._request if isinstance(request, Request) else request
     refusal = operator_refusal(
-        is_operator=is_operator,
+        is_operator=operator is not None,
         via_session=via_session,
-        has_authenticator=is_operator and selectors.user_has_authenticator(user_id=user.pk),
-        records=get_authentication_records(django_request, user) if is_operator and via_session else [],
+        has_authenticator=operator is not None and selectors.user_has_authenticator(user_id=operator.pk),
+        records=get_authentication_records(django_request, operator) if operator is not None and via_session else [],
         now=time.time() if now is None else now,
         max_age_seconds=OPERATOR_MFA_MAX_AGE_SECONDS,
     )
     if refusal is not None:
         raise OperatorAccessDenied(refusal.message, code=refusal.code)
-    assert isinstance(user, User)
-    return user
+    assert operator is not None  # operator_refusal refuses a non-operator
+    return operator
 
 
 class IsOperatorWithFreshMfa(BasePermission):

@@ -12,7 +12,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts import services
-from accounts.models import ApiToken, User, Wallet, WalletNonce
+from accounts.models import ApiToken, OperatorRoleEvent, User, Wallet, WalletNonce
+from accounts.operator_access import operator_action_mfa_required
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -57,7 +58,9 @@ class UserAdmin(BaseUserAdmin):
     list_filter = ("is_staff", "is_superuser", "is_active", "groups")
     search_fields = ("email", "display_name")
     ordering = ("email",)
-    readonly_fields = ("last_login", "date_joined")
+    # The operator role changes only through the actions below (accounts.services: logged, 72 h before approvals count).
+    readonly_fields = ("last_login", "date_joined", "is_staff", "is_superuser")
+    actions = ("operator_role_grant", "operator_role_revoke")
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Profile", {"fields": ("display_name",)}),
@@ -73,6 +76,39 @@ class UserAdmin(BaseUserAdmin):
             },
         ),
     )
+
+    @admin.action(description="Make operator (staff; logged, approvals count after 72 h)", permissions=["change"])
+    @operator_action_mfa_required
+    def operator_role_grant(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        for user in queryset.order_by("id"):
+            services.operator_role_grant(user_id=user.pk, granted_by_id=request.user.pk, via="admin")
+        self.message_user(request, f"Operator role given to {queryset.count()} user(s), logged.", messages.SUCCESS)
+
+    @admin.action(description="Remove operator role (logged)", permissions=["change"])
+    @operator_action_mfa_required
+    def operator_role_revoke(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        for user in queryset.order_by("id"):
+            services.operator_role_revoke(user_id=user.pk, revoked_by_id=request.user.pk, via="admin")
+        self.message_user(request, f"Operator role taken from {queryset.count()} user(s), logged.", messages.SUCCESS)
+
+
+@admin.register(OperatorRoleEvent)
+class OperatorRoleEventAdmin(admin.ModelAdmin):
+    """Who was given or lost the operator role, by whom, when and how: read-only."""
+
+    list_display = ("at", "action", "user", "superuser", "by", "via")
+    list_filter = ("action", "via", "at")
+    search_fields = ("user__email", "by__email")
+    list_select_related = ("user", "by")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 @admin.register(Wallet)

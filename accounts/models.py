@@ -5,7 +5,7 @@ from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.contrib.postgres.fields import ArrayField
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 
@@ -23,11 +23,26 @@ class UserManager(BaseUserManager["User"]):
     def create_user(self, email: str, password: str | None = None, **fields: Any) -> User:
         fields.setdefault("is_staff", False)
         fields.setdefault("is_superuser", False)
-        return self._create(email, password, **fields)
+        with transaction.atomic():
+            user = self._create(email, password, **fields)
+            if user.is_staff:
+                OperatorRoleEvent.objects.create(
+                    user=user, action=OperatorRoleEvent.Action.GRANT, superuser=user.is_superuser,
+                    via="create_user", at=timezone.now(),
+                )  # fmt: skip
+        return user
 
     def create_superuser(self, email: str, password: str | None = None, **fields: Any) -> User:
+        """``manage.py createsuperuser`` comes here: the operator role it gives is logged like any grant (with no
+        granting operator), so its 72 h before approvals count start now."""
         fields.update(is_staff=True, is_superuser=True)
-        return self._create(email, password, **fields)
+        with transaction.atomic():
+            user = self._create(email, password, **fields)
+            OperatorRoleEvent.objects.create(
+                user=user, action=OperatorRoleEvent.Action.GRANT, superuser=True, via="createsuperuser",
+                at=timezone.now(),
+            )  # fmt: skip
+        return user
 
 
 class User(AbstractBaseUser, PermissionsMixin):
@@ -138,3 +153,33 @@ class ApiToken(models.Model):
 
     def is_active_at(self, now: datetime) -> bool:
         return self.revoked_at is None and now < self.expires_at
+
+
+class OperatorRoleEvent(models.Model):
+    """The operator role (``is_staff``) given to or taken from a user: who, by whom, when, how. Append-only; written
+    by :func:`accounts.services.operator_role_grant` / ``operator_role_revoke`` (and by ``createsuperuser``).
+
+    An operator's approvals count only once they have held the role for 72 h without a revocation
+    (:func:`accounts.selectors.operator_role_since`); a user made staff by any path that wrote no event here never
+    counts."""
+
+    class Action(models.TextChoices):
+        GRANT = "grant", "Granted"
+        REVOKE = "revoke", "Revoked"
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="operator_role_events")
+    action = models.CharField(max_length=6, choices=Action.choices)
+    superuser = models.BooleanField(default=False, help_text="The grant included superuser rights.")
+    by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+", help_text="None: not an operator."
+    )
+    via = models.CharField(max_length=40, help_text="admin, createsuperuser, demo, migration...")
+    note = models.TextField(blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        constraints = [models.CheckConstraint(condition=models.Q(action__in=["grant", "revoke"]), name="role_action")]
+
+    def __str__(self) -> str:
+        return f"{self.action} operator role to user {self.user_id} at {self.at:%Y-%m-%d %H:%M}"

@@ -1,4 +1,4 @@
-"""Every write to accounts: linked wallets (proven by EIP-4361 signatures) and API tokens.
+"""Every write to accounts: linked wallets (proven by EIP-4361 signatures), API tokens, the operator role.
 
 Each refusal is a ``ServiceError`` with a stable ``code`` and leaves the database as it was: in particular a
 failed wallet link never consumes its nonce, so the user can fix the problem and retry with the same message.
@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from accounts import selectors
 from accounts.core import siwe, tokens, wallet_vouch
-from accounts.models import ApiToken, User, Wallet, WalletNonce
+from accounts.models import ApiToken, OperatorRoleEvent, User, Wallet, WalletNonce
 from hftplatform.errors import ServiceError
 
 LINK_STATEMENT = "Link this wallet to your HFT Bot account."
@@ -366,3 +366,50 @@ def wallet_nonces_purge(*, now: datetime) -> int:
     stale = Q(used_at__isnull=True, expires_at__lt=now) | Q(used_at__lt=now - NONCE_RETENTION)
     deleted, _ = WalletNonce.objects.filter(stale).delete()
     return deleted
+
+
+class OperatorRoleError(ServiceError):
+    code = "operator_role_refused"
+
+
+def operator_role_grant(
+    *, user_id: int, granted_by_id: int | None, via: str, superuser: bool = False, now: datetime | None = None
+) -> User:
+    """Make the user an operator (``is_staff``, and ``is_superuser`` if asked) and log it
+    (:class:`~accounts.models.OperatorRoleEvent`: to whom, by whom, when, how). Their approvals count 72 h later
+    (:func:`accounts.selectors.operator_is_seasoned`). A user who already holds exactly this role is returned
+    unchanged, with nothing logged."""
+    now = timezone.now() if now is None else now
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(pk=user_id).first()
+        if user is None:
+            raise NotFound(f"no user {user_id}")
+        if not user.is_active:
+            raise OperatorRoleError("an inactive user cannot be made an operator")
+        if user.is_staff and user.is_superuser == (superuser or user.is_superuser):
+            return user
+        user.is_staff, user.is_superuser = True, superuser or user.is_superuser
+        user.save(update_fields=["is_staff", "is_superuser"])
+        OperatorRoleEvent.objects.create(
+            user=user, action=OperatorRoleEvent.Action.GRANT, superuser=user.is_superuser, by_id=granted_by_id,
+            via=via, at=now,
+        )  # fmt: skip
+        return user
+
+
+def operator_role_revoke(*, user_id: int, revoked_by_id: int | None, via: str, now: datetime | None = None) -> User:
+    """Take the operator role (``is_staff`` and ``is_superuser``) from the user and log it. A later grant starts
+    its 72 h again. Revoking a user who is no operator changes and logs nothing."""
+    now = timezone.now() if now is None else now
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(pk=user_id).first()
+        if user is None:
+            raise NotFound(f"no user {user_id}")
+        if not user.is_staff and not user.is_superuser:
+            return user
+        user.is_staff = user.is_superuser = False
+        user.save(update_fields=["is_staff", "is_superuser"])
+        OperatorRoleEvent.objects.create(
+            user=user, action=OperatorRoleEvent.Action.REVOKE, by_id=revoked_by_id, via=via, at=now
+        )
+        return user

@@ -11,6 +11,7 @@ from allauth.account.models import EmailAddress
 from django.db import transaction
 
 from accounts.models import User
+from accounts.services import operator_role_grant, operator_role_revoke
 from hftplatform.core.private_files import secret_file_write
 
 OPERATOR_EMAIL = "operator@demo.hftbot.local"
@@ -52,9 +53,14 @@ def demo_users_ensure(*, credentials: DemoCredentials) -> tuple[User, User]:
 
 
 def _user_ensure(*, email: str, password: str, is_staff: bool, is_superuser: bool) -> User:
-    user, _ = User.objects.get_or_create(email=email, defaults={"is_staff": is_staff, "is_superuser": is_superuser})
-    user.is_staff, user.is_superuser, user.is_active = is_staff, is_superuser, True
+    user, _ = User.objects.get_or_create(email=email)
+    user.is_active = True
     user.set_password(password)
     user.save()
+    # The operator role goes through the service so it is logged like any grant (its approvals count after 72 h).
+    if is_staff:
+        user = operator_role_grant(user_id=user.pk, granted_by_id=None, via="demo", superuser=is_superuser)
+    else:
+        user = operator_role_revoke(user_id=user.pk, revoked_by_id=None, via="demo")
     EmailAddress.objects.update_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
     return user

@@ -1,5 +1,6 @@
 """Vault API: public vault list and detail (NAV series, metrics); the signed-in depositor's holdings, deposits,
-withdrawals and statements (only their own); off-chain deposits (operators) and withdrawal requests.
+withdrawals and statements (only their own); off-chain credit requests (operators, two of them) and withdrawal
+requests.
 
 Numbers are exact decimal strings: amounts in base units of the vault's asset, shares with 18 places, prices
 (NAV per share) in base units per share.
@@ -16,11 +17,12 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.operator_access import IsOperatorWithFreshMfa
 from fees.core.numbers import price_down
 from hftplatform.core.decimal_text import decimal_text_trim_zeros
 from hftplatform.core.utc import utc_aware
@@ -62,7 +64,8 @@ class VaultListApi(APIView):
 
 
 class VaultDetailApi(APIView):
-    """One public vault: NAV series (the last 500 snapshots), fees charged to date, positions."""
+    """One public vault: NAV series (the last 500 snapshots), fees charged to date, positions, and the public log of
+    the operators' manual credits (operators by handle, depositors by pseudonym)."""
 
     permission_classes = (AllowAny,)
 
@@ -86,6 +89,7 @@ class VaultDetailApi(APIView):
                     {"asset": p.asset, "venue": p.venue, "quantity": _text(p.quantity)}
                     for p in vault.positions.order_by("asset", "venue")
                 ],
+                "manual_credits": [manual_credit_out(c) for c in selectors.manual_credits_public(vault_id=vault.pk)],
             }
         )
 
@@ -214,31 +218,56 @@ class MyStatementApi(APIView):
         return Response(dict(statement.rows()))
 
 
+def manual_credit_out(credit: selectors.ManualCreditPublic) -> dict[str, Any]:
+    return {
+        "id": credit.id,
+        "kind": credit.kind,
+        "kind_label": credit.kind_label,
+        "state": credit.state,
+        "state_label": credit.state_label,
+        "amount": _text(credit.amount),
+        "depositor": credit.depositor,
+        "reason": credit.reason,
+        "requested_by": credit.requested_by,
+        "requested_at": credit.requested_at.isoformat(),
+        "decided_by": credit.decided_by,
+        "decided_at": None if credit.decided_at is None else credit.decided_at.isoformat(),
+        "decision_reason": credit.decision_reason,
+        "tx_hash": credit.tx_hash,
+    }
+
+
 class DepositCreateApi(APIView):
-    """Operators record an off-chain deposit (idempotent on ``idempotency_key``)."""
+    """An operator requests an off-chain credit to a depositor of a vault **without** a Safe (idempotent on
+    ``idempotency_key``): it stays ``pending`` — nothing is credited — until a second operator approves it
+    (``POST /api/v1/custody/manual-credits/<id>/decision/``). Needs an operator's session with MFA confirmed in the
+    last 15 minutes (no API token); a vault with a Safe refuses (``vault_has_safe``): it credits only transfers
+    proven on chain. The request is public on the vault's page."""
 
-    required_scope = "custody"  # what an API token needs to POST here (accounts.authentication)
-
-    permission_classes = (IsAdminUser,)
+    required_scope = "custody"  # what an API token needs to POST here (accounts.authentication); none may
+    permission_classes = (IsOperatorWithFreshMfa,)
 
     class InputSerializer(serializers.Serializer):
         depositor_id = serializers.IntegerField()
         amount = serializers.RegexField(r"^[1-9][0-9]{0,77}$", help_text="Base units, a positive integer.")
         idempotency_key = serializers.CharField(max_length=100)
+        reason = serializers.CharField(max_length=2000, help_text="Why; public on the vault's page.")
 
     @extend_schema(operation_id="vaults_deposit_create", tags=["vaults"], request=InputSerializer, responses=dict)
     def post(self, request: Request, slug: str) -> Response:
         vault = get_object_or_404(Vault, slug=slug)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        result = services.vault_deposit_record(
+        result = services.manual_credit_request(
             vault_id=vault.pk,
             depositor_id=data.validated_data["depositor_id"],
             amount=int(data.validated_data["amount"]),
+            reason=data.validated_data["reason"],
             idempotency_key=data.validated_data["idempotency_key"],
-            recorded_by_id=request.user.pk,
+            requested_by_id=request.user.pk,
         )
-        return Response(_deposit_out(result.deposit), status=201 if result.created else 200)
+        body = manual_credit_out(selectors.manual_credit_public(result.credit))
+        return Response(body, status=202 if result.created else 200)
 
 
 def vault_for_depositor(request: Request, slug: str) -> Vault:

@@ -5,6 +5,9 @@
 2. depositor accounts, by id (:func:`accounts_lock`);
 3. lots, by id (:func:`lots_lock`).
 
+An operators' manual credit (:func:`manual_credit_lock`) is locked right after its vault row, before the credit's
+deposit takes 2 and 3.
+
 A function that needs several kinds takes them in that order; within a kind ``ORDER BY id``.
 
 The custody flow takes its locks after those (fee collection booking its execution holds the vault first), in
@@ -33,12 +36,17 @@ from typing import Any, NamedTuple
 
 from django.db import connection
 
-from vaults.models import SafeProposal, Vault, VaultAccount, VaultSafe, Withdrawal
+from vaults.models import ManualCredit, SafeProposal, Vault, VaultAccount, VaultSafe, Withdrawal
 
 
 def vault_lock(*, vault_id: int) -> Vault:
     """The vault row, locked until the transaction ends; raises ``Vault.DoesNotExist``."""
     return Vault.objects.select_for_update().get(pk=vault_id)
+
+
+def manual_credit_lock(*, credit_id: int) -> ManualCredit | None:
+    """The manual credit row, locked until the transaction ends (after its vault row); None if there is none."""
+    return ManualCredit.objects.select_for_update().filter(pk=credit_id).first()
 
 
 def accounts_lock(*, vault_id: int, depositor_ids: Iterable[int] | None = None) -> list[VaultAccount]:

@@ -1,22 +1,26 @@
 """Reads of vaults: the engine replay of a vault's event log, consistency checks, NAV series, holdings, depositor
-statements."""
+statements, the public log of operators' manual credits."""
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, localcontext
 
+from django.conf import settings
 from django.db.models import Q, QuerySet, Sum
 
+from accounts.selectors import operator_public_handle
 from fees.core import Position as EnginePosition
 from fees.core import Vault as FeeVault
 from fees.core.numbers import FEE_CONTEXT, ZERO
 from fees.core.years import year_end, year_ends_due
 from hftplatform.core.utc import utc_aware
 from vaults.core.statements import Statement, StatementError
-from vaults.models import FeeCollection, FeeLedgerEntry, Lot, NavSnapshot, Vault, VaultAccount, VaultEvent
+from vaults.models import FeeCollection, FeeLedgerEntry, Lot, ManualCredit, NavSnapshot, Vault, VaultAccount, VaultEvent
 
 
 def vault_get(*, slug: str, public_only: bool = True) -> Vault:
@@ -284,3 +288,59 @@ def statement_compute(*, vault_id: int, depositor_id: int, start: datetime, end:
 
 def _empty(key: str) -> EnginePosition:
     return EnginePosition(key, ZERO, 0, 0, ZERO, ZERO, ZERO, 0, 0)
+
+
+@dataclass(frozen=True)
+class ManualCreditPublic:
+    """One operators' manual credit as the public sees it: operators by handle, the depositor by a pseudonym."""
+
+    id: int
+    kind: str
+    kind_label: str
+    state: str
+    state_label: str
+    amount: Decimal
+    depositor: str
+    reason: str
+    requested_by: str
+    requested_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_reason: str
+    tx_hash: str | None
+
+
+def depositor_pseudonym(*, vault_id: int, depositor_id: int) -> str:
+    """A stable name for a depositor on a vault's public page that does not reveal who they are (an HMAC of the
+    vault and user ids under the site's secret key)."""
+    digest = hmac.new(
+        settings.SECRET_KEY.encode(), f"depositor:{vault_id}:{depositor_id}".encode(), hashlib.sha256
+    ).hexdigest()
+    return f"depositor {digest[:12]}"
+
+
+def manual_credit_public(credit: ManualCredit) -> ManualCreditPublic:
+    """``credit`` as the public log shows it."""
+    transfer = credit.chain_transfer
+    return ManualCreditPublic(
+        id=credit.pk,
+        kind=credit.kind,
+        kind_label=credit.get_kind_display(),
+        state=credit.state,
+        state_label=credit.get_state_display(),
+        amount=credit.amount,
+        depositor=depositor_pseudonym(vault_id=credit.vault_id, depositor_id=credit.depositor_id),
+        reason=credit.reason,
+        requested_by=operator_public_handle(user_id=credit.requested_by_id),
+        requested_at=credit.requested_at,
+        decided_by=None if credit.decided_by_id is None else operator_public_handle(user_id=credit.decided_by_id),
+        decided_at=credit.decided_at,
+        decision_reason=credit.decision_reason,
+        tx_hash=None if transfer is None else transfer.tx_hash,
+    )
+
+
+def manual_credits_public(*, vault_id: int, limit: int = 200) -> list[ManualCreditPublic]:
+    """The vault's manual credits (requested, applied, rejected), newest first: the public log."""
+    credits = ManualCredit.objects.filter(vault_id=vault_id).select_related("chain_transfer")
+    return [manual_credit_public(credit) for credit in credits.order_by("-requested_at", "-id")[:limit]]

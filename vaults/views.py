@@ -1,6 +1,6 @@
-"""Vault pages: the public vault list and vault page (NAV chart, allocation, fees charged to date; its Safe panel is
-a template tag of the custody app's), and the signed-in depositor's holdings with statement downloads. Data comes
-from the selectors; charts go through the REST API (``static/js/vault.js``)."""
+"""Vault pages: the public vault list and vault page (NAV chart, allocation, fees charged to date, the operators'
+manual credits; its Safe panel is a template tag of the custody app's), and the signed-in depositor's holdings with
+statement downloads. Data comes from the selectors; charts go through the REST API (``static/js/vault.js``)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ def vault_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "management_fee": decimal_text_trim_zeros(fees["management"]),
         "performance_fee": decimal_text_trim_zeros(fees["performance"]),
         "api_url": reverse("api:vaults-detail", args=[vault.slug]),
+        "manual_credits": selectors.manual_credits_public(vault_id=vault.pk),
     }
     return render(request, "vaults/detail.html", context)
 

@@ -1,4 +1,4 @@
-"""Vault API: public list/detail, only-mine reads, operator-only deposits, withdrawal requests, statements."""
+"""Vault API: public list/detail, only-mine reads, operator-only credit requests, withdrawal requests, statements."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from tests.factories import OperatorFactory, UserFactory
+from tests.factories import OperatorFactory, UserFactory, operator_session
 from tests.vaults.builders import T0, deposit, vault_new
 from vaults import services
-from vaults.models import Deposit, Vault, Withdrawal
+from vaults.models import Deposit, ManualCredit, Vault, Withdrawal
 
 pytestmark = pytest.mark.django_db
 
@@ -51,20 +51,25 @@ def test_my_holdings_show_only_mine() -> None:
     assert [d["amount"] for d in deposits] == ["1000"]
 
 
-def test_only_operators_record_offchain_deposits_and_repeats_are_idempotent() -> None:
+def test_only_operators_request_offchain_credits_pending_and_repeats_are_idempotent() -> None:
     vault, user, operator = vault_new(), UserFactory(), OperatorFactory()
-    body = {"depositor_id": user.pk, "amount": "2500000", "idempotency_key": "wire-1"}
-    assert _client(user).post("/api/v1/vaults/usdc-core/deposits/", body, format="json").status_code == 403
-    assert Deposit.objects.count() == 0
-    first = _client(operator).post("/api/v1/vaults/usdc-core/deposits/", body, format="json")
-    again = _client(operator).post("/api/v1/vaults/usdc-core/deposits/", body, format="json")
-    assert (first.status_code, again.status_code) == (201, 200)
-    assert first.json()["shares"] == "2500000"
-    assert Deposit.objects.count() == 1
-    bad = _client(operator).post("/api/v1/vaults/usdc-core/deposits/", {**body, "amount": "-5"}, format="json")
+    body = {"depositor_id": user.pk, "amount": "2500000", "idempotency_key": "wire-1", "reason": "wire ref 7"}
+    refused = operator_session(user).post("/api/v1/vaults/usdc-core/deposits/", body, format="json")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "operators_only")
+    assert (Deposit.objects.count(), ManualCredit.objects.count()) == (0, 0)
+    client = operator_session(operator)
+    first = client.post("/api/v1/vaults/usdc-core/deposits/", body, format="json")
+    again = client.post("/api/v1/vaults/usdc-core/deposits/", body, format="json")
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert first.json() == again.json()
+    assert (first.json()["state"], first.json()["amount"], first.json()["requested_by"]) == (
+        "pending", "2500000", f"operator #{operator.pk}",
+    )  # fmt: skip
+    assert (Deposit.objects.count(), ManualCredit.objects.count()) == (0, 1)  # pending: no share minted
+    assert Vault.objects.get(pk=vault.pk).shares_outstanding == 0
+    bad = client.post("/api/v1/vaults/usdc-core/deposits/", {**body, "amount": "-5"}, format="json")
     assert bad.status_code == 400
-    assert Deposit.objects.count() == 1
-    assert vault.pk
+    assert (Deposit.objects.count(), ManualCredit.objects.count()) == (0, 1)
 
 
 def test_withdrawal_request_waits_for_custody_and_refusals_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,8 +1,9 @@
 """Admin for custody: Safe proposals with their signatures and approvals, vault Safes, registered withdrawal
 destinations and the on-chain transfers into the Safes. Read-only: operators approve or reject proposals and
 attribute transfers with actions that call the services (:mod:`vaults.custody.services`,
-:func:`vaults.custody.deposits.chain_transfer_attribute`), so no rule can be bypassed here. The models are the vaults
-app's, so the pages stay under /admin/vaults/."""
+:mod:`vaults.custody.deposits`' attribution and manual credit decisions), so no rule can be bypassed here; every
+action needs a session with MFA confirmed in the last 15 minutes (:mod:`accounts.operator_access`). The models are
+the vaults app's, so the pages stay under /admin/vaults/."""
 
 from __future__ import annotations
 
@@ -16,12 +17,19 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from accounts.models import User
+from accounts.operator_access import operator_action_mfa_required
+from hftplatform.errors import ServiceError
 from vaults.admin import ReadOnlyAdmin
 from vaults.custody import services
-from vaults.custody.deposits import ChainTransferAttributionError, chain_transfer_attribute
+from vaults.custody.deposits import (
+    ChainTransferAttributionError,
+    chain_transfer_attribution_request,
+    manual_credit_decide,
+)
 from vaults.custody.errors import CustodyError
 from vaults.models import (
     ChainTransfer,
+    ManualCredit,
     OperatorApproval,
     ProposalSignature,
     SafeProposal,
@@ -85,10 +93,12 @@ class SafeProposalAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 self.message_user(request, f"proposal {proposal.pk}: {result.state}", messages.SUCCESS)
 
     @admin.action(description="Approve (as me)", permissions=["view"])
+    @operator_action_mfa_required
     def approve(self, request: HttpRequest, queryset: QuerySet[SafeProposal]) -> None:
         self._decide(request, queryset, approve=True)
 
     @admin.action(description="Reject (as me)", permissions=["view"])
+    @operator_action_mfa_required
     def reject(self, request: HttpRequest, queryset: QuerySet[SafeProposal]) -> None:
         self._decide(request, queryset, approve=False)
 
@@ -108,15 +118,17 @@ class ChainTransferAttributeForm(forms.Form):
     depositor_email = forms.EmailField(label="Depositor's email", help_text="The user whose deposit this is.")
     note = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-        help_text="Why the transfer is theirs (ticket, proof of the sending address); kept on the transfer.",
+        help_text="Why the transfer is theirs (ticket, proof of the sending address). Public on the vault's page: "
+        "no personal data.",
     )
 
 
 @admin.register(ChainTransfer)
 class ChainTransferAdmin(ReadOnlyAdmin):
     """The ERC-20 transfers the deposit scan read into vault Safes and what became of them; the scan alone writes
-    them. An operator credits an unattributed one to a depositor with the action (through
-    ``chain_transfer_attribute``, which checks the transfer is still confirmed on chain)."""
+    them. An operator asks to credit an unattributed one to a depositor with the action
+    (``chain_transfer_attribution_request``); a second operator approves it under Manual credits, which checks the
+    transfer is still confirmed on chain."""
 
     list_display = (
         "vault_safe",
@@ -135,9 +147,11 @@ class ChainTransferAdmin(ReadOnlyAdmin):
     list_select_related = ("vault_safe",)
     actions = ("attribute",)
 
-    @admin.action(description="Attribute to a depositor (as me)…", permissions=["view"])
+    @admin.action(description="Attribute to a depositor (as me; a second operator approves)…", permissions=["view"])
+    @operator_action_mfa_required
     def attribute(self, request: HttpRequest, queryset: QuerySet[ChainTransfer]) -> TemplateResponse | None:
-        """Asks for the depositor and a note on a page of its own, then calls the service."""
+        """Asks for the depositor and a note on a page of its own, then requests the attribution; nothing is
+        credited until a second operator approves it (Manual credits)."""
         transfers = list(queryset.select_related("vault_safe__vault").order_by("id")[:2])
         if len(transfers) != 1:
             self.message_user(request, "select exactly one transfer to attribute", messages.ERROR)
@@ -150,7 +164,7 @@ class ChainTransferAdmin(ReadOnlyAdmin):
                 form.add_error("depositor_email", "no user has this email")
             else:
                 try:
-                    credited = chain_transfer_attribute(
+                    credit = chain_transfer_attribution_request(
                         transfer_id=transfer.pk,
                         depositor_id=depositor.pk,
                         operator_id=request.user.pk,
@@ -161,7 +175,8 @@ class ChainTransferAdmin(ReadOnlyAdmin):
                 else:
                     self.message_user(
                         request,
-                        f"transfer {credited.pk} credited to {depositor.email} as deposit {credited.deposit_id}",
+                        f"transfer {transfer.pk}: attribution to {depositor.email} requested as manual credit "
+                        f"{credit.pk}; a second operator must approve it",
                         messages.SUCCESS,
                     )
                     return None
@@ -174,3 +189,43 @@ class ChainTransferAdmin(ReadOnlyAdmin):
             "action_checkbox_name": ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/vaults/chaintransfer/attribute.html", context)
+
+
+@admin.register(ManualCredit)
+class ManualCreditAdmin(ReadOnlyAdmin):
+    """Deposits operators credit by hand (off-chain funding of a vault without a Safe, or the attribution of an
+    on-chain transfer): requested by one operator, approved or rejected here by a second one, through the services
+    (the attribution's chain check included). Public on the vault's page."""
+
+    list_display = (
+        "id", "vault", "kind", "state", "depositor", "amount", "requested_by", "requested_at", "decided_by",
+        "decided_at", "reason",
+    )  # fmt: skip
+    list_filter = ("state", "kind", "vault")
+    search_fields = ("depositor__email", "reason", "idempotency_key")
+    list_select_related = ("vault", "depositor", "requested_by", "decided_by")
+    actions = ("approve", "reject")
+
+    def _decide(self, request: HttpRequest, queryset: QuerySet[ManualCredit], approve: bool) -> None:
+        for credit in queryset.order_by("id"):
+            try:
+                decided = manual_credit_decide(
+                    credit_id=credit.pk,
+                    operator_id=request.user.pk,
+                    approve=approve,
+                    reason="" if approve else f"rejected by operator #{request.user.pk} in the admin",
+                )
+            except ServiceError as error:
+                self.message_user(request, f"manual credit {credit.pk}: {error.code}: {error.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"manual credit {credit.pk}: {decided.state}", messages.SUCCESS)
+
+    @admin.action(description="Approve (as the second operator)", permissions=["view"])
+    @operator_action_mfa_required
+    def approve(self, request: HttpRequest, queryset: QuerySet[ManualCredit]) -> None:
+        self._decide(request, queryset, approve=True)
+
+    @admin.action(description="Reject", permissions=["view"])
+    @operator_action_mfa_required
+    def reject(self, request: HttpRequest, queryset: QuerySet[ManualCredit]) -> None:
+        self._decide(request, queryset, approve=False)

@@ -1,7 +1,8 @@
 """Custody API (mounted under ``/api/v1/custody/``): a depositor requests a withdrawal to a destination and gets the
 EIP-712 typed data to sign (``eth_signTypedData_v4``) with its hash, posts one signature per linked wallet, registers
 other destinations, follows and cancels their proposals; operators (``is_staff``) approve or reject, add Safe owner
-signatures and list every proposal.
+signatures and list every proposal. Operator actions need an operator's session with MFA confirmed in the last 15
+minutes (:class:`accounts.operator_access.IsOperatorWithFreshMfa`): API tokens cannot perform them.
 
 Errors use the API's common format ``{"error": {"code", "message", "fields"}}`` with the services' stable codes
 (``signer_not_linked``, ``signer_repeated``, ``deadline_passed``, ``destination_not_registered``, ``proposal_state``
@@ -18,14 +19,17 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.operator_access import IsOperatorWithFreshMfa, operator_access_check
 from hftplatform.core.decimal_text import decimal_text_trim_zeros
-from vaults.api import WithdrawalQuantitySerializer, vault_for_depositor
+from vaults import selectors as vault_selectors
+from vaults.api import WithdrawalQuantitySerializer, manual_credit_out, vault_for_depositor
 from vaults.custody import selectors, services
+from vaults.custody.deposits import manual_credit_decide
 from vaults.custody.destination_registration import DestinationRegistrationError
 from vaults.custody.errors import CustodyError
 from vaults.models import SafeProposal, Withdrawal
@@ -222,16 +226,18 @@ class ProposalCancelApi(APIView):
 
     @extend_schema(operation_id="custody_proposal_cancel", tags=["custody"], request=None, responses=dict)
     def post(self, request: Request, proposal_id: int) -> Response:
-        proposal = services.proposal_cancel(proposal_id=_visible(request, proposal_id).pk, user_id=request.user.pk)
+        visible = _visible(request, proposal_id)
+        if visible.depositor_id != request.user.pk:
+            operator_access_check(request)  # cancelling someone else's proposal is an operator action
+        proposal = services.proposal_cancel(proposal_id=visible.pk, user_id=request.user.pk)
         return Response(proposal_out(proposal, operator=bool(request.user.is_staff)))
 
 
 class OperatorApprovalApi(APIView):
     """An operator approves or rejects an operator-approved proposal."""
 
-    required_scope = "custody"  # what an API token needs to POST here (accounts.authentication)
-
-    permission_classes = (IsAdminUser,)
+    required_scope = "custody"  # what an API token needs to POST here (accounts.authentication); none may
+    permission_classes = (IsOperatorWithFreshMfa,)
 
     class InputSerializer(serializers.Serializer):
         decision = serializers.ChoiceField(choices=["approve", "reject"])
@@ -255,7 +261,7 @@ class OwnerSignatureApi(APIView):
 
     required_scope = "custody"  # what an API token needs to POST here (accounts.authentication)
 
-    permission_classes = (IsAdminUser,)
+    permission_classes = (IsOperatorWithFreshMfa,)
 
     @extend_schema(operation_id="custody_owner_signature", tags=["custody"], request=SignatureInput, responses=dict)
     def post(self, request: Request, proposal_id: int) -> Response:
@@ -343,3 +349,29 @@ class DestinationTypedDataApi(APIView):
         except DestinationRegistrationError as error:
             raise CustodyError(str(error), code=error.code, fields={"address": [str(error)]}) from None
         return Response(selectors.destination_registration_view(registration))
+
+
+class ManualCreditDecisionApi(APIView):
+    """A second operator approves or rejects a pending manual credit (an off-chain credit of a vault without a Safe,
+    or the attribution of an on-chain transfer, whose chain check is run again). The operator who requested it
+    cannot approve it; a rejection needs a ``reason``. Both decisions are public on the vault's page."""
+
+    permission_classes = (IsOperatorWithFreshMfa,)
+
+    class InputSerializer(serializers.Serializer):
+        decision = serializers.ChoiceField(choices=["approve", "reject"])
+        reason = serializers.CharField(max_length=2000, required=False, default="")
+
+    @extend_schema(
+        operation_id="custody_manual_credit_decision", tags=["custody"], request=InputSerializer, responses=dict
+    )
+    def post(self, request: Request, credit_id: int) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        credit = manual_credit_decide(
+            credit_id=credit_id,
+            operator_id=request.user.pk,
+            approve=data.validated_data["decision"] == "approve",
+            reason=data.validated_data["reason"],
+        )
+        return Response(manual_credit_out(vault_selectors.manual_credit_public(credit)))

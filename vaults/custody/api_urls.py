@@ -23,6 +23,11 @@ urlpatterns = [
         api.OwnerSignatureApi.as_view(),
         name="custody-owner-signature",
     ),
+    path(
+        "custody/manual-credits/<int:credit_id>/decision/",
+        api.ManualCreditDecisionApi.as_view(),
+        name="custody-manual-credit-decision",
+    ),
     path("custody/destinations/", api.DestinationListCreateApi.as_view(), name="custody-destinations"),
     path(
         "custody/destinations/typed-data/", api.DestinationTypedDataApi.as_view(), name="custody-destination-typed-data"

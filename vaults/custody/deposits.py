@@ -19,9 +19,10 @@ One scan of a :class:`~vaults.models.VaultSafe` (:func:`vault_safe_deposits_scan
    :class:`~accounts.models.Wallet` sent it; ``unattributed`` if no user linked the sender (never guessed),
    ``rejected`` if not creditable (zero amount, or the vault refused it).
 
-An ``unattributed`` transfer is credited only by an operator who names the depositor
-(:func:`chain_transfer_attribute`, the ChainTransfer admin's action), after checking again that its block is still
-the chain's with the confirmations on top.
+An ``unattributed`` transfer is credited only by two operators: one names the depositor
+(:func:`chain_transfer_attribution_request`, the ChainTransfer admin's action), a second approves
+(:func:`chain_transfer_attribution_approve`, the manual credits' admin action or API), which checks again that its
+block is still the chain's with the confirmations on top.
 
 RPC happens outside database transactions; each write is one short transaction, so a crash at any point leaves a
 state the next scan finishes without crediting anything twice.
@@ -38,6 +39,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
@@ -45,10 +47,18 @@ from web3.exceptions import BlockNotFound
 
 from accounts.models import User, Wallet
 from chains.rpc import ChainNotConfigured, chain_web3
+from hftplatform.core.utc import utc_aware
 from hftplatform.errors import ServiceError
 from vaults.errors import DepositReversalRefusedError, IdempotencyConflictError, VaultServiceError
-from vaults.models import ChainTransfer, DepositScanCursor, VaultSafe
+from vaults.lock_objects import manual_credit_lock, vault_lock
+from vaults.models import ChainTransfer, DepositScanCursor, ManualCredit, VaultSafe
 from vaults.services.deposits import vault_deposit_record, vault_deposit_reverse
+from vaults.services.manual_credits import (
+    manual_credit_approve,
+    manual_credit_decision_check,
+    manual_credit_operator_check,
+    manual_credit_reject,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -421,41 +431,90 @@ def _transfer_credit(safe: VaultSafe, transfer_id: int, block_hash: str, scan: D
         transfer.save()
 
 
-def chain_transfer_attribute(
-    *,
-    transfer_id: int,
-    depositor_id: int,
-    operator_id: int,
-    note: str,
-    w3: Web3 | None = None,
-    confirmations: int | None = None,
-) -> ChainTransfer:
-    """An operator credits ``unattributed`` transfer ``transfer_id`` (its sender is no user's linked wallet) to
-    ``depositor_id``, saying why in ``note``: a deposit of exactly the log's amount (base units) through
-    :func:`vaults.services.deposits.vault_deposit_record` under the transfer's chain id, tx hash and log index (so never
-    twice), ``recorded_by`` the operator; the transfer becomes ``credited`` and its note records who attributed it
-    to whom and why.
+def chain_transfer_attribution_request(
+    *, transfer_id: int, depositor_id: int, operator_id: int, note: str, now: datetime | None = None
+) -> ManualCredit:
+    """One operator asks to credit ``unattributed`` transfer ``transfer_id`` (its sender is no user's linked wallet)
+    to ``depositor_id``, saying why in ``note`` (public on the vault's page): a pending
+    :class:`~vaults.models.ManualCredit` of exactly the log's amount. Nothing is credited until a second operator
+    approves it (:func:`chain_transfer_attribution_approve`). A repeat for the same depositor returns the pending
+    request; another depositor while one is pending is refused (``attribution_pending``).
 
-    The transfer must still be confirmed as the scan requires: its block still the chain's
-    (``settings.CHAIN_RPC_URLS`` unless ``w3`` is given) with ``confirmations`` blocks on top
-    (``settings.DEPOSIT_CONFIRMATIONS`` by default). A repeat for the same depositor returns the credited transfer
-    unchanged. Raises :class:`ChainTransferAttributionError` (nothing written) for a non-operator, an unknown or
-    inactive depositor, an empty note, a transfer in another state, a zero amount, a block reorganised away or not
-    confirmed yet, or a deposit the vault refuses."""
-    operator = User.objects.filter(pk=operator_id, is_active=True).first()
-    if operator is None or not operator.is_staff:
-        raise ChainTransferAttributionError("only operators may attribute a transfer", code="operators_only")
+    Raises :class:`ChainTransferAttributionError` (nothing written) for a non-operator or one whose role is under
+    72 h old, an unknown or inactive depositor, an empty note, a transfer in another state or of zero amount."""
+    now = utc_aware(now) if now is not None else timezone.now()
+    _operator_check(operator_id, now, "requesting operator")
     depositor = User.objects.filter(pk=depositor_id, is_active=True).first()
     if depositor is None:
         raise ChainTransferAttributionError(f"no active user {depositor_id}", code="depositor_unknown")
     note = note.strip()
     if not note:
         raise ChainTransferAttributionError("say why the transfer is this depositor's", code="note_required")
-    transfer = ChainTransfer.objects.select_related("vault_safe").filter(pk=transfer_id).first()
-    if transfer is None:
-        raise ChainTransferAttributionError(f"no transfer {transfer_id}", code="transfer_unknown")
-    if transfer.state == State.CREDITED and transfer.depositor_id == depositor_id and transfer.deposit_id is not None:
-        return transfer  # a repeat (a form sent twice): already done
+    with transaction.atomic():
+        transfer = ChainTransfer.objects.select_for_update().select_related("vault_safe").filter(pk=transfer_id).first()
+        if transfer is None:
+            raise ChainTransferAttributionError(f"no transfer {transfer_id}", code="transfer_unknown")
+        pending = ManualCredit.objects.filter(chain_transfer=transfer, state=ManualCredit.State.PENDING).first()
+        if pending is not None:
+            if pending.depositor_id == depositor_id:
+                return pending  # a repeat (a form sent twice)
+            raise ChainTransferAttributionError(
+                f"transfer {transfer_id} already has a pending attribution (manual credit {pending.pk}) to another "
+                "depositor: reject it first",
+                code="attribution_pending",
+            )
+        _attributable_check(transfer)
+        return ManualCredit.objects.create(
+            vault_id=transfer.vault_safe.vault_id,
+            kind=ManualCredit.Kind.ATTRIBUTION,
+            depositor_id=depositor_id,
+            amount=transfer.amount,
+            reason=note,
+            chain_transfer=transfer,
+            requested_by_id=operator_id,
+            requested_at=now,
+        )
+
+
+def _operator_check(operator_id: int, at: datetime, role: str) -> User:
+    try:
+        return manual_credit_operator_check(operator_id=operator_id, at=at, role=role)
+    except VaultServiceError as error:
+        raise ChainTransferAttributionError(error.message, code=error.code) from None
+
+
+def chain_transfer_attribution_approve(
+    *,
+    credit_id: int,
+    operator_id: int,
+    now: datetime | None = None,
+    w3: Web3 | None = None,
+    confirmations: int | None = None,
+) -> ManualCredit:
+    """A second operator approves a pending attribution: the transfer is credited to the requested depositor — a
+    deposit of exactly the log's amount (base units) through :func:`vaults.services.deposits.vault_deposit_record`
+    under the transfer's chain id, tx hash and log index (so never twice), ``recorded_by`` the requesting operator;
+    the transfer becomes ``credited`` and its note records who attributed it to whom and why; the credit
+    ``applied``.
+
+    The transfer must still be confirmed as the scan requires: its block still the chain's
+    (``settings.CHAIN_RPC_URLS`` unless ``w3`` is given) with ``confirmations`` blocks on top
+    (``settings.DEPOSIT_CONFIRMATIONS`` by default). Raises :class:`ChainTransferAttributionError` (nothing
+    written) for the requester approving their own request, a non-operator or one whose role is under 72 h old, a
+    credit already decided, a transfer no longer unattributed, a block reorganised away or not confirmed yet, or a
+    deposit the vault refuses."""
+    now = utc_aware(now) if now is not None else timezone.now()
+    _operator_check(operator_id, now, "approving operator")
+    credit = ManualCredit.objects.select_related("chain_transfer__vault_safe").filter(pk=credit_id).first()
+    try:
+        credit = manual_credit_decision_check(credit, credit_id=credit_id, operator_id=operator_id)
+    except VaultServiceError as error:
+        raise ChainTransferAttributionError(error.message, code=error.code) from None
+    if credit.kind != ManualCredit.Kind.ATTRIBUTION or credit.chain_transfer is None:
+        raise ChainTransferAttributionError(f"manual credit {credit_id} is no attribution", code="not_attribution")
+    requester = _operator_check(credit.requested_by_id, now, "requesting operator")
+    approver = User.objects.get(pk=operator_id)
+    transfer = credit.chain_transfer
     _attributable_check(transfer)
     safe = transfer.vault_safe
     confirmations = settings.DEPOSIT_CONFIRMATIONS if confirmations is None else confirmations
@@ -481,36 +540,68 @@ def chain_transfer_attribute(
             f"confirmations (head {head}): the next deposit scan settles it first",
             code="not_confirmed",
         )
+    depositor = User.objects.get(pk=credit.depositor_id)
     with transaction.atomic():
-        locked = ChainTransfer.objects.select_for_update().get(pk=transfer_id)
+        vault_lock(vault_id=safe.vault_id)
+        locked_credit = manual_credit_lock(credit_id=credit_id)
+        if locked_credit is None or locked_credit.state != ManualCredit.State.PENDING:
+            raise ChainTransferAttributionError(f"manual credit {credit_id} was decided meanwhile", code="decided")
+        locked = ChainTransfer.objects.select_for_update().get(pk=transfer.pk)
         if (locked.state, locked.block_hash) != (transfer.state, transfer.block_hash):
             raise ChainTransferAttributionError(
-                f"transfer {transfer_id} changed meanwhile (now {locked.state} in block {locked.block_number})",
+                f"transfer {transfer.pk} changed meanwhile (now {locked.state} in block {locked.block_number})",
                 code="transfer_changed",
             )
         try:
             result = vault_deposit_record(
                 vault_id=safe.vault_id,
-                depositor_id=depositor_id,
+                depositor_id=credit.depositor_id,
                 amount=int(locked.amount),
                 chain_id=locked.chain_id,
                 tx_hash=locked.tx_hash,
                 log_index=locked.log_index,
-                recorded_by_id=operator_id,
+                recorded_by_id=credit.requested_by_id,
                 occurred_at=locked.occurred_at,
             )
         except VaultServiceError as error:
             raise ChainTransferAttributionError(f"refused by the vault: {error}", code="vault_refused") from None
-        attribution = f"attributed to {depositor.email} by operator {operator.email}: {note}"
+        attribution = (
+            f"attributed to {depositor.email} by operator {requester.email}, approved by operator {approver.email}: "
+            f"{credit.reason}"
+        )
         locked.state, locked.depositor_id, locked.deposit, locked.lot_id = (
             State.CREDITED,
-            depositor_id,
+            credit.depositor_id,
             result.deposit,
             result.deposit.lot_id,
         )
         locked.note = f"{locked.note}\n{attribution}".strip()
         locked.save(update_fields=["state", "depositor", "deposit", "lot", "note", "updated_at"])
-    return locked
+        locked_credit.state, locked_credit.decided_by_id, locked_credit.decided_at, locked_credit.deposit = (
+            ManualCredit.State.APPLIED, operator_id, now, result.deposit,
+        )  # fmt: skip
+        locked_credit.save(update_fields=["state", "decided_by", "decided_at", "deposit"])
+    return locked_credit
+
+
+def manual_credit_decide(
+    *,
+    credit_id: int,
+    operator_id: int,
+    approve: bool,
+    reason: str = "",
+    now: datetime | None = None,
+    w3: Web3 | None = None,
+) -> ManualCredit:
+    """A second operator's decision on any pending manual credit: an attribution is approved with the chain checked
+    again (:func:`chain_transfer_attribution_approve`), an off-chain credit by
+    :func:`vaults.services.manual_credits.manual_credit_approve`; a rejection needs a reason."""
+    if not approve:
+        return manual_credit_reject(credit_id=credit_id, operator_id=operator_id, reason=reason, now=now)
+    kind = ManualCredit.objects.filter(pk=credit_id).values_list("kind", flat=True).first()
+    if kind == ManualCredit.Kind.ATTRIBUTION:
+        return chain_transfer_attribution_approve(credit_id=credit_id, operator_id=operator_id, now=now, w3=w3)
+    return manual_credit_approve(credit_id=credit_id, operator_id=operator_id, now=now)
 
 
 def _attributable_check(transfer: ChainTransfer) -> None:

@@ -14,6 +14,7 @@ from django.db.models import Max, Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import User, Wallet
+from accounts.selectors import operator_is_seasoned
 from fees.core.numbers import FEE_CONTEXT, units_down
 from vaults.custody.call_policy import CallPolicy, CallPolicyError, CallUsage, TokenMark, call_policy_from_config
 from vaults.custody.calls import safe_call_describe, safe_control_call_decode
@@ -229,6 +230,17 @@ def token_marks(*, safe: VaultSafe, now: datetime) -> dict[str, TokenMark]:
     return marks
 
 
+def approvals_counted(*, proposal: SafeProposal, at: datetime) -> frozenset[int]:
+    """The operators whose approval of ``proposal`` counts at ``at``: approved, not its proposer, and holding the
+    operator role for at least 72 h then (:func:`accounts.selectors.operator_is_seasoned`)."""
+    approvers = proposal.approvals.filter(approved=True).exclude(operator_id=proposal.proposer_id)
+    return frozenset(
+        operator_id
+        for operator_id in approvers.values_list("operator_id", flat=True)
+        if operator_is_seasoned(user_id=operator_id, at=at)
+    )
+
+
 def policy_context(*, proposal: SafeProposal, now: datetime) -> PolicyContext:
     """Everything the policy of ``proposal`` needs, read from the database and settings."""
     safe = proposal.safe
@@ -256,10 +268,7 @@ def policy_context(*, proposal: SafeProposal, now: datetime) -> PolicyContext:
             registered_destinations=registered_destinations(depositor_id=proposal.depositor_id, chain_id=safe.chain_id),
             payout=int(proposal.withdrawal.payout),
         )
-    approvals = frozenset(
-        str(operator_id)
-        for operator_id in proposal.approvals.filter(approved=True).values_list("operator_id", flat=True)
-    )
+    approvals = frozenset(str(operator_id) for operator_id in approvals_counted(proposal=proposal, at=now))
     if proposal.kind in CALL_KINDS:
         policy = call_policy_get(safe_id=safe.pk)
         if policy is not None:

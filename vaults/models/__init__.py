@@ -1,7 +1,7 @@
 """Vault state, one module per concern:
 
 - :mod:`~vaults.models.vault`: the vault and its fee state, depositor accounts, lots, the event log, NAV snapshots;
-- :mod:`~vaults.models.flows`: deposits and withdrawals;
+- :mod:`~vaults.models.flows`: deposits (and the operators' manual credits) and withdrawals;
 - :mod:`~vaults.models.positions`: positions and valuations;
 - :mod:`~vaults.models.fee_ledger`: the fee ledger, as the fee engine (:mod:`fees.core`) produced it;
 - :mod:`~vaults.models.custody`: the vault's Safe, on-chain transfers, proposals, signatures, destinations, the
@@ -26,7 +26,7 @@ from vaults.models.custody import (
     WithdrawalDestination,
 )
 from vaults.models.fee_ledger import FeeCollection, FeeLedgerEntry
-from vaults.models.flows import Deposit, Withdrawal, WithdrawalPart
+from vaults.models.flows import Deposit, ManualCredit, Withdrawal, WithdrawalPart
 from vaults.models.positions import Position, Valuation
 from vaults.models.vault import Lot, NavSnapshot, Vault, VaultAccount, VaultEvent
 
@@ -38,6 +38,7 @@ __all__ = [
     "FeeCollection",
     "FeeLedgerEntry",
     "Lot",
+    "ManualCredit",
     "NavSnapshot",
     "OperatorApproval",
     "Position",

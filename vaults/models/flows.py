@@ -140,3 +140,72 @@ class WithdrawalPart(models.Model):
 
     def __str__(self) -> str:
         return f"{self.shares} shares of lot {self.lot_id}"
+
+
+class ManualCredit(models.Model):
+    """A deposit credited by operators instead of detected on chain: an off-chain funding of a vault **without** a
+    Safe (``offchain``), or the ``attribution`` of a confirmed transfer into a vault's Safe whose sender no user
+    linked. One operator requests it; it is applied (the :class:`Deposit` written) only when a second, distinct
+    operator approves — each acting from a session with MFA confirmed in the last 15 minutes, each holding the role
+    for at least 72 h. Every request, approval and rejection is public on the vault's page and in its API (operators
+    by a public handle, the depositor by a pseudonym)."""
+
+    class Kind(models.TextChoices):
+        OFFCHAIN = "offchain", "Off-chain funding"
+        ATTRIBUTION = "attribution", "Attribution of an on-chain transfer"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting for a second operator"
+        APPLIED = "applied", "Approved and credited"
+        REJECTED = "rejected", "Rejected"
+
+    vault = models.ForeignKey(Vault, on_delete=models.PROTECT, related_name="manual_credits")
+    kind = models.CharField(max_length=11, choices=Kind.choices)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    depositor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    amount = ExactNumericField(help_text="Base units.")
+    reason = models.TextField(help_text="Why (public on the vault's page).")
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001  (None: attribution)
+    chain_transfer = models.ForeignKey(
+        "vaults.ChainTransfer", on_delete=models.PROTECT, null=True, blank=True, related_name="manual_credits"
+    )
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField()
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    # SET_NULL: a credited transfer a deep reorganisation removed has its deposit row deleted (the log keeps it).
+    deposit = models.OneToOneField(
+        Deposit, on_delete=models.SET_NULL, null=True, blank=True, related_name="manual_credit"
+    )
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["idempotency_key"], condition=Q(idempotency_key__isnull=False), name="manual_credit_key_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["chain_transfer"], condition=Q(state="pending"), name="manual_credit_one_pending_attribution"
+            ),
+            models.CheckConstraint(
+                condition=(Q(kind="offchain", idempotency_key__isnull=False, chain_transfer__isnull=True))
+                | Q(kind="attribution", idempotency_key__isnull=True, chain_transfer__isnull=False),
+                name="manual_credit_kind_keys",
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="manual_credit_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=models.F("requested_by")) | Q(state="rejected"),
+                name="manual_credit_second_operator",
+            ),
+            models.CheckConstraint(
+                condition=Q(state="pending", decided_by__isnull=True)
+                | Q(state__in=["applied", "rejected"], decided_by__isnull=False, decided_at__isnull=False),
+                name="manual_credit_decided",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"manual credit {self.pk} ({self.kind}, {self.state}) of {self.amount} to vault {self.vault_id}"

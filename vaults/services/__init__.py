@@ -2,6 +2,7 @@
 
 - :mod:`~vaults.services.creation`: a new vault and its allocation;
 - :mod:`~vaults.services.deposits`: deposits credited, and reversed after a chain reorganisation;
+- :mod:`~vaults.services.manual_credits`: deposits operators credit by hand, two distinct operators each;
 - :mod:`~vaults.services.withdrawals`: withdrawal requests and their state moves;
 - :mod:`~vaults.services.fees`: management fee settlement, year-end crystallisation, fee collection booked;
 - :mod:`~vaults.services.positions`: holdings, manual or read on chain;
@@ -23,6 +24,12 @@ This module names the public services of all flows, so a caller can write ``serv
 from vaults.services.creation import allocation_validate, vault_create
 from vaults.services.deposits import DepositResult, vault_deposit_record, vault_deposit_reverse
 from vaults.services.fees import vault_fee_collection_book, vault_fees_crystallise_year_end, vault_fees_settle
+from vaults.services.manual_credits import (
+    ManualCreditResult,
+    manual_credit_approve,
+    manual_credit_reject,
+    manual_credit_request,
+)
 from vaults.services.positions import position_onchain_set, position_set
 from vaults.services.valuation import vault_nav_snapshot, vault_return_record, vault_valuation_record
 from vaults.services.withdrawals import WITHDRAWAL_TRANSITIONS, vault_withdrawal_request, withdrawal_transition
@@ -30,7 +37,11 @@ from vaults.services.withdrawals import WITHDRAWAL_TRANSITIONS, vault_withdrawal
 __all__ = [
     "WITHDRAWAL_TRANSITIONS",
     "DepositResult",
+    "ManualCreditResult",
     "allocation_validate",
+    "manual_credit_approve",
+    "manual_credit_reject",
+    "manual_credit_request",
     "position_onchain_set",
     "position_set",
     "vault_create",

@@ -41,6 +41,7 @@ from vaults.models import (
     Lot,
     Vault,
     VaultEvent,
+    VaultSafe,
 )
 from vaults.services.operations import operation_time, time_or_now, vault_locked, year_ends_catch_up
 
@@ -70,7 +71,10 @@ def vault_deposit_record(
     new lot of ``amount / P`` shares (rounded down to 10^-18) marked at ``P``.
 
     Exactly once per on-chain transfer (``chain_id``, ``tx_hash``, ``log_index``) or, for off-chain funding
-    recorded by an operator (``recorded_by_id``), per ``idempotency_key``: a repeat with the same content returns
+    recorded by an operator (``recorded_by_id``), per ``idempotency_key``. Off-chain funding is refused
+    (``vault_has_safe``) for a vault with a Safe. Operators do not call this for off-chain funding: their credits
+    take two of them (:mod:`vaults.services.manual_credits`); the direct path is for seeding vaults without a Safe
+    (tests, the demo). A repeat with the same content returns
     the first deposit with ``created=False``; different content under the same key raises
     :class:`IdempotencyConflictError`.
     """
@@ -103,6 +107,11 @@ def vault_deposit_record(
             existing = Deposit.objects.filter(**lookup).first()
             if existing is not None:
                 return DepositResult(_deposit_same(existing, vault_id, depositor_id, amount), created=False)
+            if not onchain and VaultSafe.objects.filter(vault_id=vault_id).exists():
+                # Custody holds on chain: only a transfer proven there mints shares (issue 13).
+                raise VaultServiceError(
+                    f"vault {vault_id} has a Safe: it credits only deposits proven on chain", code="vault_has_safe"
+                )
             when = operation_time(at, vault)
             year_ends_catch_up(vault, when)
             deposit = _deposit_apply(

@@ -156,7 +156,7 @@ def custody(evm: Evm, monkeypatch: pytest.MonkeyPatch) -> Custody:
         depositor=depositor,
         wallet_a=wallet_a,
         wallet_b=wallet_b,
-        operators=[OperatorFactory(), OperatorFactory()],
+        operators=[OperatorFactory(), OperatorFactory(), OperatorFactory()],  # the first proposes, the others approve
     )
 
 

@@ -1,18 +1,20 @@
 """Admin of on-chain transfers: the deposit scan's rows listed, filtered and searched, never edited, added or
-deleted from the admin; an unattributed one credited to a depositor by an operator through the action's form."""
+deleted from the admin; an unattributed one credited to a depositor by two operators: one requests it through the
+action's form, a second approves it under Manual credits (each with MFA confirmed in the last 15 minutes)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.test import Client
 
-from tests.factories import OperatorFactory
+from tests.factories import OperatorFactory, operator_session
 from tests.vaults.builders import vault_new
 from tests.vaults.custody.conftest import Deposits
-from vaults.models import ChainTransfer, Deposit, VaultSafe
+from vaults.models import ChainTransfer, Deposit, ManualCredit, VaultSafe
 
 pytestmark = pytest.mark.django_db
 
@@ -58,9 +60,7 @@ def transfers() -> list[ChainTransfer]:
 
 
 def _operator() -> Client:
-    client = Client()
-    client.force_login(OperatorFactory())
-    return client
+    return operator_session(OperatorFactory(), client=Client())
 
 
 def _rows(html: str, transfers: list[ChainTransfer]) -> list[int]:
@@ -136,11 +136,16 @@ def test_an_operator_attributes_an_unattributed_transfer_from_the_admin(
     deposits.mine(2)
     [transfer_id] = deposits.scan(confirmations=2).unattributed
     transfer = deposits.transfer(transfer_id)
-    operator = OperatorFactory()
-    client = Client()
-    client.force_login(operator)
+    operator, approver = OperatorFactory(), OperatorFactory()
+    client = operator_session(operator, client=Client())
     url = "/admin/vaults/chaintransfer/"
     chosen = {"action": "attribute", "_selected_action": [transfer.pk]}
+
+    # an operator whose MFA is 20 minutes old is told to re-authenticate, and gets no form
+    stale = operator_session(operator, client=Client(), mfa_age=timedelta(minutes=20))
+    refused = stale.post(url, chosen, follow=True)
+    assert "mfa_reauthentication_required" in refused.content.decode().lower()
+    assert 'name="depositor_email"' not in refused.content.decode()
 
     # the action asks first: a page with the transfer and the form, nothing written
     ask = client.post(url, chosen)
@@ -159,11 +164,28 @@ def test_an_operator_attributes_an_unattributed_transfer_from_the_admin(
     assert outsider.post(url, sent).status_code == 302  # to the admin's sign-in
     assert not Deposit.objects.exists()
 
-    done = client.post(
+    requested = client.post(
         url, {**chosen, "apply": "1", "depositor_email": deposits.bob.email.upper(), "note": "ticket 7"}, follow=True
     )
 
+    # one operator only requests it: nothing credited until a second operator approves
+    assert requested.status_code == 200
+    credit = ManualCredit.objects.get()
+    assert f"attribution to {deposits.bob.email} requested as manual credit {credit.pk}" in requested.content.decode()
+    assert (credit.kind, credit.state, credit.depositor, credit.requested_by, credit.amount, credit.reason) == (
+        "attribution", "pending", deposits.bob, operator, Decimal(3_000_000), "ticket 7",
+    )  # fmt: skip
+    assert not Deposit.objects.exists()
+    assert deposits.transfer(transfer.pk).state == ChainTransfer.State.UNATTRIBUTED
+    decide = {"action": "approve", "_selected_action": [credit.pk]}
+    same = client.post("/admin/vaults/manualcredit/", decide, follow=True)
+    assert "second_operator_required" in same.content.decode().lower()
+    assert not Deposit.objects.exists() and ManualCredit.objects.get().state == "pending"
+
+    done = operator_session(approver, client=Client()).post("/admin/vaults/manualcredit/", decide, follow=True)
+
     assert done.status_code == 200
+    assert f"manual credit {credit.pk}: applied" in done.content.decode().lower()
     deposit = Deposit.objects.get()
     assert (deposit.depositor, deposit.amount, deposit.recorded_by, deposit.tx_hash) == (
         deposits.bob,
@@ -171,10 +193,13 @@ def test_an_operator_attributes_an_unattributed_transfer_from_the_admin(
         operator,
         transfer.tx_hash,
     )
-    assert f"credited to {deposits.bob.email} as deposit {deposit.pk}" in done.content.decode()
     credited = deposits.transfer(transfer.pk)
     assert credited.state == ChainTransfer.State.CREDITED
-    assert credited.note.endswith(f"attributed to {deposits.bob.email} by operator {operator.email}: ticket 7")
+    assert credited.note.endswith(
+        f"attributed to {deposits.bob.email} by operator {operator.email}, approved by operator {approver.email}: "
+        "ticket 7"
+    )
+    assert (ManualCredit.objects.get().state, ManualCredit.objects.get().decided_by) == ("applied", approver)
     # now credited: a second attribution (to someone else) is refused with the service's reason
     again = client.post(url, {**chosen, "apply": "1", "depositor_email": deposits.alice.email, "note": "no"})
     assert again.status_code == 200 and "not_unattributed: transfer" in again.content.decode()

@@ -95,7 +95,7 @@ def test_a_signed_out_visitor_sees_the_announced_control_changes(custody: Custod
         vault_id=c.vault.pk, kind="fee_collection", to=c.evm.token, data=erc20_transfer_data(c.evm.recovery.address, 5),
         proposer_id=c.operators[0].pk, w3=c.evm.w3,
     )  # fmt: skip
-    cs.operator_approval_add(proposal_id=threshold.pk, operator_id=c.operators[0].pk, approve=True)
+    cs.operator_approval_add(proposal_id=threshold.pk, operator_id=c.operators[1].pk, approve=True)
 
     page = Client().get(reverse("vault_detail", args=[c.vault.slug]))
 

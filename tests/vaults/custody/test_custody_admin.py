@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
 
+from tests.factories import operator_session
 from tests.vaults.custody.conftest import Custody
 from vaults.custody import services as cs
 from vaults.custody.calls import erc20_transfer_data
@@ -19,8 +22,7 @@ def test_operators_approve_through_the_services_and_edit_nothing(custody: Custod
         vault_id=c.vault.pk, kind="fee_collection", to=c.evm.token, data=erc20_transfer_data(c.evm.recovery.address, 5),
         proposer_id=c.operators[0].pk, w3=c.evm.w3,
     )  # fmt: skip
-    client = Client()
-    client.force_login(c.operators[0])
+    client = operator_session(c.operators[1], client=Client())  # not the proposer, MFA confirmed just now
     assert client.get("/admin/vaults/safeproposal/").status_code == 200
     detail = client.get(f"/admin/vaults/safeproposal/{proposal.pk}/change/")
     assert detail.status_code == 200 and proposal.safe_tx_hash in detail.content.decode()
@@ -29,7 +31,7 @@ def test_operators_approve_through_the_services_and_edit_nothing(custody: Custod
         "/admin/vaults/safeproposal/", {"action": "approve", "_selected_action": [proposal.pk]}, follow=True
     )
     assert response.status_code == 200
-    assert list(OperatorApproval.objects.values_list("operator_id", "approved")) == [(c.operators[0].pk, True)]
+    assert list(OperatorApproval.objects.values_list("operator_id", "approved")) == [(c.operators[1].pk, True)]
     # the same operator twice is refused by the service, shown as an error, nothing added
     client.post("/admin/vaults/safeproposal/", {"action": "approve", "_selected_action": [proposal.pk]})
     assert OperatorApproval.objects.count() == 1
@@ -44,3 +46,23 @@ def test_operators_approve_through_the_services_and_edit_nothing(custody: Custod
     outsider.force_login(c.depositor)
     outsider.post("/admin/vaults/safeproposal/", {"action": "reject", "_selected_action": [proposal.pk]})
     assert SafeProposal.objects.get(pk=proposal.pk).state == "proposed"
+
+
+def test_admin_actions_need_mfa_confirmed_in_the_last_15_minutes_and_not_the_proposer(custody: Custody) -> None:
+    c = custody
+    proposal = cs.operation_proposal_create(
+        vault_id=c.vault.pk, kind="fee_collection", to=c.evm.token, data=erc20_transfer_data(c.evm.recovery.address, 5),
+        proposer_id=c.operators[0].pk, w3=c.evm.w3,
+    )  # fmt: skip
+    action = {"action": "approve", "_selected_action": [proposal.pk]}
+    for client, shown in (
+        (operator_session(c.operators[1], client=Client(), mfa_age=timedelta(minutes=20)), "re-authenticate"),
+        (operator_session(c.operators[1], client=Client(), mfa_age=None), "re-authenticate"),
+        (operator_session(c.operators[2], client=Client(), with_mfa=False), "mfa_not_set_up"),
+        (operator_session(c.operators[0], client=Client()), "proposer_cannot_approve"),  # fresh MFA, but the proposer
+    ):
+        page = client.post("/admin/vaults/safeproposal/", action, follow=True)
+        assert page.status_code == 200
+        assert shown in page.content.decode().lower()  # the admin capitalises a message's first letter
+        assert not OperatorApproval.objects.exists()
+        assert SafeProposal.objects.get(pk=proposal.pk).state == "proposed"

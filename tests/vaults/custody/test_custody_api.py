@@ -4,6 +4,7 @@ approvals and owner signatures. Auth and the common error format with stable cod
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from eth_account.messages import encode_typed_data
 from eth_utils.crypto import keccak
 from rest_framework.test import APIClient
 
-from tests.factories import UserFactory
+from tests.factories import UserFactory, operator_session
 from tests.vaults.custody.conftest import Custody
 from vaults.custody.safe_tx import hash_sign
 from vaults.models import SafeProposal, Withdrawal, WithdrawalDestination
@@ -26,6 +27,16 @@ def client(user: Any = None) -> APIClient:
     api = APIClient()
     if user is not None:
         api.force_authenticate(user)
+    return api
+
+
+def token_client(user: Any) -> APIClient:
+    """A REST client with one of ``user``'s API tokens (a bearer token, as a script would use)."""
+    from accounts import services as account_services
+
+    _, plaintext = account_services.api_token_create(user=user, name="ops script")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
     return api
 
 
@@ -73,7 +84,16 @@ def test_withdrawal_with_destination_returns_what_to_sign_and_two_wallets_author
     owner_url = f"/api/v1/custody/proposals/{body['id']}/owner-signatures/"
     signature = "0x" + hash_sign(bytes.fromhex(body["safe_tx_hash"][2:]), c.evm.operators[0].key).hex()
     assert client(c.depositor).post(owner_url, {"signature": signature}, format="json").status_code == 403
-    signed = client(operator).post(owner_url, {"signature": signature}, format="json")
+    # refused from an API token, a stale MFA session, and a session of an operator without MFA: nothing added
+    for refused, code in (
+        (token_client(operator), "operator_session_required"),
+        (operator_session(operator, mfa_age=timedelta(minutes=20)), "mfa_reauthentication_required"),
+        (operator_session(c.operators[2], with_mfa=False), "mfa_not_set_up"),
+    ):
+        response = refused.post(owner_url, {"signature": signature}, format="json")
+        assert (response.status_code, response.json()["error"]["code"]) == (403, code)
+        assert SafeProposal.objects.get().signatures.filter(kind="owner").count() == 1  # the co-signer's only
+    signed = operator_session(operator).post(owner_url, {"signature": signature}, format="json")
     assert signed.status_code == 200 and signed.json()["state"] == "signed"
     assert signed.json()["approvals"] == []
 
@@ -104,7 +124,7 @@ def test_refusals_have_stable_codes_and_change_nothing(custody: Custody) -> None
     # operators only
     approve = client(c.depositor).post(f"/api/v1/custody/proposals/{body['id']}/approvals/", {"decision": "approve"})
     assert approve.status_code == 403
-    not_applicable = client(c.operators[0]).post(
+    not_applicable = operator_session(c.operators[0]).post(
         f"/api/v1/custody/proposals/{body['id']}/approvals/", {"decision": "approve"}, format="json"
     )
     assert not_applicable.status_code == 400

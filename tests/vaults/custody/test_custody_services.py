@@ -318,8 +318,8 @@ def _threshold_change(c: Custody, threshold: int, announced_hours_ago: float = 0
         now=timezone.now() - timedelta(hours=announced_hours_ago),
         w3=c.evm.w3,
     )
-    cs.operator_approval_add(proposal_id=proposal.pk, operator_id=c.operators[0].pk, approve=True)
-    return cs.operator_approval_add(proposal_id=proposal.pk, operator_id=c.operators[1].pk, approve=True)
+    cs.operator_approval_add(proposal_id=proposal.pk, operator_id=c.operators[1].pk, approve=True)
+    return cs.operator_approval_add(proposal_id=proposal.pk, operator_id=c.operators[2].pk, approve=True)
 
 
 def test_a_threshold_change_waits_for_its_72_hours(custody: Custody) -> None:
@@ -343,13 +343,16 @@ def test_an_operator_rejection_cancels_and_one_approval_is_not_two(custody: Cust
         vault_id=c.vault.pk, kind="fee_collection", to=c.evm.token, data=erc20_transfer_data(c.evm.recovery.address, 1),
         proposer_id=c.operators[0].pk, w3=c.evm.w3,
     )  # fmt: skip
-    once = cs.operator_approval_add(proposal_id=proposal.pk, operator_id=c.operators[0].pk, approve=True)
+    once = cs.operator_approval_add(proposal_id=proposal.pk, operator_id=c.operators[1].pk, approve=True)
     assert once.state == S.PROPOSED
     with _Raises("already_decided"):
-        cs.operator_approval_add(proposal_id=proposal.pk, operator_id=c.operators[0].pk, approve=True)
+        cs.operator_approval_add(proposal_id=proposal.pk, operator_id=c.operators[1].pk, approve=True)
     with _Raises("operators_only"):
         cs.operator_approval_add(proposal_id=proposal.pk, operator_id=c.depositor.pk, approve=True)
-    rejected = cs.operator_approval_add(proposal_id=proposal.pk, operator_id=c.operators[1].pk, approve=False)
+    with _Raises("proposer_cannot_approve"):
+        cs.operator_approval_add(proposal_id=proposal.pk, operator_id=c.operators[0].pk, approve=True)
+    assert list(proposal.approvals.values_list("operator_id", "approved")) == [(c.operators[1].pk, True)]
+    rejected = cs.operator_approval_add(proposal_id=proposal.pk, operator_id=c.operators[2].pk, approve=False)
     assert (rejected.state, rejected.state_code) == (S.CANCELLED, "rejected")
     assert_untouched(c, c.evm.recovery.address)
 

@@ -3,6 +3,7 @@ idempotent crediting, unattributed senders, reorganisations before and after cre
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -15,10 +16,21 @@ from vaults.custody import chain
 from vaults.custody.deposits import (
     ChainTransferAttributionError,
     DepositScanError,
-    chain_transfer_attribute,
+    chain_transfer_attribution_approve,
+    chain_transfer_attribution_request,
     vault_safe_deposits_scan,
 )
-from vaults.models import ChainTransfer, Deposit, DepositScanCursor, Lot, Vault, VaultAccount, VaultEvent, VaultSafe
+from vaults.models import (
+    ChainTransfer,
+    Deposit,
+    DepositScanCursor,
+    Lot,
+    ManualCredit,
+    Vault,
+    VaultAccount,
+    VaultEvent,
+    VaultSafe,
+)
 from vaults.selectors import vault_engine_replay, vault_reconciliation
 
 pytestmark = pytest.mark.django_db
@@ -322,7 +334,7 @@ def test_a_node_on_another_chain_is_refused(deposits: Deposits) -> None:
     assert not DepositScanCursor.objects.exists()
 
 
-# -- an operator attributes an unattributed transfer ----------------------------------------------------------
+# -- two operators attribute an unattributed transfer -------------------------------------------------------
 
 
 def _unattributed(deposits: Deposits, amount: int, confirmations: int = 2) -> ChainTransfer:
@@ -335,21 +347,25 @@ def _unattributed(deposits: Deposits, amount: int, confirmations: int = 2) -> Ch
 
 
 def _attribute(
-    deposits: Deposits, transfer: ChainTransfer, depositor: Any, operator: Any, **options: Any
+    deposits: Deposits, transfer: ChainTransfer, depositor: Any, operator: Any, approver: Any = None, **options: Any
 ) -> ChainTransfer:
-    options.setdefault("note", "ticket 42: Bob's exchange withdrawal, proof attached")
+    """``operator`` requests the attribution, ``approver`` (another, seasoned operator by default) approves it."""
+    note = options.pop("note", "ticket 42: Bob's exchange withdrawal, proof attached")
     options.setdefault("confirmations", 2)
     options.setdefault("w3", deposits.evm.w3)
-    return chain_transfer_attribute(
-        transfer_id=transfer.pk, depositor_id=depositor.pk, operator_id=operator.pk, **options
+    credit = chain_transfer_attribution_request(
+        transfer_id=transfer.pk, depositor_id=depositor.pk, operator_id=operator.pk, note=note
     )
+    approver = approver if approver is not None else OperatorFactory()
+    chain_transfer_attribution_approve(credit_id=credit.pk, operator_id=approver.pk, **options)
+    return deposits.transfer(transfer.pk)
 
 
-def test_an_operator_credits_an_unattributed_transfer_to_a_depositor_once(deposits: Deposits) -> None:
+def test_two_operators_credit_an_unattributed_transfer_to_a_depositor_once(deposits: Deposits) -> None:
     transfer = _unattributed(deposits, 4_250_001)
-    operator = OperatorFactory()
+    operator, approver = OperatorFactory(), OperatorFactory()
 
-    credited = _attribute(deposits, transfer, deposits.bob, operator)
+    credited = _attribute(deposits, transfer, deposits.bob, operator, approver)
 
     deposit = Deposit.objects.get()
     assert (credited.state, credited.depositor, credited.deposit, credited.lot) == (
@@ -367,17 +383,57 @@ def test_an_operator_credits_an_unattributed_transfer_to_a_depositor_once(deposi
     assert (deposit.depositor, deposit.amount, deposit.recorded_by) == (deposits.bob, Decimal(4_250_001), operator)
     assert credited.note == (
         f"sender {deposits.stranger.address} is no user's linked wallet\n"
-        f"attributed to {deposits.bob.email} by operator {operator.email}: "
+        f"attributed to {deposits.bob.email} by operator {operator.email}, approved by operator {approver.email}: "
         "ticket 42: Bob's exchange withdrawal, proof attached"
     )
+    credit = ManualCredit.objects.get()
+    assert (credit.kind, credit.state, credit.requested_by, credit.decided_by, credit.deposit, credit.amount) == (
+        "attribution", "applied", operator, approver, deposit, Decimal(4_250_001),
+    )  # fmt: skip
     assert VaultAccount.objects.get(depositor=deposits.bob).deposited == 4_250_001
     assert Vault.objects.get().value == 4_250_001 == chain_funds(deposits)
 
-    again = _attribute(deposits, transfer, deposits.bob, operator)  # the form sent twice
-    assert (again.state, again.deposit, again.note) == (State.CREDITED, deposit, credited.note)
+    with pytest.raises(ChainTransferAttributionError) as again:  # the form sent again after the credit
+        _attribute(deposits, transfer, deposits.bob, operator)
+    assert again.value.code == "not_unattributed"
     assert Deposit.objects.count() == 1 and Vault.objects.get().value == 4_250_001
+    assert ManualCredit.objects.count() == 1
     deposits.mine(2)
     assert deposits.scan(confirmations=2).credited == []  # the scan leaves it as it is
+
+
+def test_one_operator_alone_only_requests_an_attribution(deposits: Deposits) -> None:
+    transfer = _unattributed(deposits, 1_500_000)
+    operator, fresh = OperatorFactory(), OperatorFactory(role_age=timedelta(hours=71))
+
+    credit = chain_transfer_attribution_request(
+        transfer_id=transfer.pk, depositor_id=deposits.bob.pk, operator_id=operator.pk, note="ticket 9"
+    )
+    repeat = chain_transfer_attribution_request(
+        transfer_id=transfer.pk, depositor_id=deposits.bob.pk, operator_id=operator.pk, note="ticket 9"
+    )
+
+    def untouched() -> None:
+        stored = deposits.transfer(transfer.pk)
+        assert (stored.state, stored.deposit, stored.depositor) == (State.UNATTRIBUTED, None, None)
+        assert not Deposit.objects.exists() and Vault.objects.get().value == 0
+        assert list(ManualCredit.objects.values_list("id", "state", "decided_by")) == [(credit.pk, "pending", None)]
+
+    assert (repeat.pk, credit.state, credit.amount) == (credit.pk, "pending", Decimal(1_500_000))
+    untouched()
+    for approver, code in ((operator, "second_operator_required"), (fresh, "operator_role_too_new")):
+        with pytest.raises(ChainTransferAttributionError) as raised:
+            chain_transfer_attribution_approve(
+                credit_id=credit.pk, operator_id=approver.pk, w3=deposits.evm.w3, confirmations=2
+            )
+        assert raised.value.code == code
+        untouched()
+    with pytest.raises(ChainTransferAttributionError) as other:  # another depositor while one is pending
+        chain_transfer_attribution_request(
+            transfer_id=transfer.pk, depositor_id=deposits.alice.pk, operator_id=operator.pk, note="no, Alice's"
+        )
+    assert other.value.code == "attribution_pending"
+    untouched()
 
 
 def test_attribution_refusals_write_nothing(deposits: Deposits, settings: Any) -> None:
@@ -392,6 +448,7 @@ def test_attribution_refusals_write_nothing(deposits: Deposits, settings: Any) -
         stored = deposits.transfer(transfer.pk)
         assert (stored.state, stored.deposit, stored.depositor) == (State.UNATTRIBUTED, None, None)
         assert not Deposit.objects.exists() and Vault.objects.get().value == 0
+        assert not ManualCredit.objects.exclude(state="pending").exists()
 
     refused("operators_only", operator=deposits.alice)  # a depositor is no operator
     refused("note_required", note="  ")

@@ -13,6 +13,7 @@ from django.db.models import Max
 from web3 import Web3
 
 from accounts.models import User
+from accounts.selectors import OPERATOR_ROLE_SEASONING, operator_is_seasoned
 from vaults.custody import selectors
 from vaults.custody.calls import erc20_transfer_data, erc20_transfer_decode
 from vaults.custody.chain import SafeExecution, safe_execution_find, safe_nonce
@@ -366,6 +367,8 @@ def operator_approval_add(
             )
         if proposal.state not in (S.PROPOSED, S.AUTHORISED):
             raise ProposalStateError(f"proposal {proposal.pk} is {proposal.state}: approvals are closed")
+        if approve:
+            _approver_check(proposal, operator_id, now)
         try:
             with transaction.atomic():
                 OperatorApproval.objects.create(proposal=proposal, operator_id=operator_id, approved=approve, at=now)
@@ -375,7 +378,7 @@ def operator_approval_add(
             operator = User.objects.get(pk=operator_id)
             proposal_close(proposal, state=S.CANCELLED, code="rejected", reason=f"rejected by {operator}", now=now)
         else:
-            approvals = proposal.approvals.filter(approved=True).count()
+            approvals = len(selectors.approvals_counted(proposal=proposal, at=now))
             if (
                 proposal.state == S.PROPOSED
                 and approvals >= POLICY_RULES[OperationKind(proposal.kind)].operator_approvals
@@ -385,6 +388,20 @@ def operator_approval_add(
     if authorised:
         proposal_cosign_if_configured(proposal_id, now=now, cosigner=cosigner)
     return proposal_reload(proposal_id)
+
+
+def _approver_check(proposal: SafeProposal, operator_id: int, now: datetime) -> None:
+    """Proposer ≠ approver, and only an operator who has held the role for 72 h approves (so a fresh operator
+    made by another cannot be the second approval)."""
+    if proposal.proposer_id == operator_id:
+        raise CustodyForbiddenError("the proposer cannot approve their own proposal", code="proposer_cannot_approve")
+    if not operator_is_seasoned(user_id=operator_id, at=now):
+        raise CustodyForbiddenError(
+            f"an approval counts only from an operator who has held the role for "
+            f"{OPERATOR_ROLE_SEASONING.total_seconds() / 3600:.0f} h "
+            "(see the operator role log)",
+            code="operator_role_too_new",
+        )
 
 
 def proposal_cancel(*, proposal_id: int, user_id: int, now: datetime | None = None) -> SafeProposal:

@@ -40,11 +40,11 @@ class UserFactory(factory.django.DjangoModelFactory):
             EmailAddress.objects.create(user=self, email=self.email, verified=extracted is not False, primary=True)
 
 
-OPERATOR_ROLE_AGE = timedelta(hours=73)  # older than the 72 h after which an operator's approvals count
+OPERATOR_ROLE_AGE = timedelta(days=30)  # well past the 72 h after which approvals count (tests approve in the past too)
 
 
 class OperatorFactory(UserFactory):
-    """An operator (staff, superuser) whose role was granted — and logged — ``role_age`` ago (73 h by default, so
+    """An operator (staff, superuser) whose role was granted — and logged — ``role_age`` ago (30 days by default, so
     their approvals count; ``role_age=False`` logs no grant, like a path that bypassed the service)."""
 
     email = factory.Sequence(lambda n: f"operator{n}@example.com")

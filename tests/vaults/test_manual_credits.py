@@ -56,7 +56,8 @@ def safe_add(vault: Vault) -> VaultSafe:
 def token_client(user: Any) -> Any:
     from rest_framework.test import APIClient
 
-    _, plaintext = account_services.api_token_create(user=user, name="ops script")
+    # Every scope: what refuses it is the operator rule (no API token, ever), not a missing scope.
+    _, plaintext = account_services.api_token_create(user=user, name="ops script", scopes=("read", "trade", "custody"))
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
     return client

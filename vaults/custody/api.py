@@ -356,6 +356,7 @@ class ManualCreditDecisionApi(APIView):
     or the attribution of an on-chain transfer, whose chain check is run again). The operator who requested it
     cannot approve it; a rejection needs a ``reason``. Both decisions are public on the vault's page."""
 
+    required_scope = "custody"  # what an API token needs to POST here (accounts.authentication); none may
     permission_classes = (IsOperatorWithFreshMfa,)
 
     class InputSerializer(serializers.Serializer):

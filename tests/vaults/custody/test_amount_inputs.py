@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from tests.factories import OperatorFactory
+from tests.factories import OperatorFactory, operator_session
 from tests.vaults.builders import T0
 from tests.vaults.custody.conftest import VAULT_FUNDS, Custody
 from vaults.custody import chain
@@ -100,8 +100,8 @@ def test_the_operators_deposit_amount_refuses_them_too(custody: Custody) -> None
     before = _state(c)
     operator = OperatorFactory()
     for value in [*HOSTILE, 1e300, -1]:
-        body = {"depositor_id": c.depositor.pk, "amount": value, "idempotency_key": "wire-1"}
-        response = _client(operator).post(f"/api/v1/vaults/{c.vault.slug}/deposits/", body, format="json")
+        body = {"depositor_id": c.depositor.pk, "amount": value, "idempotency_key": "wire-1", "reason": "wire"}
+        response = operator_session(operator).post(f"/api/v1/vaults/{c.vault.slug}/deposits/", body, format="json")
         assert response.status_code == 400, (value, response.content)
         assert list(response.json()["error"]["fields"]) == ["amount"]
     assert _state(c) == before

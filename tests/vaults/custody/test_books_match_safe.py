@@ -91,8 +91,8 @@ class Books:
             vault_id=self.d.vault.pk, kind="fee_collection", to=self.d.token,
             data=erc20_transfer_data(self.fee_address, amount), proposer_id=self.operators[0].pk, w3=self.d.evm.w3,
         )  # fmt: skip
-        cs.operator_approval_add(proposal_id=proposal.pk, operator_id=self.operators[0].pk, approve=True)
-        authorised = cs.operator_approval_add(proposal_id=proposal.pk, operator_id=self.operators[1].pk, approve=True)
+        cs.operator_approval_add(proposal_id=proposal.pk, operator_id=self.operators[1].pk, approve=True)
+        authorised = cs.operator_approval_add(proposal_id=proposal.pk, operator_id=self.operators[2].pk, approve=True)
         assert authorised.state == S.AUTHORISED and authorised.signatures.count() == 1  # co-signed
         return self.operator_signs(authorised)
 
@@ -116,7 +116,8 @@ def books(deposits: Deposits, monkeypatch: pytest.MonkeyPatch, settings: Any) ->
         user=deposits.alice, address=alice_second.address, chain_id=evm.chain_id, created_at=linked_at
     )
     Wallet.objects.create(user=deposits.bob, address=bob_second.address, chain_id=evm.chain_id, created_at=linked_at)
-    return Books(deposits, alice_second, bob_second, [OperatorFactory(), OperatorFactory()], fee_address)
+    operators = [OperatorFactory(), OperatorFactory(), OperatorFactory()]  # the first proposes, the others approve
+    return Books(deposits, alice_second, bob_second, operators, fee_address)
 
 
 def _fees_accrue(b: Books) -> None:
@@ -174,8 +175,8 @@ def test_a_fee_collection_above_what_the_fee_account_is_worth_is_refused_by_the_
         vault_id=b.d.vault.pk, kind="fee_collection", to=b.d.token, data=erc20_transfer_data(b.fee_address, worth + 1),
         proposer_id=b.operators[0].pk, w3=b.d.evm.w3,
     )  # fmt: skip
-    cs.operator_approval_add(proposal_id=proposal.pk, operator_id=b.operators[0].pk, approve=True)
-    refused = cs.operator_approval_add(proposal_id=proposal.pk, operator_id=b.operators[1].pk, approve=True)
+    cs.operator_approval_add(proposal_id=proposal.pk, operator_id=b.operators[1].pk, approve=True)
+    refused = cs.operator_approval_add(proposal_id=proposal.pk, operator_id=b.operators[2].pk, approve=True)
     assert (refused.state, refused.state_code) == (S.FAILED, "amount_above_fee_ledger")
     assert b.balance(b.fee_address) == 0
     assert Vault.objects.get(pk=b.d.vault.pk).fee_account_shares == vault.fee_account_shares

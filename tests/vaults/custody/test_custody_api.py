@@ -30,11 +30,11 @@ def client(user: Any = None) -> APIClient:
     return api
 
 
-def token_client(user: Any) -> APIClient:
+def token_client(user: Any, *, scopes: tuple[str, ...] = ("read",)) -> APIClient:
     """A REST client with one of ``user``'s API tokens (a bearer token, as a script would use)."""
     from accounts import services as account_services
 
-    _, plaintext = account_services.api_token_create(user=user, name="ops script")
+    _, plaintext = account_services.api_token_create(user=user, name="ops script", scopes=scopes)
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
     return api
@@ -86,7 +86,7 @@ def test_withdrawal_with_destination_returns_what_to_sign_and_two_wallets_author
     assert client(c.depositor).post(owner_url, {"signature": signature}, format="json").status_code == 403
     # refused from an API token, a stale MFA session, and a session of an operator without MFA: nothing added
     for refused, code in (
-        (token_client(operator), "operator_session_required"),
+        (token_client(operator, scopes=("read", "trade", "custody")), "operator_session_required"),
         (operator_session(operator, mfa_age=timedelta(minutes=20)), "mfa_reauthentication_required"),
         (operator_session(c.operators[2], with_mfa=False), "mfa_not_set_up"),
     ):

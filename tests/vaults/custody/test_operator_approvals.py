@@ -20,7 +20,7 @@ from accounts import services as account_services
 from accounts.models import OperatorRoleEvent, User
 from tests.factories import UserFactory, operator_session
 from tests.vaults.custody.conftest import Custody
-from tests.vaults.custody.test_custody_api import token_client
+from tests.vaults.custody.test_custody_api import token_client as scoped_token_client
 from tests.vaults.custody.test_custody_services import _Raises, assert_untouched
 from vaults.custody import services as cs
 from vaults.custody.calls import erc20_transfer_data, function_selector
@@ -62,6 +62,11 @@ def unchanged(c: Custody, proposal: SafeProposal, approvals: list[tuple[int, boo
 
 
 # -- (c) API tokens, stale MFA, no MFA ---------------------------------------------------------------------------
+
+
+def token_client(user: Any) -> Any:
+    """A token with every scope: what refuses it is the operator rule (no API token, ever), not a missing scope."""
+    return scoped_token_client(user, scopes=("read", "trade", "custody"))
 
 
 def test_a_staff_api_token_cannot_approve(custody: Custody) -> None:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 from eth_account import Account
-from rest_framework.test import APIClient
 
+from tests.factories import operator_session
 from tests.vaults.custody.conftest import VAULT_FUNDS, Custody
 from tests.vaults.custody.test_custody_services import PAYOUT, assert_untouched, authorise, propose
 from vaults.custody.calls import erc20_transfer_data, safe_call_describe
@@ -20,8 +20,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _post(user: Any, proposal_id: int, signature: str) -> Any:
-    client = APIClient()
-    client.force_authenticate(user)
+    client = operator_session(user)  # operator actions need a session with MFA confirmed in the last 15 minutes
     return client.post(
         f"/api/v1/custody/proposals/{proposal_id}/owner-signatures/", {"signature": signature}, format="json"
     )

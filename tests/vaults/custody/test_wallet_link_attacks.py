@@ -20,6 +20,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import Wallet
 from tests.accounts.conftest import reauthenticate
+from tests.factories import operator_session
 from tests.vaults.custody.conftest import Custody, Deposits
 from tests.vaults.custody.test_custody_services import assert_untouched
 from vaults.custody import chain
@@ -234,8 +235,10 @@ def test_a_wallet_vouched_for_by_an_old_wallet_signs_and_is_paid_at_once(custody
     authorised = owner.post(url, {"signature": typed_sign(typed, c.wallet_b)}, format="json")
     assert authorised.status_code == 200, authorised.json()
     assert authorised.json()["state"] == "authorised"
-    signature = "0x" + hash_sign(bytes.fromhex(proposal["safe_tx_hash"][2:]), c.evm.operators[0].key).hex()
-    operator = session(c.operators[0])
+    # the hash the co-signer signed (the nonce is given at co-signing); an operator adds their signature to it
+    digest = bytes.fromhex(authorised.json()["safe_tx_hash"][2:])
+    signature = "0x" + hash_sign(digest, c.evm.operators[0].key).hex()
+    operator = operator_session(c.operators[0])  # operator actions: a session with MFA confirmed in 15 minutes
     signed = operator.post(
         f"{CUSTODY}/proposals/{proposal['id']}/owner-signatures/", {"signature": signature}, format="json"
     )

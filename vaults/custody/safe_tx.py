@@ -190,8 +190,14 @@ class OwnerSignature:
     signature: bytes
 
 
-def signatures_pack(message_hash: bytes, signatures: Iterable[OwnerSignature]) -> bytes:
+def signatures_pack(
+    message_hash: bytes, signatures: Iterable[OwnerSignature], *, owners: Sequence[str] | None = None
+) -> bytes:
     """Signatures concatenated in ascending owner order, ready for ``execTransaction``.
+
+    With ``owners`` (the Safe's), the owners' signatures come first, ascending, and any other signer's after them:
+    the Safe reads only its threshold's worth from the front and reverts on a non-owner there (GS026), while the
+    co-signer guard reads every entry. A co-signer that a recovery installed on the guard is such a non-owner.
 
     Each signature must recover to its stated owner over ``message_hash`` and each owner appear once; otherwise
     :class:`SafeTxError` (``signer_mismatch`` / ``owner_duplicate``) and nothing is packed.
@@ -206,7 +212,9 @@ def signatures_pack(message_hash: bytes, signatures: Iterable[OwnerSignature]) -
         if key in by_owner:
             raise SafeTxError("owner_duplicate", f"{owner} signed twice; each owner counts once")
         by_owner[key] = item.signature
-    return b"".join(by_owner[key] for key in sorted(by_owner))
+    safe_owners = None if owners is None else {int(address_normalise(owner, field="owner"), 16) for owner in owners}
+    order = sorted(by_owner, key=lambda key: (safe_owners is not None and key not in safe_owners, key))
+    return b"".join(by_owner[key] for key in order)
 
 
 def signatures_unpack(packed: bytes) -> list[bytes]:

@@ -432,3 +432,33 @@ def test_a_recovery_reorganised_away_leaves_the_page(custody: Custody) -> None:
     evm.tester.mine_blocks(3)
     assert vault_safe_recoveries_sync(vault_safe_id=custody.safe.pk, w3=evm.w3).pending == 0
     assert CosignerRecovery.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)  # execution commits the signed chain transaction before broadcasting
+def test_after_a_recovery_the_platform_pays_with_the_new_cosigner_and_two_owners(
+    custody: Custody, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The new co-signer is the guard's, not a Safe owner: its signature cannot count toward the Safe's threshold
+    (a non-owner among the first ``threshold`` entries reverts GS026). The platform packs the owners' signatures
+    first and the co-signer's after them, and wants the threshold from owners besides the co-signer."""
+    from tests.vaults.custody.test_custody_services import PAYOUT, authorise, execute, owner_sign, propose
+    from vaults.custody import services as cs
+    from vaults.custody.cosigner import COSIGNER_KEY_VARIABLE
+    from vaults.custody.services import vault_safe_recoveries_sync
+    from vaults.models import SafeProposal
+
+    evm, new_cosigner = custody.evm, Account.create()
+    _announce(evm, evm.operators[0], new_cosigner.address)
+    _time_travel(evm, WEEK + 60)
+    assert _replace_by_operators(evm, new_cosigner.address) == 1
+    vault_safe_recoveries_sync(vault_safe_id=custody.safe.pk, w3=evm.w3)
+    monkeypatch.setenv(COSIGNER_KEY_VARIABLE, "0x" + new_cosigner.key.hex())
+
+    proposal = authorise(custody, propose(custody))
+    assert proposal.signatures.filter(kind="owner", signer=new_cosigner.address).exists()
+    proposal = cs.owner_signature_add(proposal_id=proposal.pk, signature=owner_sign(proposal, evm.operators[0]))
+    assert proposal.state == SafeProposal.State.AUTHORISED  # one owner: below the threshold of 2
+    proposal = cs.owner_signature_add(proposal_id=proposal.pk, signature=owner_sign(proposal, evm.recovery))
+    assert proposal.state == SafeProposal.State.SIGNED
+    assert execute(custody, proposal).state == SafeProposal.State.EXECUTED
+    assert evm.balance(custody.wallet_a.address) == PAYOUT

@@ -241,3 +241,20 @@ def test_cli_bad_input_exits_2_with_a_message_and_prints_no_hash(argv: list[str]
     assert status == 2
     assert out.getvalue() == ""
     assert message in err.getvalue()
+
+
+def test_with_the_safes_owners_a_non_owner_signature_is_packed_after_them() -> None:
+    """The Safe reads its threshold's worth of entries from the front; a non-owner there would revert (GS026)."""
+    from eth_account import Account
+
+    from vaults.custody.safe_tx import OwnerSignature, hash_sign, signatures_pack
+
+    digest = bytes(range(32))
+    keys = sorted((Account.create() for _ in range(3)), key=lambda key: int(key.address, 16))
+    outsider, *owners = keys  # the lowest address is the non-owner: plain ascending order would put it first
+    items = [OwnerSignature(key.address, hash_sign(digest, key.key)) for key in keys]
+    ascending = signatures_pack(digest, items)
+    owners_first = signatures_pack(digest, items, owners=[owner.address for owner in owners])
+    assert ascending == b"".join(item.signature for item in items)
+    assert owners_first == items[1].signature + items[2].signature + items[0].signature
+    assert outsider.address == items[0].owner

@@ -133,7 +133,7 @@ def proposal_execute(
         for s in proposal.signatures.filter(kind=ProposalSignature.Kind.OWNER)
     ]
     try:
-        packed = signatures_pack(digest, owner_signatures)
+        packed = signatures_pack(digest, owner_signatures, owners=safe.owners)
     except SafeTxError as error:
         raise CustodyError(str(error), code=error.code) from None
     w3 = safe_web3(safe, w3)

@@ -257,9 +257,11 @@ def proposal_cosign(
 
 
 def _threshold_check(proposal: SafeProposal, now: datetime) -> None:
-    """``signed`` once the co-signer and enough other owners for the Safe's threshold have signed."""
+    """``signed`` once the co-signer has signed and Safe owners to the Safe's threshold have (the co-signer counts
+    among them while it is an owner; one a recovery installed on the guard is not, until swapped in)."""
     signers = set(proposal.signatures.filter(kind=ProposalSignature.Kind.OWNER).values_list("signer", flat=True))
-    if proposal.safe.cosigner in signers and len(signers) >= proposal.safe.threshold:
+    owners_signed = signers & set(proposal.safe.owners)
+    if proposal.safe.cosigner in signers and len(owners_signed) >= proposal.safe.threshold:
         proposal_move(proposal, S.SIGNED, signed_at=now, updated_at=now)
 
 

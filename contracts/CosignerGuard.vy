@@ -12,6 +12,9 @@
         owners, threshold) without passing here again.
      3. No `enableModule`: in v1.4.1 a module's transactions skip the guard, so a module would be a key set without
         the co-signer. The vault Safes have none and can get none.
+        No `setFallbackHandler`: a handler answering EIP-1271 `isValidSignature` checks the owners' signatures only,
+        never this guard, so the owners could sign token permits (EIP-2612 with contract signatures, Permit2) and
+        move funds without a Safe transaction. The vault Safes have no fallback handler and can get none.
      4. Authorised by the co-signer: some 65-byte entry of `signatures` is the co-signer's ECDSA signature of the
         Safe transaction hash (v 27/28), its `eth_sign` signature (v 31/32), or a pre-validated entry (v 1, r = the
         co-signer) backed by the co-signer's `approveHash` of that hash or by the co-signer sending the transaction.
@@ -33,6 +36,7 @@ MIN_RECOVERY_DELAY: constant(uint256) = 7 * 24 * 3600
 GUARD_INTERFACE_ID: constant(bytes4) = 0xe6d7a83a  # checkTransaction ^ checkAfterExecution (Safe v1.4.1 Guard)
 ERC165_INTERFACE_ID: constant(bytes4) = 0x01ffc9a7
 ENABLE_MODULE: constant(bytes4) = method_id("enableModule(address)", output_type=bytes4)
+SET_FALLBACK_HANDLER: constant(bytes4) = method_id("setFallbackHandler(address)", output_type=bytes4)
 COSIGNER_REPLACE: constant(bytes4) = method_id("cosigner_replace(address)", output_type=bytes4)
 
 
@@ -111,7 +115,9 @@ def checkTransaction(
     assert msg.sender == SAFE, "only the guarded Safe"
     assert operation == 0, "no DELEGATECALL from a vault Safe"
     if to == SAFE and len(data) >= 4:
-        assert convert(slice(data, 0, 4), bytes4) != ENABLE_MODULE, "no modules on a vault Safe"
+        selector: bytes4 = convert(slice(data, 0, 4), bytes4)
+        assert selector != ENABLE_MODULE, "no modules on a vault Safe"
+        assert selector != SET_FALLBACK_HANDLER, "no fallback handler on a vault Safe"
     # The Safe has already used this transaction's nonce: the transaction carried nonce - 1.
     tx_hash: bytes32 = staticcall ISafe(SAFE).getTransactionHash(
         to, amount, data, operation, safeTxGas, baseGas, gasPrice, gasToken, refundReceiver,

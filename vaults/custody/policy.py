@@ -92,8 +92,8 @@ POLICY_TABLE: tuple[PolicyRule, ...] = (
         OperationKind.CONTROL_CHANGE,
         "owner, threshold, module or guard change",
         "2 operator approvals and a 72 h delay after the announcement on the vault's public page",
-        "a call to the Safe itself: owner, threshold (never under 2), module removal or fallback-handler management; "
-        "never a guard change or a new module",
+        "a call to the Safe itself: owner, threshold (never under 2) or module removal; never a guard change, a new "
+        "module or a fallback handler",
         operator_approvals=2,
         delay=CONTROL_CHANGE_DELAY,
     ),
@@ -118,7 +118,8 @@ POLICY_RULES: dict[OperationKind, PolicyRule] = {rule.kind: rule for rule in POL
 def _custody_loosening(data: bytes) -> list[Reason]:
     """What no number of approvals or hours buys, because the guard exists to deny it to the operators: replacing
     or removing the co-signer guard (the co-signer itself changes only through the guard's public 7-day recovery),
-    enabling a module (its transactions skip the guard), or a threshold under 2 (the co-signer alone would meet it)."""
+    enabling a module (its transactions skip the guard), a fallback handler (it would answer EIP-1271 signature
+    checks, e.g. token permits, from the owners alone), or a threshold under 2 (the co-signer alone would meet it)."""
     call = safe_control_call_decode(data)
     if call is None:
         return [Reason("call_malformed", "the control call's arguments do not decode")]
@@ -132,6 +133,13 @@ def _custody_loosening(data: bytes) -> list[Reason]:
         ]
     if call.function == "enableModule":
         return [Reason("module_forbidden", "a module's transactions would skip the co-signer guard")]
+    if call.function == "setFallbackHandler":
+        return [
+            Reason(
+                "fallback_handler_forbidden",
+                "a fallback handler would answer EIP-1271 signature checks from the owners alone, past the guard",
+            )
+        ]
     threshold = dict(call.arguments).get("_threshold")
     if threshold is not None and int(threshold) < 2:
         return [Reason("threshold_below_two", f"a threshold of {threshold}: a vault Safe needs at least 2 signatures")]

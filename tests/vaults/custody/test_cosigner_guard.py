@@ -222,13 +222,18 @@ def test_operators_cannot_replace_the_cosigner_without_a_matured_announcement(ev
 
 
 def test_the_guard_refuses_modules_and_delegatecalls_even_with_the_cosigner(evm: Evm) -> None:
-    """v1.4.1 module transactions skip the guard and a DELEGATECALL can rewrite the Safe's storage (its guard, modules
-    and owners), so the guard allows neither, whoever signs."""
+    """v1.4.1 module transactions skip the guard, a DELEGATECALL can rewrite the Safe's storage (its guard, modules
+    and owners), and a fallback handler would answer EIP-1271 signature checks from the owners alone, so the guard
+    allows none of them, whoever signs."""
     attacker = Account.create().address
     enable = _control_calls(evm, attacker)["enableModule"]
+    handler = _control_calls(evm, attacker)["setFallbackHandler"]
     for tx in (
         _drain(evm, attacker, to=evm.safe, data=enable),
         _drain(evm, attacker, operation=1),
+        # A fallback handler answering EIP-1271 isValidSignature checks owners' signatures only, never the guard:
+        # the owners could then sign token permits (EIP-2612 with contract signatures, Permit2) without the co-signer.
+        _drain(evm, attacker, to=evm.safe, data=handler),
     ):
         before = _state(evm)
         assert _forced(evm, tx, _signed(evm, tx, [evm.cosigner, evm.operators[0]])) == 0

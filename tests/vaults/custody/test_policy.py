@@ -303,6 +303,7 @@ class TestControlChange:
             ("setGuard(address)", [ZERO], "guard_permanent"),
             ("setGuard(address)", [OTHER], "guard_permanent"),
             ("enableModule(address)", [OTHER], "module_forbidden"),
+            ("setFallbackHandler(address)", [OTHER], "fallback_handler_forbidden"),
             ("changeThreshold(uint256)", [1], "threshold_below_two"),
             ("removeOwner(address,address,uint256)", [OTHER, OTHER, 1], "threshold_below_two"),
             ("addOwnerWithThreshold(address,uint256)", [OTHER, 1], "threshold_below_two"),

@@ -137,6 +137,13 @@ def safe_nonce_allocate(safe: VaultSafe, onchain: int, *, exclude_id: int) -> in
     return max(onchain, int(held) + 1 if held is not None else 0)
 
 
+def safe_nonce_provisional(safe: VaultSafe, onchain: int) -> int:
+    """The provisional Safe nonce of a new proposal (the co-signer gives the real one): after the chain's and after
+    every live proposal's, so live proposals never share one. The Safe row is locked by the caller."""
+    highest = SafeProposal.objects.filter(safe=safe, state__in=SafeProposal.LIVE_STATES).aggregate(n=Max("nonce"))["n"]
+    return max(onchain, int(highest) + 1 if highest is not None else 0)
+
+
 def provisional_hash_yield(safe: VaultSafe, digest: str, *, exclude_id: int, now: datetime) -> None:
     """Before a proposal co-signed at a nonce takes safeTxHash ``digest``: a live proposal no owner has signed yet
     whose provisional hash is that one (the same Safe transaction, proposed earlier at that provisional nonce) moves
@@ -148,8 +155,7 @@ def provisional_hash_yield(safe: VaultSafe, digest: str, *, exclude_id: int, now
     for other in clashing:
         if other.signatures.filter(kind=ProposalSignature.Kind.OWNER).exists():
             raise ProposalStateError(f"proposal {other.pk} already holds the co-signed hash {digest}")
-        highest = SafeProposal.objects.filter(safe=safe, state__in=SafeProposal.LIVE_STATES).aggregate(n=Max("nonce"))
-        nonce = int(highest["n"]) + 1
+        nonce = safe_nonce_provisional(safe, 0)
         moved = replace(proposal_safe_tx(other), nonce=nonce)
         SafeProposal.objects.filter(pk=other.pk).update(
             nonce=nonce, safe_tx_hash=hex_text(safe_tx_hash(safe.chain_id, safe.address, moved)), updated_at=now

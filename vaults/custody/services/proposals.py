@@ -30,6 +30,7 @@ from vaults.custody.services.proposal_steps import (
     proposal_move,
     proposal_reload,
     safe_chain_read,
+    safe_nonce_provisional,
     safe_web3,
     step_time,
 )
@@ -49,12 +50,6 @@ OPERATOR_KINDS = frozenset(
     }
 )
 S = SafeProposal.State
-
-
-def _safe_nonce_next(safe: VaultSafe, onchain: int) -> int:
-    """The next free Safe nonce: after the chain's and after every live proposal's (the Safe row is locked)."""
-    highest = SafeProposal.objects.filter(safe=safe, state__in=SafeProposal.LIVE_STATES).aggregate(n=Max("nonce"))["n"]
-    return max(onchain, int(highest) + 1 if highest is not None else 0)
 
 
 def custody_withdrawal_request(
@@ -173,7 +168,7 @@ def withdrawal_proposal_create(
             value=0,
             data=erc20_transfer_data(address, payout),
             operation=0,
-            nonce=_safe_nonce_next(safe, onchain),
+            nonce=safe_nonce_provisional(safe, onchain),
         )
         return SafeProposal.objects.create(
             safe=safe,
@@ -331,7 +326,7 @@ def operation_proposal_create(
     with transaction.atomic():
         safe = safe_lock(safe_id=safe.pk)
         try:
-            tx = SafeTx(to=to, value=value, data=data, operation=operation, nonce=_safe_nonce_next(safe, onchain))
+            tx = SafeTx(to=to, value=value, data=data, operation=operation, nonce=safe_nonce_provisional(safe, onchain))
         except SafeTxError as error:
             raise CustodyError(str(error), code=error.code) from None
         transfer = erc20_transfer_decode(tx.data) if tx.to == safe.asset_contract else None

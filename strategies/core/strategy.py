@@ -1,0 +1,158 @@
+"""The strategy protocol and what a strategy is shown.
+
+A strategy is a class with typed parameters (a frozen dataclass, :mod:`strategies.core.params`) that, at each step
+of the clock, looks at a :class:`View` (bars up to now, its portfolio, its open orders) and returns intents. It never
+learns which mode it runs in: backtest, paper and live show it the same view. The view's reads stop at the current
+step: a bar that has not closed yet cannot be read, so no strategy can look ahead.
+
+Strategies keep what they must remember between steps in ``self.state`` (JSON-able), which paper and live runs
+store, so a restarted worker resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+from strategies.core.data import MarketData
+from strategies.core.intents import Intent
+from strategies.core.markets import Market
+from strategies.core.params import ParamError, params_parse
+
+if TYPE_CHECKING:
+    from strategies.core.data import FloatArray
+    from strategies.core.portfolio import Portfolio
+
+P = TypeVar("P")
+
+
+class LookAheadError(IndexError):
+    """A read of a bar that has not closed at the current step."""
+
+
+class View:
+    """The state a strategy decides from at step ``k``: each market's closed bars, the portfolio, open orders."""
+
+    __slots__ = ("_data", "_pending", "k", "portfolio", "time_ms")
+
+    def __init__(self, data: MarketData, portfolio: Portfolio) -> None:
+        self._data = data
+        self.portfolio = portfolio
+        self._pending: dict[Market, int] = {}
+        self.k = -1
+        self.time_ms = 0
+
+    def _visible(self, j: int) -> int:
+        return 0 if self.k < 0 else int(self._data.visible[j][self.k])
+
+    def _series_at(self, market: Market, ago: int) -> tuple[int, int]:
+        j = self._data.index[market]
+        n = self._visible(j)
+        if ago < 0:
+            raise LookAheadError(f"{market}: a bar {-ago} step(s) in the future")
+        if ago >= n:
+            raise LookAheadError(f"{market}: {ago + 1} bars asked, {n} closed")
+        return j, n - 1 - ago
+
+    def bars(self, market: Market) -> int:
+        """How many bars of ``market`` have closed."""
+        return self._visible(self._data.index[market])
+
+    def close(self, market: Market, ago: int = 0) -> Decimal:
+        """The exact close of the bar ``ago`` bars back (0: the latest closed)."""
+        j, i = self._series_at(market, ago)
+        series = self._data.series[j]
+        return series.price(int(series.close[i]))
+
+    def close_float(self, market: Market, ago: int = 0) -> float:
+        """The close as a float, for signals (never for accounting)."""
+        j, i = self._series_at(market, ago)
+        series = self._data.series[j]
+        return float(series.close[i]) / 10.0**series.scale
+
+    def closes_float(self, market: Market, count: int) -> FloatArray:
+        """The last ``count`` closes (fewer if fewer have closed), oldest first, as floats."""
+        j = self._data.index[market]
+        series = self._data.series[j]
+        n = self._visible(j)
+        return series.close[max(0, n - count) : n] / 10.0**series.scale
+
+    def last_close_ms(self, market: Market) -> int | None:
+        """When the latest closed bar of ``market`` closed (ms UTC), or None before its first bar."""
+        j = self._data.index[market]
+        n = self._visible(j)
+        if n == 0:
+            return None
+        series = self._data.series[j]
+        return int(series.open_ms[n - 1]) + series.interval_ms
+
+    def updated(self, market: Market) -> bool:
+        """Whether a bar of ``market`` closed at this very step."""
+        return self.last_close_ms(market) == self.time_ms
+
+    def position(self, market: Market) -> Decimal:
+        return self.portfolio.position(market)
+
+    def cash(self, venue: str) -> Decimal:
+        return self.portfolio.cash_at(venue)
+
+    def pending(self, market: Market) -> int:
+        """How many of this strategy's orders on ``market`` wait for a fill."""
+        return self._pending.get(market, 0)
+
+
+class Strategy(ABC, Generic[P]):
+    """Subclass with ``name``, ``family`` and ``Params``; implement :meth:`on_bar`."""
+
+    name: ClassVar[str]
+    family: ClassVar[str]  # the risk layer's family: "cex", "aave", "gmx", "dex"
+    description: ClassVar[str] = ""
+    Params: ClassVar[type[Any]]
+
+    def __init__(self, params: P, markets: Sequence[Market]) -> None:
+        if not markets:
+            raise ParamError("a strategy needs at least one market")
+        self.params = params
+        self.markets = tuple(markets)
+        self.state: dict[str, Any] = {}
+
+    @abstractmethod
+    def traded(self) -> Sequence[Market]:
+        """The markets this strategy may trade; the run's cash is split over their venues."""
+
+    def on_start(self, view: View) -> Sequence[Intent]:
+        """Intents before the first bar closes (filled at the first bar's open)."""
+        return ()
+
+    @abstractmethod
+    def on_bar(self, view: View) -> Sequence[Intent]:
+        """Intents at a step of the clock (a bar of some market closed)."""
+
+
+STRATEGIES: dict[str, type[Strategy[Any]]] = {}
+
+
+def strategy_register(cls: type[Strategy[Any]]) -> type[Strategy[Any]]:
+    """Class decorator: make the strategy available by its name."""
+    if cls.name in STRATEGIES and STRATEGIES[cls.name] is not cls:
+        raise ValueError(f"strategy {cls.name!r} registered twice")
+    STRATEGIES[cls.name] = cls
+    return cls
+
+
+def strategy_class(name: str) -> type[Strategy[Any]]:
+    """The registered strategy ``name``; :class:`ParamError` names the known ones otherwise."""
+    import strategies.cex.core  # noqa: F401  (registers the built-in strategies)
+
+    try:
+        return STRATEGIES[name]
+    except KeyError:
+        raise ParamError(f"unknown strategy {name!r}; known: {', '.join(sorted(STRATEGIES))}") from None
+
+
+def strategy_build(name: str, params: Mapping[str, object], markets: Sequence[Market]) -> Strategy[Any]:
+    """A strategy instance from its name, raw parameters and markets; bad input raises :class:`ParamError`."""
+    cls = strategy_class(name)
+    return cls(params_parse(cls.Params, params), markets)

@@ -16,10 +16,13 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
+import numpy as np
+
 from strategies.core.data import MarketData
 from strategies.core.intents import Intent
 from strategies.core.markets import Market
 from strategies.core.params import ParamError, params_parse
+from strategies.core.portfolio import EntryKind, LedgerEntry
 
 if TYPE_CHECKING:
     from strategies.core.data import FloatArray
@@ -91,6 +94,19 @@ class View:
     def updated(self, market: Market) -> bool:
         """Whether a bar of ``market`` closed at this very step."""
         return self.last_close_ms(market) == self.time_ms
+
+    def bars_before(self, market: Market, time_ms: int) -> int:
+        """How many of the closed bars of ``market`` opened before ``time_ms``."""
+        j = self._data.index[market]
+        n = self._visible(j)
+        return min(n, int(np.searchsorted(self._data.series[j].open_ms, time_ms, side="left")))
+
+    def last_fill(self, market: Market) -> LedgerEntry | None:
+        """The latest trade booked on ``market``."""
+        for entry in reversed(self.portfolio.ledger):
+            if entry.kind is EntryKind.TRADE and entry.venue == market.venue and entry.symbol == market.symbol:
+                return entry
+        return None
 
     def position(self, market: Market) -> Decimal:
         return self.portfolio.position(market)

@@ -1,9 +1,10 @@
 """``leadlag``: trade the follower venue on the leader venue's move.
 
 At each close of the leader, when its return over the last ``lookback`` bars passes ``threshold``, the strategy
-enters the follower in that direction (long only on spot; short too on a perpetual) with ``size`` of its cash, and
-exits after ``hold_bars`` of the follower's bars, or earlier when the follower's close moves ``stop`` against the
-entry. Signals are statistics (floats); orders and accounting are exact.
+enters the follower in that direction (long only on spot; short too on a perpetual) with ``size`` of its cash. The
+entry fills at the open of the follower's next bar. The exit is decided at the close of the ``hold_bars``-th follower
+bar since that open (so ``hold_bars=1`` holds one bar, open to next open), or at an earlier close that moved ``stop``
+against the fill price; it fills at the next open. Signals are statistics (floats); orders and accounting are exact.
 """
 
 from __future__ import annotations
@@ -73,12 +74,13 @@ class LeadLag(Strategy[LeadLagParams]):
             return ()
         held = view.position(follower)
         if held:
-            if "entry_bars" not in state:  # filled since the last step: the holding period starts now
-                state["entry_bars"] = view.bars(follower)
-                state["entry_price"] = str(view.close(follower)) if view.bars(follower) else "0"
-            held_bars = view.bars(follower) - state["entry_bars"]
+            if "entry_bars" not in state:  # filled since the last step, at the open of a bar that has now closed
+                fill = view.last_fill(follower)
+                state["entry_bars"] = view.bars_before(follower, fill.time_ms) if fill else view.bars(follower)
+                state["entry_price"] = str(fill.price) if fill else str(view.close(follower))
+            held_bars = view.bars(follower) - state["entry_bars"]  # bars closed since the fill
             entry = float(state["entry_price"])
-            move = (view.close_float(follower) / entry - 1.0) if entry else 0.0
+            move = view.close_float(follower) / entry - 1.0
             adverse = -move if held > 0 else move
             if held_bars >= self.params.hold_bars or adverse >= self._stop:
                 state.clear()

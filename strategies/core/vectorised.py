@@ -1,0 +1,632 @@
+"""The vectorised path: ``hold`` and ``leadlag`` computed on numpy arrays in float64, for parameter sweeps and
+walk-forward studies, held equal to the event-driven :class:`~strategies.core.engine.Engine` (same trades, NAV
+within 1e-9 relative at every step) by a test on random data.
+
+It reproduces the engine's rules, not an approximation of them, on bars aligned across venues (every series has
+the same open times, so a step of the engine's clock is one bar of every market):
+
+- a decision at step ``d`` (the close of bar ``d``) fills at the open of the first bar opening at or after
+  ``close_ms[d] + latency_ms``, booked at the first later step whose time reaches that open;
+- taker fee and slippage on both legs; spot buys spend ``size`` of the cash (fee included), perpetual entries are
+  ``cash * size / close`` base units; the exit sells (or buys back) the whole position;
+- ``leadlag``'s signal is the same float expression as the strategy's (``close / close[lookback ago] - 1``) and its
+  stop the same float comparison against the fill price, so each decision is bit for bit the strategy's.
+
+A run is a chain of round trips: a candidate step (the signal fires) becomes a trade only when the strategy is
+flat and has no order waiting, that is at or after the step the previous exit filled. The candidates and each
+candidate's exit are arrays; only the walk along the chain (one jump per trade) is a Python loop.
+
+Floats are statistics here: nothing of this module flows back into a ledger.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from strategies.core.costs import BPS
+from strategies.core.markets import Market, MarketKind
+
+if TYPE_CHECKING:
+    from strategies.core.data import BoolArray, FloatArray, IntArray, MarketData
+    from strategies.core.engine import EngineConfig
+    from strategies.core.strategy import Strategy
+
+DAY_MS = 86_400_000
+YEAR_DAYS = 365
+
+
+class VectorisedError(ValueError):
+    """Data or settings the vectorised path does not reproduce exactly (use the event-driven engine)."""
+
+
+# -- data -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class AlignedBars:
+    """Bars of several markets on the same open times. ``opens[j]``/``closes[j]`` are market ``j``'s prices as
+    floats (``scaled / 10**scale``, the float the strategies' ``close_float`` reads)."""
+
+    markets: tuple[Market, ...]
+    interval_ms: int
+    open_ms: IntArray
+    opens: FloatArray  # (markets, bars)
+    closes: FloatArray  # (markets, bars)
+
+    def __len__(self) -> int:
+        return len(self.open_ms)
+
+    @property
+    def close_ms(self) -> IntArray:
+        """The step times: the engine's clock on aligned bars."""
+        return self.open_ms + self.interval_ms
+
+    def index(self, market: Market) -> int:
+        try:
+            return self.markets.index(market)
+        except ValueError:
+            raise VectorisedError(f"no bars for {market}") from None
+
+    def window(self, start_ms: int, end_ms: int) -> AlignedBars:
+        """The bars that open in ``[start_ms, end_ms)``."""
+        lo, hi = np.searchsorted(self.open_ms, [start_ms, end_ms], side="left")
+        return AlignedBars(
+            self.markets, self.interval_ms, self.open_ms[lo:hi], self.opens[:, lo:hi], self.closes[:, lo:hi]
+        )
+
+
+def aligned_bars(data: MarketData) -> AlignedBars:
+    """The market data as :class:`AlignedBars`; :class:`VectorisedError` if the series do not share their open
+    times and interval (the engine's clock then interleaves them, which this path does not model)."""
+    series = data.series
+    first = series[0]
+    if not len(first):
+        raise VectorisedError(f"{first.market}: no bars")
+    for other in series[1:]:
+        if other.interval_ms != first.interval_ms or not np.array_equal(other.open_ms, first.open_ms):
+            raise VectorisedError(
+                f"{other.market} and {first.market} are not aligned bar for bar; the vectorised path needs the "
+                "same open times on every market"
+            )
+    return AlignedBars(
+        markets=tuple(s.market for s in series),
+        interval_ms=first.interval_ms,
+        open_ms=first.open_ms.copy(),
+        opens=np.stack([s.open / 10.0**s.scale for s in series]),
+        closes=np.stack([s.close / 10.0**s.scale for s in series]),
+    )
+
+
+# -- fills ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VectorCosts:
+    """One traded market's costs as floats: the taker fee rate, slippage as a fraction, latency in ms."""
+
+    fee: float = 0.0
+    slippage: float = 0.0
+    latency_ms: int = 0
+
+    def __post_init__(self) -> None:
+        if self.fee < 0 or self.slippage < 0 or self.latency_ms < 0:
+            raise VectorisedError("fee, slippage and latency must not be negative")
+
+
+def fill_schedule(bars: AlignedBars, latency_ms: int) -> tuple[IntArray, IntArray]:
+    """``(fill_bar, fill_step)``: ``fill_bar[d]`` is the bar at whose open an order decided at step ``d`` fills
+    (``n`` when the data ends first); ``fill_step[i]`` the step at which a fill at bar ``i``'s open is booked
+    (``fill_step[n] = n``)."""
+    n = len(bars)
+    open_ms, close_ms = bars.open_ms, bars.close_ms
+    fill_bar = np.searchsorted(open_ms, close_ms + latency_ms, side="left").astype(np.int64)
+    fill_step = np.empty(n + 1, dtype=np.int64)
+    if latency_ms == 0:
+        # The bar after the decision: its open is the decision's step time or later, and the order waits a step.
+        fill_step[:n] = np.arange(n)
+    else:
+        # A later step than the decision in every case: the bar opens at least latency_ms after the decision.
+        fill_step[:n] = np.searchsorted(close_ms, open_ms, side="left")
+    fill_step[n] = n
+    return fill_bar, fill_step
+
+
+# -- results --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Trades:
+    """Round trips in time order. Steps and bars are indices of the aligned bars; ``n`` (the number of bars)
+    means "never": an entry that did not fill, an exit not decided or not filled before the data ended."""
+
+    decided: IntArray  # the entry's decision step
+    side: IntArray  # +1 long, -1 short
+    entry_bar: IntArray  # the entry fills at this bar's open
+    entry_step: IntArray
+    exit_decided: IntArray
+    exit_bar: IntArray
+    exit_step: IntArray
+    entry_price: FloatArray  # slippage included
+    exit_price: FloatArray  # nan when not exited
+    quantity: FloatArray  # base units, unsigned
+    cash_before: FloatArray  # the venue's cash when the entry was decided
+    cash_holding: FloatArray  # the cash while the position is open (spot: what the buy left; perp: less the fee)
+    cash_after: FloatArray  # after the exit (the cash before when not exited)
+
+    def __len__(self) -> int:
+        return len(self.decided)
+
+
+@dataclass(frozen=True, eq=False)
+class VectorRun:
+    """One strategy's run: its trades and its NAV at every step (the engine's ``nav`` as floats)."""
+
+    trades: Trades
+    nav: FloatArray
+    exposed: BoolArray
+    step_ms: IntArray
+
+    @property
+    def final_nav(self) -> float:
+        return float(self.nav[-1])
+
+
+# -- hold -----------------------------------------------------------------------------------------------------
+
+
+def hold_run(bars: AlignedBars, market: Market, *, cash: float, costs: VectorCosts) -> VectorRun:
+    """``hold``: all the cash into ``market`` at the first bar's open (the engine's on_start order, decided
+    ``latency_ms`` before that open), held to the end: ``q = cash / (O (1 + s) (1 + f))``, NAV ``q * close``."""
+    n = len(bars)
+    if n == 0:
+        raise VectorisedError("no bars")
+    j = bars.index(market)
+    price = bars.opens[j, 0] * (1.0 + costs.slippage)
+    quantity = cash / (price * (1.0 + costs.fee))
+    nav = quantity * bars.closes[j]
+    never = np.asarray([n], dtype=np.int64)
+    trades = Trades(
+        decided=np.asarray([-1], dtype=np.int64),
+        side=np.asarray([1], dtype=np.int64),
+        entry_bar=np.zeros(1, dtype=np.int64),
+        entry_step=np.zeros(1, dtype=np.int64),
+        exit_decided=never,
+        exit_bar=never,
+        exit_step=never,
+        entry_price=np.asarray([price]),
+        exit_price=np.asarray([np.nan]),
+        quantity=np.asarray([quantity]),
+        cash_before=np.asarray([cash]),
+        cash_holding=np.zeros(1),
+        cash_after=np.asarray([cash]),
+    )
+    return VectorRun(trades, nav, np.ones(n, dtype=np.bool_), bars.close_ms)
+
+
+# -- leadlag --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, order=True)
+class LeadLagPoint:
+    """One point of a ``leadlag`` grid, as the strategy uses it (threshold and stop as the floats it compares)."""
+
+    lookback: int
+    threshold: float
+    hold_bars: int
+    stop: float
+    size: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.lookback < 1 or self.hold_bars < 1:
+            raise VectorisedError("lookback and hold_bars must be at least 1")
+        if not (self.threshold > 0 and self.stop > 0 and 0 < self.size <= 1):
+            raise VectorisedError("threshold and stop must be positive, size in (0, 1]")
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "lookback": self.lookback,
+            "threshold": repr(self.threshold),
+            "hold_bars": self.hold_bars,
+            "stop": repr(self.stop),
+            "size": repr(self.size),
+        }
+
+
+class LeadLagArrays:
+    """What every point of a ``leadlag`` sweep shares over the same bars: the fill schedule, the fill prices, and
+    (cached) the leader's returns per lookback, the candidates per (lookback, threshold) and the stop exits per
+    (stop, side)."""
+
+    def __init__(
+        self,
+        bars: AlignedBars,
+        *,
+        leader: Market,
+        follower: Market,
+        costs: VectorCosts,
+        short: bool,
+        max_hold: int = 1,
+    ) -> None:
+        if leader == follower:
+            raise VectorisedError("leader and follower must be different markets")
+        self.bars = bars
+        self.n = len(bars)
+        self.leader = bars.closes[bars.index(leader)]
+        j = bars.index(follower)
+        self.close = bars.closes[j]
+        self.open = bars.opens[j]
+        self.costs = costs
+        self.short = short
+        self.max_hold = max(1, max_hold)
+        self.fill_bar, self.fill_step = fill_schedule(bars, costs.latency_ms)
+        # The fill price at each bar's open, by the side of the fill (slippage against the order).
+        self.buy_price = self.open * (1.0 + costs.slippage)
+        self.sell_price = self.open * (1.0 - costs.slippage)
+        self._returns: dict[int, FloatArray] = {}
+        self._candidates: dict[tuple[int, float], tuple[IntArray, IntArray]] = {}
+        self._stops: dict[tuple[float, int], IntArray] = {}
+
+    # -- shared arrays ----------------------------------------------------------------------------------------
+
+    def returns(self, lookback: int) -> FloatArray:
+        """The leader's return over ``lookback`` bars at each step, as the strategy computes it; nan before."""
+        cached = self._returns.get(lookback)
+        if cached is None:
+            cached = np.full(self.n, np.nan)
+            if lookback < self.n:
+                cached[lookback:] = self.leader[lookback:] / self.leader[:-lookback] - 1.0
+            if len(self._returns) >= 8:
+                self._returns.pop(next(iter(self._returns)))
+            self._returns[lookback] = cached
+        return cached
+
+    def candidates(self, lookback: int, threshold: float) -> tuple[IntArray, IntArray]:
+        """``(steps, sides)`` where the signal fires: long above ``threshold``, short (perpetual) below minus it."""
+        key = (lookback, threshold)
+        cached = self._candidates.get(key)
+        if cached is None:
+            ret = self.returns(lookback)
+            with np.errstate(invalid="ignore"):
+                if self.short:
+                    steps = np.flatnonzero(np.abs(ret) > threshold)
+                    sides = np.where(ret[steps] > threshold, 1, -1).astype(np.int64)
+                else:
+                    steps = np.flatnonzero(ret > threshold)
+                    sides = np.ones(len(steps), dtype=np.int64)
+            if len(self._candidates) >= 16:
+                self._candidates.pop(next(iter(self._candidates)))
+            cached = (steps.astype(np.int64), sides)
+            self._candidates[key] = cached
+        return cached
+
+    def stop_offsets(self, stop: float, side: int) -> IntArray:
+        """For a fill at bar ``i``, the first step ``i + o`` (``o`` from the fill's step, ``o < max_hold - 1``) at
+        which the close has moved ``stop`` against the fill price; ``max_hold`` when none does."""
+        key = (stop, side)
+        cached = self._stops.get(key)
+        if cached is not None:
+            return cached
+        n, close, window = self.n, self.close, self.max_hold
+        price = self.buy_price if side > 0 else self.sell_price
+        offsets = np.full(n + 1, window, dtype=np.int64)
+        # Booked a step before its bar (latency): the strategy checks the stop at that step already.
+        early = self.fill_step[:n] == np.arange(n) - 1
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for o in range(window - 2, -2, -1):  # the smallest offset wins: write it last
+                if o >= 0:
+                    if o >= n:
+                        continue
+                    move = close[o:] / price[: n - o] - 1.0
+                    hit = (-move >= stop) if side > 0 else (move >= stop)
+                    offsets[: n - o][hit] = o
+                else:
+                    move = close[:-1] / price[1:] - 1.0
+                    hit = ((-move >= stop) if side > 0 else (move >= stop)) & early[1:]
+                    offsets[1:n][hit] = -1
+        if len(self._stops) >= 8:
+            self._stops.pop(next(iter(self._stops)))
+        self._stops[key] = offsets
+        return offsets
+
+    # -- one point --------------------------------------------------------------------------------------------
+
+    def trades(self, point: LeadLagPoint, *, cash: float) -> Trades:
+        """The round trips of ``point`` starting with ``cash`` on the follower's venue."""
+        if point.hold_bars > self.max_hold:
+            raise VectorisedError(f"hold_bars {point.hold_bars} above the arrays' max_hold {self.max_hold}")
+        n = self.n
+        steps, sides = self.candidates(point.lookback, point.threshold)
+        entry_bar = self.fill_bar[steps]
+        offsets = self.stop_offsets(point.stop, 1)[entry_bar]
+        if self.short:
+            offsets = np.where(sides > 0, offsets, self.stop_offsets(point.stop, -1)[entry_bar])
+        exit_decided = entry_bar + np.minimum(offsets, point.hold_bars - 1)
+        exit_decided[(entry_bar >= n) | (exit_decided >= n)] = n
+        exit_bar = np.full(len(steps), n, dtype=np.int64)
+        decided = exit_decided < n
+        exit_bar[decided] = self.fill_bar[exit_decided[decided]]
+        exit_step = self.fill_step[exit_bar]
+        # The next candidate the strategy can take: at or after the step its exit filled (flat again).
+        following = np.searchsorted(steps, exit_step, side="left").tolist()
+        open_ended = (exit_step >= n).tolist()
+        chain: list[int] = []
+        at, count = 0, len(steps)
+        while at < count:
+            chain.append(at)
+            if open_ended[at]:
+                break
+            at = following[at]
+        take = np.asarray(chain, dtype=np.int64)
+        return self._book(point, cash, steps[take], sides[take], entry_bar[take], exit_decided[take], exit_bar[take])
+
+    def _book(
+        self,
+        point: LeadLagPoint,
+        cash: float,
+        decided: IntArray,
+        side: IntArray,
+        entry_bar: IntArray,
+        exit_decided: IntArray,
+        exit_bar: IntArray,
+    ) -> Trades:
+        n, fee, size = self.n, self.costs.fee, point.size
+        entered = np.minimum(entry_bar, n - 1)
+        exited = np.minimum(exit_bar, n - 1)
+        entry_price = np.where(side > 0, self.buy_price[entered], self.sell_price[entered])
+        exit_price = np.where(side > 0, self.sell_price[exited], self.buy_price[exited])
+        exit_price[exit_bar >= n] = np.nan
+        if self.short:  # a perpetual: cash * size / close base units, fees paid from cash, PnL realised on exit
+            per_cash = size / self.close[decided]
+            growth = 1.0 - per_cash * (fee * (entry_price + exit_price) - side * (exit_price - entry_price))
+        else:  # spot: size of the cash buys at price * (1 + fee) and the exit sells net of the fee
+            per_cash = size / (entry_price * (1.0 + fee))
+            growth = 1.0 - size + per_cash * exit_price * (1.0 - fee)
+        growth[exit_bar >= n] = 1.0
+        after = cash * np.cumprod(growth)
+        before = np.concatenate(([cash], after[:-1]))
+        if self.short:
+            # The strategy enters only with cash > 0; the cash stays where it is while flat, so nothing follows.
+            broke = np.flatnonzero(before <= 0)
+            if len(broke):
+                cut = int(broke[0])
+                decided, side, entry_bar, exit_decided, exit_bar = (
+                    a[:cut] for a in (decided, side, entry_bar, exit_decided, exit_bar)
+                )
+                entry_price, exit_price, per_cash, before, after = (
+                    a[:cut] for a in (entry_price, exit_price, per_cash, before, after)
+                )
+        quantity = before * per_cash
+        # Spot: what the buy left of the cash; perpetual: the cash less the entry's fee.
+        holding = before - quantity * entry_price * fee if self.short else before * (1.0 - size)
+        return Trades(
+            decided=decided,
+            side=side,
+            entry_bar=entry_bar,
+            entry_step=self.fill_step[entry_bar],
+            exit_decided=exit_decided,
+            exit_bar=exit_bar,
+            exit_step=self.fill_step[exit_bar],
+            entry_price=entry_price,
+            exit_price=exit_price,
+            quantity=quantity,
+            cash_before=before,
+            cash_holding=holding,
+            cash_after=after,
+        )
+
+    def nav_at(self, trades: Trades, steps: IntArray, *, cash: float) -> FloatArray:
+        """NAV at ``steps`` (sorted step indices): cash while flat; while holding, the cash left plus the position
+        marked at the step's close (spot), or the cash after the entry fee plus the open PnL (perpetual)."""
+        if not len(trades):
+            return np.full(len(steps), cash)
+        last = np.searchsorted(trades.entry_step, steps, side="right") - 1
+        holding = last >= 0
+        at = np.maximum(last, 0)
+        holding &= steps < trades.exit_step[at]
+        flat = np.concatenate(([cash], trades.cash_after))[last + 1]
+        close = self.close[steps]
+        if self.short:
+            marked = trades.side[at] * trades.quantity[at] * (close - trades.entry_price[at])
+        else:
+            marked = trades.quantity[at] * close
+        return np.where(holding, trades.cash_holding[at] + marked, flat)
+
+    def run(self, point: LeadLagPoint, *, cash: float) -> VectorRun:
+        """One point's trades and NAV at every step."""
+        trades = self.trades(point, cash=cash)
+        steps = np.arange(self.n, dtype=np.int64)
+        nav = self.nav_at(trades, steps, cash=cash)
+        exposed = np.zeros(self.n + 1, dtype=np.int64)
+        filled = trades.entry_step < self.n
+        np.add.at(exposed, trades.entry_step[filled], 1)
+        np.add.at(exposed, trades.exit_step[filled], -1)
+        return VectorRun(trades, nav, np.cumsum(exposed[: self.n]) > 0, self.bars.close_ms)
+
+
+# -- sweeps ---------------------------------------------------------------------------------------------------
+
+
+def sample_steps(close_ms: IntArray, period_ms: int) -> IntArray:
+    """The last step of each period (UTC days for ``DAY_MS``): a bar closing on the boundary ends the period
+    before it."""
+    if not len(close_ms):
+        return np.zeros(0, dtype=np.int64)
+    period = (close_ms - 1) // period_ms
+    return np.flatnonzero(np.diff(period, append=period[-1] + 1)).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class PointSummary:
+    """One grid point's result: final NAV, trades, exposure (share of steps holding), and statistics of the NAV
+    sampled at the end of each period (returns from the starting cash)."""
+
+    point: LeadLagPoint
+    final_nav: float
+    trades: int
+    exposure: float
+    total_return: float
+    sharpe: float
+    max_drawdown: float
+    periods: int
+
+    def json(self) -> dict[str, Any]:
+        return {
+            **self.point.json(),
+            "final_nav": repr(self.final_nav),
+            "trades": self.trades,
+            "exposure": self.exposure,
+            "total_return": self.total_return,
+            "sharpe": self.sharpe,
+            "max_drawdown": self.max_drawdown,
+            "periods": self.periods,
+        }
+
+
+def nav_statistics(nav: FloatArray, *, cash: float, periods_per_year: float) -> tuple[float, float, float]:
+    """``(total_return, sharpe, max_drawdown)`` of a sampled NAV series starting from ``cash``: returns period to
+    period (the first from ``cash``); Sharpe ``mean / std (ddof 1) * sqrt(periods_per_year)`` with rf 0 (nan with
+    fewer than two returns or no variation); max drawdown as a negative fraction of the running peak (wealth
+    anchored at the starting cash)."""
+    if not len(nav):
+        return 0.0, math.nan, 0.0
+    wealth = np.concatenate(([cash], nav))
+    returns = wealth[1:] / wealth[:-1] - 1.0
+    total = float(wealth[-1] / cash - 1.0)
+    sharpe = math.nan
+    if len(returns) > 1:
+        deviation = float(np.std(returns, ddof=1))
+        if deviation > 0:
+            sharpe = float(np.mean(returns)) / deviation * math.sqrt(periods_per_year)
+    peak = np.maximum.accumulate(wealth)
+    drawdown = float(np.min(wealth / peak - 1.0))
+    return total, sharpe, drawdown
+
+
+@dataclass
+class SweepKernel:
+    """Evaluates many ``leadlag`` points over the same bars, sharing what they share (see :class:`LeadLagArrays`).
+    Points are visited grouped by lookback, threshold and stop so each shared array is made once."""
+
+    arrays: LeadLagArrays
+    cash: float
+    period_ms: int = DAY_MS
+    samples: IntArray = field(init=False)
+    periods_per_year: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.samples = sample_steps(self.arrays.bars.close_ms, self.period_ms)
+        self.periods_per_year = YEAR_DAYS * DAY_MS / self.period_ms
+
+    def evaluate(self, point: LeadLagPoint) -> PointSummary:
+        arrays, n = self.arrays, self.arrays.n
+        trades = arrays.trades(point, cash=self.cash)
+        nav = arrays.nav_at(trades, self.samples, cash=self.cash)
+        final = float(nav[-1]) if len(nav) else self.cash
+        filled = trades.entry_step < n
+        held = int(np.sum(np.minimum(trades.exit_step[filled], n) - trades.entry_step[filled]))
+        total, sharpe, drawdown = nav_statistics(nav, cash=self.cash, periods_per_year=self.periods_per_year)
+        return PointSummary(point, final, len(trades), held / n if n else 0.0, total, sharpe, drawdown, len(nav))
+
+    def sweep(
+        self, points: Iterable[LeadLagPoint], progress: Callable[[int, int], None] | None = None
+    ) -> list[PointSummary]:
+        """Each point's summary, in the order given."""
+        given = list(points)
+        order = sorted(range(len(given)), key=lambda k: (given[k].lookback, given[k].threshold, given[k].stop))
+        results: list[PointSummary | None] = [None] * len(given)
+        for done, k in enumerate(order, start=1):
+            results[k] = self.evaluate(given[k])
+            if progress is not None:
+                progress(done, len(given))
+        return [r for r in results if r is not None]
+
+
+def leadlag_grid(
+    *,
+    lookbacks: Sequence[int],
+    thresholds: Sequence[float],
+    hold_bars: Sequence[int],
+    stops: Sequence[float],
+    sizes: Sequence[float] = (1.0,),
+) -> list[LeadLagPoint]:
+    """Every combination, in a fixed order (lookback, threshold, hold, stop, size)."""
+    return [
+        LeadLagPoint(lb, th, hb, st, sz)
+        for lb in lookbacks
+        for th in thresholds
+        for hb in hold_bars
+        for st in stops
+        for sz in sizes
+    ]
+
+
+# -- from the engine's objects --------------------------------------------------------------------------------
+
+
+def vector_costs(config: EngineConfig, market: Market) -> VectorCosts:
+    """The engine's cost model for ``market`` as floats (taker fills only)."""
+    costs = config.costs
+    return VectorCosts(
+        fee=float(costs.fees(market).taker),
+        slippage=float(costs.slippage_bps * BPS),
+        latency_ms=costs.latency_ms,
+    )
+
+
+def vector_supported(strategy: Strategy[Any], config: EngineConfig) -> None:
+    """Raise :class:`VectorisedError` unless the run is one this path reproduces: ``hold`` or ``leadlag``, and no
+    risk limit that could refuse or flatten (position, notional, daily loss, stale data, price band, a family cap,
+    gross leverage below 1)."""
+    if strategy.name not in ("hold", "leadlag"):
+        raise VectorisedError(f"no vectorised path for strategy {strategy.name!r}")
+    limits = config.limits
+    binding = [
+        name
+        for name, on in (
+            ("max_position", bool(limits.max_position)),
+            ("max_notional", bool(limits.max_notional)),
+            ("max_daily_loss", limits.max_daily_loss is not None),
+            ("stale_after_ms", limits.stale_after_ms is not None),
+            ("price_band", limits.price_band is not None),
+            ("family cap", strategy.family in limits.family_caps),
+            ("max_gross_leverage", limits.max_gross_leverage is not None and limits.max_gross_leverage < 1),
+        )
+        if on
+    ]
+    if binding:
+        raise VectorisedError(f"risk limits the vectorised path does not model: {', '.join(binding)}")
+
+
+def vectorised_run(strategy: Strategy[Any], data: MarketData, config: EngineConfig) -> VectorRun:
+    """The event-driven engine's run of ``strategy`` (``hold`` or ``leadlag``) over ``data`` under ``config``,
+    computed on arrays. Perpetual funding is not modelled (the engine applies it only when given rates)."""
+    vector_supported(strategy, config)
+    bars = aligned_bars(data)
+    cash = float(config.cash)
+    traded = strategy.traded()[0]
+    costs = vector_costs(config, traded)
+    if strategy.name == "hold":
+        return hold_run(bars, traded, cash=cash, costs=costs)
+    params = strategy.params
+    point = LeadLagPoint(
+        lookback=params.lookback,
+        threshold=float(params.threshold),
+        hold_bars=params.hold_bars,
+        stop=float(params.stop),
+        size=float(params.size),
+    )
+    leader: Market = strategy.leader  # type: ignore[attr-defined]
+    arrays = LeadLagArrays(
+        bars,
+        leader=leader,
+        follower=traded,
+        costs=costs,
+        short=traded.kind is MarketKind.PERP,
+        max_hold=point.hold_bars,
+    )
+    return arrays.run(point, cash=cash)

@@ -22,6 +22,7 @@ Floats are statistics here: nothing of this module flows back into a ledger.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -211,6 +212,16 @@ def hold_run(bars: AlignedBars, market: Market, *, cash: float, costs: VectorCos
 # -- leadlag --------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, eq=False)
+class Signals:
+    """A signal over the steps: ``side`` (+1, -1, 0; ``n + 1`` long, the last 0) and ``following[k]``, the first
+    step at or after ``k`` where it fires (``n`` if none); ``side_items`` is ``side`` for fast item reads."""
+
+    side: np.ndarray[Any, np.dtype[np.int8]]
+    following: array[int]
+    side_items: array[int]
+
+
 @dataclass(frozen=True, order=True)
 class LeadLagPoint:
     """One point of a ``leadlag`` grid, as the strategy uses it (threshold and stop as the floats it compares)."""
@@ -268,8 +279,9 @@ class LeadLagArrays:
         self.buy_price = self.open * (1.0 + costs.slippage)
         self.sell_price = self.open * (1.0 - costs.slippage)
         self._returns: dict[int, FloatArray] = {}
-        self._candidates: dict[tuple[int, float], tuple[IntArray, IntArray]] = {}
+        self._signals: dict[tuple[int, float], Signals] = {}
         self._stops: dict[tuple[float, int], IntArray] = {}
+        self._exit_steps_cache: dict[tuple[float, int, int], array[int]] = {}
 
     # -- shared arrays ----------------------------------------------------------------------------------------
 
@@ -285,23 +297,24 @@ class LeadLagArrays:
             self._returns[lookback] = cached
         return cached
 
-    def candidates(self, lookback: int, threshold: float) -> tuple[IntArray, IntArray]:
-        """``(steps, sides)`` where the signal fires: long above ``threshold``, short (perpetual) below minus it."""
+    def signals(self, lookback: int, threshold: float) -> Signals:
+        """Where the signal fires (long above ``threshold``; short below minus it, perpetual only), and for every
+        step the next step at or after it where it fires."""
         key = (lookback, threshold)
-        cached = self._candidates.get(key)
+        cached = self._signals.get(key)
         if cached is None:
-            ret = self.returns(lookback)
+            n, ret = self.n, self.returns(lookback)
+            side = np.zeros(n + 1, dtype=np.int8)
             with np.errstate(invalid="ignore"):
+                side[:n][ret > threshold] = 1
                 if self.short:
-                    steps = np.flatnonzero(np.abs(ret) > threshold)
-                    sides = np.where(ret[steps] > threshold, 1, -1).astype(np.int64)
-                else:
-                    steps = np.flatnonzero(ret > threshold)
-                    sides = np.ones(len(steps), dtype=np.int64)
-            if len(self._candidates) >= 16:
-                self._candidates.pop(next(iter(self._candidates)))
-            cached = (steps.astype(np.int64), sides)
-            self._candidates[key] = cached
+                    side[:n][ret < -threshold] = -1
+            fires = np.where(side != 0, np.arange(n + 1), n)
+            following = np.minimum.accumulate(fires[::-1])[::-1].astype(np.int64)
+            cached = Signals(side, array("q", following.tobytes()), array("b", side.tobytes()))
+            if len(self._signals) >= 4:
+                self._signals.pop(next(iter(self._signals)))
+            self._signals[key] = cached
         return cached
 
     def stop_offsets(self, stop: float, side: int) -> IntArray:
@@ -335,34 +348,62 @@ class LeadLagArrays:
 
     # -- one point --------------------------------------------------------------------------------------------
 
+    def exits(self, point: LeadLagPoint, side: int, decided: IntArray) -> tuple[IntArray, IntArray, IntArray]:
+        """For entries on ``side`` decided at the steps ``decided``: ``(exit_decided, exit_bar, exit_step)``, each
+        ``n`` when it never comes (the entry or the exit does not fill, or the exit is not decided, before the data
+        ends). The exit is decided at the close of the ``hold_bars``-th bar from the fill's, or at the first earlier
+        step (from the fill's) whose close moved ``stop`` against the fill price; it fills like any order."""
+        n = self.n
+        entry_bar = self.fill_bar[decided]
+        offsets = self.stop_offsets(point.stop, side)[entry_bar]
+        exit_decided = entry_bar + np.minimum(offsets, point.hold_bars - 1)
+        exit_decided[(entry_bar >= n) | (exit_decided >= n)] = n
+        exit_bar = np.full(len(decided), n, dtype=np.int64)
+        known = exit_decided < n
+        exit_bar[known] = self.fill_bar[exit_decided[known]]
+        return exit_decided, exit_bar, self.fill_step[exit_bar]
+
+    def _exit_steps(self, point: LeadLagPoint, side: int) -> array[int]:
+        key = (point.stop, point.hold_bars, side)
+        cached = self._exit_steps_cache.get(key)
+        if cached is None:
+            _, _, steps = self.exits(point, side, np.arange(self.n, dtype=np.int64))
+            cached = array("q", np.append(steps, self.n).tobytes())
+            if len(self._exit_steps_cache) >= 32:
+                self._exit_steps_cache.pop(next(iter(self._exit_steps_cache)))
+            self._exit_steps_cache[key] = cached
+        return cached
+
     def trades(self, point: LeadLagPoint, *, cash: float) -> Trades:
         """The round trips of ``point`` starting with ``cash`` on the follower's venue."""
         if point.hold_bars > self.max_hold:
             raise VectorisedError(f"hold_bars {point.hold_bars} above the arrays' max_hold {self.max_hold}")
         n = self.n
-        steps, sides = self.candidates(point.lookback, point.threshold)
-        entry_bar = self.fill_bar[steps]
-        offsets = self.stop_offsets(point.stop, 1)[entry_bar]
+        signals = self.signals(point.lookback, point.threshold)
+        following, sides = signals.following, signals.side_items
+        long_exit = self._exit_steps(point, 1)
+        # The walk: take the next signal, skip to the step its exit fills (flat again), take the next from there.
+        chain = array("q")
+        take = chain.append
+        at = following[0]
         if self.short:
-            offsets = np.where(sides > 0, offsets, self.stop_offsets(point.stop, -1)[entry_bar])
-        exit_decided = entry_bar + np.minimum(offsets, point.hold_bars - 1)
-        exit_decided[(entry_bar >= n) | (exit_decided >= n)] = n
-        exit_bar = np.full(len(steps), n, dtype=np.int64)
-        decided = exit_decided < n
-        exit_bar[decided] = self.fill_bar[exit_decided[decided]]
-        exit_step = self.fill_step[exit_bar]
-        # The next candidate the strategy can take: at or after the step its exit filled (flat again).
-        following = np.searchsorted(steps, exit_step, side="left").tolist()
-        open_ended = (exit_step >= n).tolist()
-        chain: list[int] = []
-        at, count = 0, len(steps)
-        while at < count:
-            chain.append(at)
-            if open_ended[at]:
-                break
-            at = following[at]
-        take = np.asarray(chain, dtype=np.int64)
-        return self._book(point, cash, steps[take], sides[take], entry_bar[take], exit_decided[take], exit_bar[take])
+            short_exit = self._exit_steps(point, -1)
+            while at < n:
+                take(at)
+                at = following[long_exit[at] if sides[at] > 0 else short_exit[at]]
+        else:
+            while at < n:
+                take(at)
+                at = following[long_exit[at]]
+        decided = np.frombuffer(chain, dtype=np.int64) if len(chain) else np.zeros(0, dtype=np.int64)
+        side = signals.side[decided].astype(np.int64)
+        entry_bar = self.fill_bar[decided]
+        exit_decided = np.full(len(decided), n, dtype=np.int64)
+        exit_bar = np.full(len(decided), n, dtype=np.int64)
+        for sign in (1, -1) if self.short else (1,):
+            mine = side == sign
+            exit_decided[mine], exit_bar[mine], _ = self.exits(point, sign, decided[mine])
+        return self._book(point, cash, decided, side, entry_bar, exit_decided, exit_bar)
 
     def _book(
         self,

@@ -19,7 +19,12 @@ This module names the public services of all flows, so a caller can write ``serv
 
 from marketdata.services.archives import ArchiveResult, archive_import
 from marketdata.services.download_jobs import download_job_finish, download_job_progress, download_job_start
-from marketdata.services.instruments import InstrumentNotFound, instrument_set_tracked, instrument_upsert_many
+from marketdata.services.instruments import (
+    InstrumentNotFound,
+    instrument_create_from_symbol,
+    instrument_set_tracked,
+    instrument_upsert_many,
+)
 from marketdata.services.klines import StoreResult, coverage_add, klines_delete, klines_store
 from marketdata.services.leadlag import (
     LeadLagError,
@@ -44,6 +49,7 @@ __all__ = [
     "download_job_finish",
     "download_job_progress",
     "download_job_start",
+    "instrument_create_from_symbol",
     "instrument_set_tracked",
     "instrument_upsert_many",
     "klines_delete",

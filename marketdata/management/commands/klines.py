@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
+from hftplatform.core.decimal_text import decimal_scale, decimal_step
 from hftplatform.core.utc import utc_from_ms, utc_ms_parse
 from marketdata import selectors, services
 from marketdata.core.aggregate import resample, resample_check
@@ -195,12 +197,18 @@ def _export_csv_parse(text: str) -> list[Candle]:
 
 
 def _import(command: BaseCommand, options: dict[str, Any]) -> None:
-    instrument, code = _market(options)
     path = Path(options["file"])
     if not path.is_file():
         raise CommandError(f"no such file: {path}")
     try:
+        code = interval_get(options["interval"]).code
+    except IntervalError as error:
+        raise CommandError(str(error)) from None
+    instrument = Instrument.objects.filter(exchange=options["exchange"], symbol=options["symbol"].upper()).first()
+    try:
         if path.suffix == ".zip":
+            if instrument is None:
+                raise CommandError(f"no instrument {options['symbol']!r} on {options['exchange']}")
             _import_zip(command, instrument, code, path)
             return
         data = path.read_bytes()
@@ -212,12 +220,35 @@ def _import(command: BaseCommand, options: dict[str, Any]) -> None:
         covered = None
         if options["covered"] and candles:
             covered = (candles[0].open_time, interval_get(code).close_time(candles[-1].open_time))
-        result = services.klines_store(instrument_id=instrument.pk, interval=code, candles=candles, covered=covered)
-    except (ArchiveError, CandleError, UnicodeDecodeError) as error:
+        with transaction.atomic():  # a new market and its candles, or neither
+            if instrument is None:
+                instrument = _instrument_for_import(command, options, candles)
+            result = services.klines_store(instrument_id=instrument.pk, interval=code, candles=candles, covered=covered)
+    except (ArchiveError, CandleError, UnicodeDecodeError, ValueError) as error:
         raise CommandError(f"{path.name}: {error}; nothing was written") from None
     command.stdout.write(
         f"{path.name}: {len(candles)} candles, {result.written} written, {result.present} already present"
     )
+
+
+def _instrument_for_import(command: BaseCommand, options: dict[str, Any], candles: list[Candle]) -> Instrument:
+    """A market not in the venue's list here (none loaded: an offline import) is created from its symbol, with the
+    finest price and volume steps the file shows; a later market-list load replaces them with the venue's."""
+    if not candles:
+        raise CommandError(f"no instrument {options['symbol']!r} on {options['exchange']}, and no candles to import")
+    price_scale = max(decimal_scale(text) for c in candles for text in (c.open, c.high, c.low, c.close))
+    volume_scale = max(decimal_scale(c.volume) for c in candles)
+    instrument = services.instrument_create_from_symbol(
+        exchange=options["exchange"],
+        symbol=options["symbol"],
+        tick_size=decimal_step(price_scale),
+        lot_size=decimal_step(volume_scale),
+    )
+    command.stderr.write(
+        f"created instrument {instrument} ({instrument.venue_symbol}) from the file: tick {instrument.tick_size}, "
+        f"lot {instrument.lot_size}; a market-list load (klines download) replaces them with the venue's"
+    )
+    return instrument
 
 
 def _import_zip(command: BaseCommand, instrument: Instrument, code: str, path: Path) -> None:

@@ -22,10 +22,13 @@ from decimal import Decimal
 from marketdata.core.decimal_text import EXACT, decimal_parse
 from marketdata.core.gaps import Range
 from marketdata.core.intervals import HOUR_MS
+from marketdata.core.venues import Venue
 
 # The shortest funding interval either venue uses (hourly symbols exist on both): a window of ``limit`` hours holds
 # at most one page. A shorter interval only costs another page (see :func:`funding_page_rest`), never an event.
 MIN_INTERVAL_MS = HOUR_MS
+# The venues whose perpetuals' funding history is downloaded (Coinbase Exchange has no perpetuals).
+FUNDING_VENUES = (Venue.BINANCE, Venue.BYBIT)
 
 
 class FundingError(ValueError):

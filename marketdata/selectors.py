@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, BinaryIO, Literal
 from django.db import connection
 from django.db.models import Max, QuerySet
 
+from hftplatform.core.decimal_text import decimal_text_keep_scale
 from marketdata.core.candles import Candle
 from marketdata.core.funding import FUNDING_VENUES, FundingEvent
 from marketdata.core.gaps import GapReport, Range, gaps_report
@@ -457,7 +458,10 @@ def funding_events_read(*, instrument_id: int, start_ms: int, end_ms: int) -> li
         .order_by("funding_time")
         .values_list("funding_time", "rate", "mark_price")
     )
-    return [FundingEvent(time_ms, str(rate), None if mark is None else str(mark)) for time_ms, rate, mark in rows]
+    return [
+        FundingEvent(time_ms, decimal_text_keep_scale(rate), None if mark is None else decimal_text_keep_scale(mark))
+        for time_ms, rate, mark in rows
+    ]
 
 
 def funding_coverage_ranges(

@@ -1,6 +1,6 @@
 """Operators' view of market data: instruments (track/untrack through the service), coverage, gaps, archives,
-download jobs with progress. Candles are never edited here: the Kline table is written only by COPY in
-``marketdata.services`` and is not registered."""
+download jobs with progress, perpetuals' funding rates and their coverage. Candles are never edited here: the Kline
+table is written only by COPY in ``marketdata.services`` and is not registered."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from hftplatform.core.utc import utc_ms
 from marketdata import selectors, services
 from marketdata.core.candles import open_time_iso
 from marketdata.core.intervals import INTERVALS, IntervalError, interval_get
+from marketdata.core.venue_payloads import ms_to_iso
 from marketdata.models import FundingCoverage, FundingRate, Instrument, KlineArchive, KlineCoverage, KlineDownloadJob
 
 
@@ -268,7 +269,7 @@ class FundingRateAdmin(_ReadOnlyAdmin):
 
     @admin.display(description="funding time (UTC)", ordering="funding_time")
     def funding_at(self, obj: FundingRate) -> str:
-        return open_time_iso(obj.funding_time)
+        return ms_to_iso(obj.funding_time)
 
 
 @admin.register(FundingCoverage)
@@ -278,8 +279,8 @@ class FundingCoverageAdmin(_ReadOnlyAdmin):
 
     @admin.display(description="start (UTC)", ordering="start_ms")
     def start(self, obj: FundingCoverage) -> str:
-        return open_time_iso(obj.start_ms)
+        return ms_to_iso(obj.start_ms)
 
     @admin.display(description="end (UTC, exclusive)")
     def end(self, obj: FundingCoverage) -> str:
-        return open_time_iso(obj.end_ms)
+        return ms_to_iso(obj.end_ms)

@@ -84,6 +84,15 @@ def test_binance_rows_keep_the_venues_text_and_an_empty_mark_price_is_none() -> 
     assert str(events[0].rate_decimal) == "0.00010000"
 
 
+def test_binance_record_as_the_venue_writes_it_late_by_milliseconds_without_a_mark_price() -> None:
+    # A real answer (quoted in JKorf/Binance.Net pull request 1342): an old record, 7 ms after 00:00 UTC.
+    body = b'[{"symbol":"BTCUSDT","fundingTime":1678060800007,"fundingRate":"0.00004054","markPrice":""}]'
+
+    events = binance.funding_parse(body, venue_symbol="BTCUSDT", start_ms=1678060800000, end_ms=1678060800008)
+
+    assert events == [FundingEvent(1678060800007, "0.00004054", None)]
+
+
 @pytest.mark.parametrize(
     ("body", "error"),
     [

@@ -194,7 +194,12 @@ def test_import_of_an_unknown_market_creates_it_from_the_file(db: None, tmp_path
     # Then the market exists, named as the venue names it, with the file's finest steps, and holds both candles
     instrument = Instrument.objects.get()
     assert (instrument.exchange, instrument.symbol, instrument.venue_symbol) == ("coinbase", "BTC/USD", "BTC-USD")
-    assert (instrument.market_type, instrument.base, instrument.quote, instrument.settle) == ("spot", "BTC", "USD", None)
+    assert (instrument.market_type, instrument.base, instrument.quote, instrument.settle) == (
+        "spot",
+        "BTC",
+        "USD",
+        None,
+    )
     assert (str(instrument.tick_size), str(instrument.lot_size)) == ("0.01", "0.00001")
     assert "2 candles, 2 written" in out
     stored = selectors.klines_read(instrument_id=instrument.pk, interval="1m", start_ms=T0, end_ms=T0 + 2 * MINUTE_MS)

@@ -24,9 +24,12 @@ r the n simple periodic returns and W the wealth, W_0 = 1 before the first retur
   Σ log(1 + r) against 0, 1, …, n - 1. ``None``: n < 2, a return ≤ -1 (no logarithm), or cumulative log returns all
   equal (nothing to fit).
 
-Percentiles interpolate linearly between order statistics (numpy's default, as empyrical). One divergence from
-empyrical: ``stability`` of a flat cumulative series (every return after the first 0) is ``None`` here, where scipy's
-regression gives NaN or 0 as the rounding of the series' mean falls.
+Percentiles interpolate linearly between order statistics (numpy's default, as empyrical). Where empyrical returns
+a rounding residue, this module returns the exact value: the ``annual_volatility`` of equal returns is 0 (empyrical:
+the residue of their rounded mean, about 1e-16 of the return times sqrt(periods); its Sharpe ratio already zeroes it);
+``stability`` of a flat cumulative series (every return after the first 0) is ``None`` (scipy's regression: NaN or 0
+as the rounding of the mean falls), and of returns so small that their squares underflow, the R² of their line
+(scipy's: 0).
 
 Input returns are finite floats: a NaN or an infinity is refused (``ValueError``) rather than read, because
 empyrical's functions disagree on what one means (cumulative returns read NaN as 0, VaR propagates it, CAGR counts it
@@ -223,6 +226,7 @@ def stability_of_timeseries(returns: npt.ArrayLike) -> float | None:
     steps = np.arange(r.size, dtype=np.float64)
     x = steps - steps.mean()
     y = level - level.mean()
+    y /= np.abs(y).max()  # R² does not change with the scale, and tiny returns squared would underflow to 0
     correlation = float(np.dot(x, y)) / math.sqrt(float(np.dot(x, x)) * float(np.dot(y, y)))
     return min(1.0, max(-1.0, correlation)) ** 2
 

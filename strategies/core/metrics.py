@@ -41,6 +41,7 @@ These are statistics: floats, never read back into a ledger amount. :func:`trade
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 from collections.abc import Sequence
@@ -79,6 +80,17 @@ def returns_array(returns: npt.ArrayLike) -> FloatArray:
         index = int(np.flatnonzero(~finite)[0])
         raise ValueError(f"returns must be finite numbers: return {index} is {array[index]}")
     return array
+
+
+def returns_from_nav(nav: Sequence[Decimal]) -> FloatArray:
+    """Simple returns of a NAV series, nav[t] / nav[t - 1] - 1: n - 1 returns for n points, the first point being the
+    starting NAV (the wealth of 1 that drawdowns are anchored at). Each ratio is exact (``Decimal``) then rounded once
+    to a float. ``ValueError`` for a non-finite NAV, or a NAV <= 0 with a point after it (no return from nothing)."""
+    values = [_finite_decimal(point, "nav") for point in nav]
+    for index, point in enumerate(values[:-1]):
+        if point <= 0:
+            raise ValueError(f"nav[{index}] is {point}: a return after it is undefined")
+    return np.array([float(after / before - 1) for before, after in itertools.pairwise(values)], dtype=np.float64)
 
 
 def _periods_checked(periods: float) -> float:

@@ -24,6 +24,7 @@ from strategies.core.metrics import (
     drawdown_series,
     performance_metrics,
     returns_array,
+    returns_from_nav,
     trade_statistics,
 )
 
@@ -211,6 +212,30 @@ def test_drawdown_is_anchored_at_the_start() -> None:
     assert drawdown_series([-0.1, 0.05, 0.2, -0.5]).tolist() == pytest.approx([-0.1, -0.055, 0.0, -0.5], abs=1e-15)
     assert performance_metrics([-0.1], periods=365).max_drawdown == pytest.approx(-0.1, abs=1e-15)
     assert performance_metrics([0.1, 0.2], periods=365).max_drawdown == 0.0
+
+
+def test_returns_from_nav() -> None:
+    nav = [Decimal("10000"), Decimal("10200"), Decimal("10098"), Decimal("10400.94"), Decimal("10192.9212")]
+    returns = returns_from_nav(nav)
+    assert returns.dtype == np.float64
+    assert returns.tolist() == [0.02, -0.01, 0.03, -0.02]  # each ratio exact, then rounded once
+    assert performance_metrics(returns, periods=4) == performance_metrics([0.02, -0.01, 0.03, -0.02], periods=4)
+    assert returns_from_nav([Decimal(1)]).tolist() == []
+    assert returns_from_nav([]).tolist() == []
+    assert returns_from_nav([Decimal(5), Decimal(0)]).tolist() == [-1.0]  # a NAV may end at 0
+
+
+@pytest.mark.parametrize(
+    ("nav", "message"),
+    [
+        (["100", "0", "10"], "nav\\[1\\] is 0: a return after it is undefined"),
+        (["-1", "10"], "nav\\[0\\] is -1"),
+        (["100", "NaN"], "nav must be a finite Decimal"),
+    ],
+)
+def test_returns_from_bad_nav_are_refused(nav: list[str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        returns_from_nav([Decimal(v) for v in nav])
 
 
 # Edges: the module's table ------------------------------------------------------------------------------------------

@@ -114,7 +114,7 @@ def _deviation(r: FloatArray) -> float:
 
 
 def sharpe_ratio(returns: npt.ArrayLike, *, periods: float) -> float | None:
-    """Annualised Sharpe ratio, rf = 0 (see the module's table)."""
+    """Annualised Sharpe ratio, rf = 0 (see the module's list)."""
     r, periods = returns_array(returns), _periods_checked(periods)
     if r.size < 2:
         return None
@@ -135,7 +135,7 @@ def _downside(r: FloatArray, periods: float) -> float:
 
 
 def sortino_ratio(returns: npt.ArrayLike, *, periods: float) -> float | None:
-    """Annualised Sortino ratio, required return 0 (see the module's table)."""
+    """Annualised Sortino ratio, required return 0 (see the module's list)."""
     r, periods = returns_array(returns), _periods_checked(periods)
     if r.size < 2:
         return None
@@ -180,7 +180,7 @@ def total_return(returns: npt.ArrayLike) -> float | None:
 
 
 def cagr(returns: npt.ArrayLike, *, periods: float) -> float | None:
-    """Compound annual growth over n / periods years (see the module's table)."""
+    """Compound annual growth over n / periods years (see the module's list)."""
     r, periods = returns_array(returns), _periods_checked(periods)
     if r.size == 0:
         return None
@@ -228,7 +228,7 @@ def value_at_risk(returns: npt.ArrayLike, *, cutoff: float = 0.05) -> float | No
 
 
 def stability_of_timeseries(returns: npt.ArrayLike) -> float | None:
-    """R² of a straight line through the cumulative log returns (1: growth at a steady rate); see the table."""
+    """R² of a straight line through the cumulative log returns (1: growth at a steady rate); see the module's list."""
     r = returns_array(returns)
     if r.size < 2 or bool((r <= -1.0).any()):
         return None
@@ -245,7 +245,7 @@ def stability_of_timeseries(returns: npt.ArrayLike) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class Metrics:
-    """The performance of one return series; ``None`` where a metric is undefined (the module's table says when),
+    """The performance of one return series; ``None`` where a metric is undefined (the module's list says when),
     ±inf where it is infinite. :meth:`metrics_json` names them by :data:`METRIC_KEYS`."""
 
     sharpe_ratio: float | None
@@ -272,7 +272,7 @@ def _json_number(value: float | None) -> float | None:
 
 
 def performance_metrics(returns: npt.ArrayLike, *, periods: float) -> Metrics:
-    """Every metric of the module's table for simple periodic ``returns`` (fractions: 0.01 is +1 %), annualised
+    """Every metric of the module's list for simple periodic ``returns`` (fractions: 0.01 is +1 %), annualised
     with ``periods`` return periods a year. ``ValueError`` for a non-finite return or ``periods`` ≤ 0."""
     r, periods = returns_array(returns), _periods_checked(periods)
     return Metrics(

@@ -1,5 +1,5 @@
 """strategies.core.metrics: held to empyrical-reloaded at 1e-12 on random series, to hand-computed values on exact
-vectors, and to the module's table on every edge (no returns, one return, equal returns, losses of 100 % and more)."""
+vectors, and to the module's list on every edge (no returns, one return, equal returns, losses of 100 % and more)."""
 
 from __future__ import annotations
 
@@ -238,7 +238,7 @@ def test_returns_from_bad_nav_are_refused(nav: list[str], message: str) -> None:
         returns_from_nav([Decimal(v) for v in nav])
 
 
-# Edges: the module's table ------------------------------------------------------------------------------------------
+# Edges: the module's list ------------------------------------------------------------------------------------------
 
 
 def test_no_returns_is_all_undefined() -> None:

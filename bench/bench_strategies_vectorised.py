@@ -44,8 +44,8 @@ def main() -> None:
     from strategies.core.costs import CostModel
     from strategies.core.engine import Engine, EngineConfig
     from strategies.core.markets import Market
-    from strategies.core.strategy import strategy_build
     from strategies.core.vectorised import LeadLagArrays, SweepKernel, aligned_bars, leadlag_grid, vector_costs
+    from strategies.registry import strategy_build
 
     leader, follower = Market("binance", "BTC/USDT"), Market("bybit", "BTC/USDT")
     config = EngineConfig(cash=Decimal(10_000), costs=CostModel(slippage_bps=Decimal(1), latency_ms=MINUTE))

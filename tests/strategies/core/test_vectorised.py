@@ -13,7 +13,6 @@ from strategies.core.data import BarSeries, MarketData
 from strategies.core.engine import Engine, EngineConfig, EngineResult
 from strategies.core.markets import Market
 from strategies.core.risk import RiskLimits
-from strategies.core.strategy import strategy_build
 from strategies.core.vectorised import (
     LeadLagArrays,
     LeadLagPoint,
@@ -28,6 +27,7 @@ from strategies.core.vectorised import (
     sample_steps,
     vectorised_run,
 )
+from strategies.registry import strategy_build
 from tests.strategies.bars import BINANCE, BINANCE_PERP, BYBIT, BYBIT_PERP, MINUTE, START_MS
 
 CASH = Decimal(10_000)

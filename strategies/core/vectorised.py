@@ -241,11 +241,21 @@ class LeadLagPoint:
     def json(self) -> dict[str, Any]:
         return {
             "lookback": self.lookback,
-            "threshold": repr(self.threshold),
+            "threshold": self.threshold,
             "hold_bars": self.hold_bars,
-            "stop": repr(self.stop),
-            "size": repr(self.size),
+            "stop": self.stop,
+            "size": self.size,
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LeadLagPoint:
+        return cls(
+            lookback=int(data["lookback"]),
+            threshold=float(data["threshold"]),
+            hold_bars=int(data["hold_bars"]),
+            stop=float(data["stop"]),
+            size=float(data["size"]),
+        )
 
 
 class LeadLagArrays:
@@ -517,15 +527,36 @@ class PointSummary:
 
     def json(self) -> dict[str, Any]:
         return {
-            **self.point.json(),
-            "final_nav": repr(self.final_nav),
+            "point": self.point.json(),
+            "final_nav": number_json(self.final_nav),
             "trades": self.trades,
-            "exposure": self.exposure,
-            "total_return": self.total_return,
-            "sharpe": self.sharpe,
-            "max_drawdown": self.max_drawdown,
+            "exposure": number_json(self.exposure),
+            "total_return": number_json(self.total_return),
+            "sharpe": number_json(self.sharpe),
+            "max_drawdown": number_json(self.max_drawdown),
             "periods": self.periods,
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PointSummary:
+        def number(value: float | None) -> float:
+            return math.nan if value is None else float(value)
+
+        return cls(
+            point=LeadLagPoint.from_json(data["point"]),
+            final_nav=number(data["final_nav"]),
+            trades=int(data["trades"]),
+            exposure=number(data["exposure"]),
+            total_return=number(data["total_return"]),
+            sharpe=number(data["sharpe"]),
+            max_drawdown=number(data["max_drawdown"]),
+            periods=int(data["periods"]),
+        )
+
+
+def number_json(value: float) -> float | None:
+    """A float for JSON: ``None`` for nan or an infinity (JSON, and PostgreSQL's jsonb, have neither)."""
+    return value if math.isfinite(value) else None
 
 
 def nav_statistics(nav: FloatArray, *, cash: float, periods_per_year: float) -> tuple[float, float, float]:

@@ -33,7 +33,7 @@ from strategies.core.vectorised import (
     PointSummary,
     SweepKernel,
     nav_statistics,
-    sample_steps,
+    number_json,
 )
 
 if TYPE_CHECKING:
@@ -137,14 +137,19 @@ def best_point(summaries: Sequence[PointSummary], objective: str) -> PointSummar
     return best
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SplitResult:
+    """One split: the point chosen in sample, its in-sample and out-of-sample summaries, and its out-of-sample NAV
+    sampled at the end of each period (the window's last step included), from the kernel's cash."""
+
     split: Split
     chosen: LeadLagPoint
     in_sample: PointSummary
     out_sample: PointSummary
     in_bars: int
     out_bars: int
+    nav_ms: IntArray
+    nav: FloatArray
 
     def json(self) -> dict[str, Any]:
         return {
@@ -154,40 +159,97 @@ class SplitResult:
             "out_sample": self.out_sample.json(),
             "in_bars": self.in_bars,
             "out_bars": self.out_bars,
+            "nav": [[int(t), float(v)] for t, v in zip(self.nav_ms, self.nav, strict=True)],
         }
+
+
+@dataclass(frozen=True, eq=False)
+class Stitched:
+    """The out-of-sample NAVs chained (each window scaled to start where the previous ended), and its
+    statistics (see :func:`~strategies.core.vectorised.nav_statistics`)."""
+
+    nav_ms: IntArray
+    nav: FloatArray
+    cash: float
+    total_return: float
+    sharpe: float
+    max_drawdown: float
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "total_return": number_json(self.total_return),
+            "sharpe": number_json(self.sharpe),
+            "max_drawdown": number_json(self.max_drawdown),
+            "final_nav": number_json(float(self.nav[-1]) if len(self.nav) else self.cash),
+            "nav": [[int(t), float(v)] for t, v in zip(self.nav_ms, self.nav, strict=True)],
+        }
+
+
+def walkforward_stitch(
+    windows: Sequence[tuple[IntArray, FloatArray]], *, cash: float, periods_per_year: float
+) -> Stitched:
+    """Chain out-of-sample NAV windows that each start from ``cash``."""
+    level = cash
+    times: list[IntArray] = []
+    navs: list[FloatArray] = []
+    for nav_ms, nav in windows:
+        if not len(nav):
+            continue
+        navs.append(nav * (level / cash))
+        times.append(nav_ms)
+        level = float(navs[-1][-1])
+    nav_ms = np.concatenate(times) if times else np.zeros(0, dtype=np.int64)
+    nav = np.concatenate(navs) if navs else np.zeros(0)
+    total, sharpe, drawdown = nav_statistics(nav, cash=cash, periods_per_year=periods_per_year)
+    return Stitched(nav_ms, nav, cash, total, sharpe, drawdown)
+
+
+KernelFactory = Callable[[AlignedBars], SweepKernel]
+
+
+def walkforward_split(
+    bars: AlignedBars, split: Split, grid: Sequence[LeadLagPoint], *, kernel_for: KernelFactory, objective: str
+) -> SplitResult:
+    """Choose in ``split``'s in-sample bars the best of ``grid`` by ``objective`` and run it on its out-of-sample
+    bars. ``kernel_for`` makes the sweep kernel (costs, cash, sampling) for a window of bars."""
+    if objective not in OBJECTIVES:
+        raise WalkForwardError(f"unknown objective {objective!r}; known: {', '.join(sorted(OBJECTIVES))}")
+    in_bars = bars.window(split.in_start_ms, split.in_end_ms)
+    out_bars = bars.window(split.out_start_ms, split.out_end_ms)
+    if not len(in_bars) or not len(out_bars):
+        raise WalkForwardError(f"split {split.index} has no bars in its in-sample or out-of-sample window")
+    chosen = best_point(kernel_for(in_bars).sweep(grid), objective)
+    out_kernel = kernel_for(out_bars)
+    run = out_kernel.arrays.run(chosen.point, cash=out_kernel.cash)
+    samples = out_kernel.samples
+    return SplitResult(
+        split,
+        chosen.point,
+        chosen,
+        out_kernel.evaluate(chosen.point),
+        len(in_bars),
+        len(out_bars),
+        run.step_ms[samples],
+        run.nav[samples],
+    )
 
 
 @dataclass(frozen=True, eq=False)
 class WalkForwardResult:
     splits: list[SplitResult]
     objective: str
-    cash: float
-    nav_ms: IntArray  # the stitched out-of-sample NAV: step times
-    nav: FloatArray
-    total_return: float
-    sharpe: float
-    max_drawdown: float
+    out_of_sample: Stitched
 
-    def json(self, *, nav_every: int = 1) -> dict[str, Any]:
-        keep = slice(None, None, max(1, nav_every))
+    def json(self) -> dict[str, Any]:
         return {
             "objective": self.objective,
             "splits": [s.json() for s in self.splits],
-            "out_of_sample": {
-                "total_return": self.total_return,
-                "sharpe": self.sharpe,
-                "max_drawdown": self.max_drawdown,
-                "final_nav": repr(float(self.nav[-1])) if len(self.nav) else repr(self.cash),
-            },
+            "out_of_sample": self.out_of_sample.json(),
             "in_sample_mean": {
-                name: float(np.mean([getattr(s.in_sample, name) for s in self.splits]))
+                name: number_json(float(np.nanmean([getattr(s.in_sample, name) for s in self.splits])))
                 for name in ("total_return", "sharpe", "max_drawdown")
             },
-            "nav": [[int(t), repr(float(v))] for t, v in zip(self.nav_ms[keep], self.nav[keep], strict=True)],
         }
-
-
-KernelFactory = Callable[[AlignedBars], SweepKernel]
 
 
 def walkforward_run(
@@ -199,39 +261,16 @@ def walkforward_run(
     objective: str = "sharpe",
     progress: Callable[[int, int], None] | None = None,
 ) -> WalkForwardResult:
-    """Choose in each split's in-sample bars the best of ``grid`` by ``objective``, run it on the out-of-sample
-    bars, and stitch the out-of-sample NAVs. ``kernel_for`` makes the sweep kernel (costs, cash, sampling) for a
-    window of bars."""
-    if objective not in OBJECTIVES:
-        raise WalkForwardError(f"unknown objective {objective!r}; known: {', '.join(sorted(OBJECTIVES))}")
+    """Every split (:func:`walkforward_split`) in one process, and the stitched out-of-sample NAV."""
+    if not splits:
+        raise WalkForwardError("no splits")
     results: list[SplitResult] = []
-    times: list[IntArray] = []
-    navs: list[FloatArray] = []
-    start_cash = level = math.nan
-    period_ms, periods_per_year = 0, 0.0
     for done, split in enumerate(splits, start=1):
-        in_bars = bars.window(split.in_start_ms, split.in_end_ms)
-        out_bars = bars.window(split.out_start_ms, split.out_end_ms)
-        if not len(in_bars) or not len(out_bars):
-            raise WalkForwardError(f"split {split.index} has no bars in its in-sample or out-of-sample window")
-        chosen = best_point(kernel_for(in_bars).sweep(grid), objective)
-        out_kernel = kernel_for(out_bars)
-        if not results:
-            start_cash = level = out_kernel.cash
-            period_ms, periods_per_year = out_kernel.period_ms, out_kernel.periods_per_year
-        run = out_kernel.arrays.run(chosen.point, cash=out_kernel.cash)
-        navs.append(run.nav * (level / out_kernel.cash))
-        times.append(run.step_ms)
-        level = float(navs[-1][-1])
-        results.append(
-            SplitResult(split, chosen.point, chosen, out_kernel.evaluate(chosen.point), len(in_bars), len(out_bars))
-        )
+        results.append(walkforward_split(bars, split, grid, kernel_for=kernel_for, objective=objective))
         if progress is not None:
             progress(done, len(splits))
-    if not results:
-        raise WalkForwardError("no splits")
-    nav_ms = np.concatenate(times)
-    nav = np.concatenate(navs)
-    samples = sample_steps(nav_ms, period_ms)
-    total, sharpe, drawdown = nav_statistics(nav[samples], cash=start_cash, periods_per_year=periods_per_year)
-    return WalkForwardResult(results, objective, start_cash, nav_ms, nav, total, sharpe, drawdown)
+    probe = kernel_for(bars.window(splits[0].out_start_ms, splits[0].out_end_ms))
+    stitched = walkforward_stitch(
+        [(r.nav_ms, r.nav) for r in results], cash=probe.cash, periods_per_year=probe.periods_per_year
+    )
+    return WalkForwardResult(results, objective, stitched)

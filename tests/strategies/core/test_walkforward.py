@@ -131,15 +131,19 @@ def test_the_study_chooses_in_sample_and_stitches_out_of_sample() -> None:
         sweep = kernel_for(in_bars).sweep(GRID)
         assert outcome.in_sample == max(sweep, key=lambda s: s.sharpe)
         assert outcome.out_sample == kernel_for(out_bars).evaluate(outcome.chosen)
-        # the stitched NAV over this window is the window's own NAV, scaled to start where the last ended
+        # its NAV is the window's own, sampled hourly; the stitched one scales it to start where the last ended
         own = kernel_for(out_bars).arrays.run(outcome.chosen, cash=1_000.0)
-        inside = (result.nav_ms > split.out_start_ms) & (result.nav_ms <= split.out_end_ms)
-        assert result.nav_ms[inside].tolist() == own.step_ms.tolist()
-        np.testing.assert_allclose(result.nav[inside], own.nav * level / 1_000.0, rtol=1e-15)
-        level = float(result.nav[inside][-1])
-    assert len(result.nav) == 4 * 120
-    hourly = result.nav[sample_steps(result.nav_ms, HOUR)]
-    assert result.total_return == pytest.approx(float(hourly[-1]) / 1_000.0 - 1.0, rel=1e-12)
+        hourly = sample_steps(own.step_ms, HOUR)
+        assert outcome.nav_ms.tolist() == own.step_ms[hourly].tolist()
+        assert outcome.nav.tolist() == own.nav[hourly].tolist()
+        stitched = result.out_of_sample
+        inside = (stitched.nav_ms > split.out_start_ms) & (stitched.nav_ms <= split.out_end_ms)
+        assert stitched.nav_ms[inside].tolist() == outcome.nav_ms.tolist()
+        np.testing.assert_allclose(stitched.nav[inside], outcome.nav * level / 1_000.0, rtol=1e-15)
+        level = float(stitched.nav[inside][-1])
+    assert len(result.out_of_sample.nav) == 4 * 2
+    assert result.out_of_sample.total_return == pytest.approx(level / 1_000.0 - 1.0, rel=1e-12)
+    assert result.json()["out_of_sample"]["nav"][-1] == [int(result.out_of_sample.nav_ms[-1]), level]
 
 
 def test_out_of_sample_bars_do_not_change_the_in_sample_choice() -> None:

@@ -1,0 +1,1 @@
+"""Writes of the strategies app, one module per area (each function keyword-only, named <entity>_<action>)."""

@@ -1,0 +1,199 @@
+"""Sweeps and walk-forward studies over stored candles: every input checked before anything is stored; chunks
+recorded once (a retried chunk changes nothing); the stored results are the vectorised kernel's on the same bars."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pytest
+
+from marketdata import services as marketdata_services
+from marketdata.core.candles import Candle
+from strategies.core.data import BarSeries, MarketData
+from strategies.core.vectorised import LeadLagArrays, SweepKernel, VectorCosts, aligned_bars, leadlag_grid
+from strategies.core.walkforward import Scheme, walkforward_run, walkforward_splits
+from strategies.models import StrategySweep
+from strategies.services import sweeps
+from tests.marketdata.factories import InstrumentFactory
+from tests.strategies.bars import BINANCE, BYBIT, MINUTE, START_MS
+from tests.strategies.core.test_vectorised import pair_make
+
+pytestmark = pytest.mark.django_db
+
+BARS = 2 * 1440  # two days of 1m bars
+END_MS = START_MS + BARS * MINUTE
+DAY = 86_400_000
+GRID = {"lookback": ["1", "2"], "threshold": ["0.001", "0.002"], "hold_bars": ["1", "3"], "stop": ["0.002", "0.02"]}
+FIXED = {"leader": "binance", "follower": "bybit"}
+COSTS = {"fee_model": "venue", "slippage_bps": "1", "latency_ms": 60_000}
+
+
+def series_store(series: BarSeries, instrument_id: int) -> None:
+    def text(scaled: int) -> str:
+        return str(series.price(scaled))
+
+    candles = [
+        Candle(int(t), text(int(o)), text(int(h)), text(int(lo)), text(int(c)), "1")
+        for t, o, h, lo, c in zip(series.open_ms, series.open, series.high, series.low, series.close, strict=True)
+    ]
+    marketdata_services.klines_store(instrument_id=instrument_id, interval="1m", candles=candles, covered=None)
+
+
+@pytest.fixture
+def stored() -> tuple[BarSeries, BarSeries]:
+    """Two days of aligned 1m candles on Binance and Bybit, the Bybit one missing one minute."""
+    lead, follow = pair_make(BINANCE, BYBIT, BARS, seed=21)
+    keep = np.ones(BARS, dtype=bool)
+    keep[100] = False
+    follow = BarSeries(
+        BYBIT,
+        MINUTE,
+        follow.open_ms[keep],
+        follow.open[keep],
+        follow.high[keep],
+        follow.low[keep],
+        follow.close[keep],
+        follow.volume[keep],
+        2,
+    )
+    for market, series in ((BINANCE, lead), (BYBIT, follow)):
+        instrument = InstrumentFactory(exchange=market.venue, base="BTC", symbol="BTC/USDT")
+        series_store(series, instrument.pk)
+    return lead, follow
+
+
+def create(**overrides: Any) -> StrategySweep:
+    inputs: dict[str, Any] = {
+        "strategy": "leadlag",
+        "exchanges": ["binance", "bybit"],
+        "symbol": "BTC/USDT",
+        "interval": "1m",
+        "start_ms": START_MS,
+        "end_ms": END_MS,
+        "parameters": FIXED,
+        "grid": GRID,
+        "cash": Decimal(10_000),
+        "cost_model": COSTS,
+        "chunk_size": 5,
+    }
+    inputs.update(overrides)
+    return sweeps.strategy_sweep_create(**inputs)
+
+
+def kernel_for(lead: BarSeries, follow: BarSeries) -> Any:
+    keep = np.isin(lead.open_ms, follow.open_ms)
+    lead = BarSeries(
+        BINANCE, MINUTE, lead.open_ms[keep], lead.open[keep], lead.high[keep], lead.low[keep], lead.close[keep],
+        lead.volume[keep], 2,
+    )  # fmt: skip
+    bars = aligned_bars(MarketData([lead, follow]))
+    costs = VectorCosts(fee=0.001, slippage=0.0001, latency_ms=60_000)
+
+    def make(window: Any) -> SweepKernel:
+        arrays = LeadLagArrays(window, leader=BINANCE, follower=BYBIT, costs=costs, short=False, max_hold=3)
+        return SweepKernel(arrays, cash=10_000.0, period_ms=DAY)
+
+    return bars, make
+
+
+GRID_POINTS = leadlag_grid(lookbacks=[1, 2], thresholds=[0.001, 0.002], hold_bars=[1, 3], stops=[0.002, 0.02])
+
+
+def test_a_sweep_stores_each_points_kernel_result(stored: tuple[BarSeries, BarSeries]) -> None:
+    # Given a 16-point sweep in chunks of 5
+    sweep = create()
+    assert (sweep.status, sweep.progress_done, sweep.progress_total) == ("queued", 0, 16)
+    seen: list[tuple[int, int]] = []
+
+    # When it runs in this process
+    done = sweeps.strategy_sweep_execute(sweep_id=sweep.pk, progress=lambda d, t: seen.append((d, t)))
+
+    # Then every chunk is recorded, in four steps of progress, and each point is the kernel's on the common bars
+    assert (done.status, done.progress_done, done.error) == ("done", 16, "")
+    assert seen == [(5, 16), (10, 16), (15, 16), (16, 16)]
+    bars, make = kernel_for(*stored)
+    expected = make(bars).sweep(GRID_POINTS)
+    assert done.results["points"] == [s.json() for s in expected]
+    assert done.results["bars"] == BARS - 1 and done.results["bars_dropped"] == 1
+    best = max(expected, key=lambda s: s.sharpe)
+    assert done.results["best"] == best.json()
+    assert done.started_at is not None and done.finished_at is not None
+
+
+def test_a_chunk_run_twice_is_recorded_once(stored: tuple[BarSeries, BarSeries]) -> None:
+    sweep = create()
+    assert sweeps.strategy_sweep_start(sweep_id=sweep.pk) == [0, 1, 2, 3]
+    sweeps.strategy_sweep_execute(sweep_id=sweep.pk, chunks=[1])
+    first = StrategySweep.objects.get(pk=sweep.pk)
+
+    # When the same chunk runs again (a retried task)
+    sweeps.strategy_sweep_execute(sweep_id=sweep.pk, chunks=[1])
+
+    # Then nothing changed, and only the other chunks are left
+    again = StrategySweep.objects.get(pk=sweep.pk)
+    assert (again.progress_done, again.status, again.results) == (5, "running", first.results)
+    assert list(again.results["chunks"]) == ["1"]
+    assert sweeps.strategy_sweep_start(sweep_id=sweep.pk) == [0, 2, 3]
+
+    # and once every chunk is in, a finished study takes none
+    sweeps.strategy_sweep_execute(sweep_id=sweep.pk)
+    finished = StrategySweep.objects.get(pk=sweep.pk)
+    assert (finished.status, finished.progress_done) == ("done", 16)
+    assert sweeps.strategy_sweep_start(sweep_id=sweep.pk) == []
+    sweeps.strategy_sweep_execute(sweep_id=sweep.pk, chunks=[0])
+    assert StrategySweep.objects.get(pk=sweep.pk).results == finished.results
+
+
+def test_a_walkforward_study_stores_the_in_process_result(stored: tuple[BarSeries, BarSeries]) -> None:
+    # Given 12 h in-sample, 6 h out-of-sample rolling splits over the two days
+    settings = {"scheme": "rolling", "in_sample_ms": 12 * 3_600_000, "out_sample_ms": 6 * 3_600_000}
+    study = create(walkforward=settings)
+    assert (study.kind, study.progress_total) == ("walkforward", 6)
+
+    # When it runs
+    done = sweeps.strategy_sweep_execute(sweep_id=study.pk)
+
+    # Then the stored result is the pure walk-forward's on the same bars
+    bars, make = kernel_for(*stored)
+    splits = walkforward_splits(
+        start_ms=START_MS, end_ms=END_MS, in_sample_ms=12 * 3_600_000, out_sample_ms=6 * 3_600_000,
+        scheme=Scheme.ROLLING,
+    )  # fmt: skip
+    expected = walkforward_run(bars, splits, GRID_POINTS, kernel_for=make).json()
+    assert done.status == "done" and done.progress_done == 6
+    for stored_split, split in zip(done.results["splits"], expected["splits"], strict=True):
+        assert {k: v for k, v in stored_split.items() if k != "bars_dropped"} == split
+    assert done.results["out_of_sample"] == expected["out_of_sample"]
+    assert done.results["bars_dropped"] == 1  # the missing minute falls in the first split's window only
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({"strategy": "hold"}, "leadlag only"),
+        ({"cash": Decimal(-1)}, "cash must be positive"),
+        ({"start_ms": END_MS}, "window is empty"),
+        ({"interval": "7x"}, "unknown interval"),
+        ({"exchanges": ["binance", "kraken"]}, "no instrument BTC/USDT on kraken"),
+        ({"grid": {**GRID, "leader": ["bybit"]}}, "cannot sweep 'leader'"),
+        ({"grid": {**GRID, "threshold": ["-0.1"]}}, "threshold must be positive"),
+        ({"grid": {**GRID, "stop": []}}, "grid 'stop' has no values"),
+        ({"parameters": {"leader": "binance"}}, "leader and follower"),
+        ({"parameters": {**FIXED, "lookback": "2"}}, "lookback both fixed and swept"),
+        ({"cost_model": {"slippage_bps": "-1"}}, "slippage must not be negative"),
+        ({"cost_model": {"fees": "zero"}}, "unknown cost setting(s) fees"),
+        ({"start_ms": END_MS + DAY, "end_ms": END_MS + 2 * DAY}, "no candles for binance"),
+        ({"walkforward": {"in_sample_ms": 2 * DAY, "out_sample_ms": DAY}}, "no split fits"),
+        ({"walkforward": {"in_sample_ms": DAY, "out_sample_ms": DAY, "objective": "luck"}}, "unknown objective"),
+        ({"walkforward": {"out_sample_ms": DAY}}, "walk-forward needs in_sample_ms"),
+    ],
+)
+def test_bad_input_is_refused_and_stores_nothing(
+    stored: tuple[BarSeries, BarSeries], overrides: dict[str, Any], fragment: str
+) -> None:
+    with pytest.raises(sweeps.SweepError) as refused:
+        create(**overrides)
+    assert fragment in str(refused.value)
+    assert StrategySweep.objects.count() == 0

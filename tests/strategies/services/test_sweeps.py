@@ -3,19 +3,26 @@ recorded once (a retried chunk changes nothing); the stored results are the vect
 
 from __future__ import annotations
 
+import socket
+import sys
+from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from hftplatform.celery import app as celery_app
 from marketdata import services as marketdata_services
 from marketdata.core.candles import Candle
+from strategies import tasks
 from strategies.core.data import BarSeries, MarketData
 from strategies.core.vectorised import LeadLagArrays, SweepKernel, VectorCosts, aligned_bars, leadlag_grid
 from strategies.core.walkforward import Scheme, walkforward_run, walkforward_splits
 from strategies.models import StrategySweep
 from strategies.services import sweeps
+from tests import live_processes
 from tests.marketdata.factories import InstrumentFactory
 from tests.strategies.bars import BINANCE, BYBIT, MINUTE, START_MS
 from tests.strategies.core.test_vectorised import pair_make
@@ -197,3 +204,54 @@ def test_bad_input_is_refused_and_stores_nothing(
         create(**overrides)
     assert fragment in str(refused.value)
     assert StrategySweep.objects.count() == 0
+
+
+# -- over a real Celery worker --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def worker_queue(redis_namespace: live_processes.RedisNamespace, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """One real worker (solo pool) alone on a queue of its own, reading the test database."""
+    queue = live_processes.broker_queue_name()
+    node = f"{queue}@{socket.gethostname()}"
+    log_path = tmp_path / "worker.log"
+    command = [
+        sys.executable, "-m", "celery", "-A", "hftplatform", "worker", "--pool", "solo", "--queues", queue,
+        "--hostname", node, "--without-mingle", "--without-gossip", "--without-heartbeat", "--loglevel", "INFO",
+    ]  # fmt: skip
+    process = live_processes.process_start(command, env=live_processes.child_env(redis_namespace), log_path=log_path)
+    try:
+        live_processes.wait_until(
+            lambda: f"{node} ready.".encode() in log_path.read_bytes() or process.poll() is not None or None,
+            timeout=30.0,
+            what=node,
+            log_path=log_path,
+        )
+        assert process.poll() is None, log_path.read_text(errors="replace")
+        yield queue, log_path
+    finally:
+        exit_status = live_processes.process_stop(process)
+        live_processes.broker_queue_delete(celery_app, queue)
+    assert exit_status == 0, log_path.read_text(errors="replace")[-4000:]
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_sweep_fans_out_over_a_worker(stored: tuple[BarSeries, BarSeries], worker_queue: tuple[str, Path]) -> None:
+    # Given the same sweep twice
+    queue, log_path = worker_queue
+    over_celery, in_process = create(), create()
+
+    # When one runs as tasks on the worker and the other in this process
+    tasks.strategy_sweep_run.apply_async((over_celery.pk, queue), queue=queue)
+    sweeps.strategy_sweep_execute(sweep_id=in_process.pk)
+
+    def finished() -> StrategySweep | None:
+        sweep = StrategySweep.objects.get(pk=over_celery.pk)
+        return sweep if sweep.status in ("done", "failed") else None
+
+    done = live_processes.wait_until(finished, timeout=120.0, what="the sweep", log_path=log_path)
+
+    # Then the worker's chunks made the same results
+    assert (done.status, done.progress_done, done.error) == ("done", 16, "")
+    assert done.results == StrategySweep.objects.get(pk=in_process.pk).results

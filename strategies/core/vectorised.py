@@ -30,10 +30,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from strategies.core.costs import BPS
+from strategies.core.data import BarSeries, MarketData
 from strategies.core.markets import Market, MarketKind
 
 if TYPE_CHECKING:
-    from strategies.core.data import BoolArray, FloatArray, IntArray, MarketData
+    from strategies.core.data import BoolArray, FloatArray, IntArray
     from strategies.core.engine import EngineConfig
     from strategies.core.strategy import Strategy
 
@@ -81,10 +82,13 @@ class AlignedBars:
         )
 
 
-def aligned_bars(data: MarketData) -> AlignedBars:
-    """The market data as :class:`AlignedBars`; :class:`VectorisedError` if the series do not share their open
-    times and interval (the engine's clock then interleaves them, which this path does not model)."""
-    series = data.series
+def aligned_bars(data: MarketData | Sequence[BarSeries]) -> AlignedBars:
+    """The market data (or its series) as :class:`AlignedBars`; :class:`VectorisedError` if the series do not
+    share their open times and interval (the engine's clock then interleaves them, which this path does not
+    model)."""
+    series = data.series if isinstance(data, MarketData) else tuple(data)
+    if not series:
+        raise VectorisedError("no markets")
     first = series[0]
     if not len(first):
         raise VectorisedError(f"{first.market}: no bars")

@@ -14,8 +14,6 @@ import numpy as np
 import pytest
 
 from hftplatform.celery import app as celery_app
-from marketdata import services as marketdata_services
-from marketdata.core.candles import Candle
 from strategies import tasks
 from strategies.core.data import BarSeries, MarketData
 from strategies.core.vectorised import LeadLagArrays, SweepKernel, VectorCosts, aligned_bars, leadlag_grid
@@ -23,52 +21,20 @@ from strategies.core.walkforward import Scheme, walkforward_run, walkforward_spl
 from strategies.models import StrategySweep
 from strategies.services import sweeps
 from tests import live_processes
-from tests.marketdata.factories import InstrumentFactory
 from tests.strategies.bars import BINANCE, BYBIT, MINUTE, START_MS
-from tests.strategies.core.test_vectorised import pair_make
+from tests.strategies.sweep_candles import BARS, END_MS, sweep_candles_store
 
 pytestmark = pytest.mark.django_db
 
-BARS = 2 * 1440  # two days of 1m bars
-END_MS = START_MS + BARS * MINUTE
 DAY = 86_400_000
 GRID = {"lookback": ["1", "2"], "threshold": ["0.001", "0.002"], "hold_bars": ["1", "3"], "stop": ["0.002", "0.02"]}
 FIXED = {"leader": "binance", "follower": "bybit"}
 COSTS = {"fee_model": "venue", "slippage_bps": "1", "latency_ms": 60_000}
 
 
-def series_store(series: BarSeries, instrument_id: int) -> None:
-    def text(scaled: int) -> str:
-        return str(series.price(scaled))
-
-    candles = [
-        Candle(int(t), text(int(o)), text(int(h)), text(int(lo)), text(int(c)), "1")
-        for t, o, h, lo, c in zip(series.open_ms, series.open, series.high, series.low, series.close, strict=True)
-    ]
-    marketdata_services.klines_store(instrument_id=instrument_id, interval="1m", candles=candles, covered=None)
-
-
 @pytest.fixture
 def stored() -> tuple[BarSeries, BarSeries]:
-    """Two days of aligned 1m candles on Binance and Bybit, the Bybit one missing one minute."""
-    lead, follow = pair_make(BINANCE, BYBIT, BARS, seed=21)
-    keep = np.ones(BARS, dtype=bool)
-    keep[100] = False
-    follow = BarSeries(
-        BYBIT,
-        MINUTE,
-        follow.open_ms[keep],
-        follow.open[keep],
-        follow.high[keep],
-        follow.low[keep],
-        follow.close[keep],
-        follow.volume[keep],
-        2,
-    )
-    for market, series in ((BINANCE, lead), (BYBIT, follow)):
-        instrument = InstrumentFactory(exchange=market.venue, base="BTC", symbol="BTC/USDT")
-        series_store(series, instrument.pk)
-    return lead, follow
+    return sweep_candles_store()
 
 
 def create(**overrides: Any) -> StrategySweep:

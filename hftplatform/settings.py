@@ -280,6 +280,8 @@ COINBASE_WS_URL = env("COINBASE_WS_URL", "wss://advanced-trade-ws.coinbase.com")
 KLINES_DOWNLOAD_CONCURRENCY = int(env("KLINES_DOWNLOAD_CONCURRENCY", "8"))
 # How often beat brings tracked markets up to date: a 1m market lags at most this plus one request.
 KLINES_SYNC_SECONDS = float(env("KLINES_SYNC_SECONDS", "10"))
+# How often beat brings tracked perpetuals' funding history up to date (events settle every 1 to 8 hours).
+FUNDING_SYNC_SECONDS = float(env("FUNDING_SYNC_SECONDS", "900"))
 # A signed-in user's lead-lag request costs grid steps x markets x max_lag (marketdata.core.leadlag.cost); one over
 # the budget is refused. The default admits a year of 1-minute candles on three venues at ±30 lags (47,304,000).
 LEADLAG_COST_BUDGET = int(env("LEADLAG_COST_BUDGET", "50000000"))
@@ -375,6 +377,11 @@ CELERY_BEAT_SCHEDULE = {
     "accounts-wallet-nonces-purge": {
         "task": "accounts.tasks.wallet_nonces_purge",
         "schedule": schedule(timedelta(hours=1)),
+    },
+    "marketdata-funding-sync-tracked": {
+        "task": "marketdata.tasks.funding_sync_tracked",
+        "schedule": schedule(timedelta(seconds=FUNDING_SYNC_SECONDS)),
+        "options": {"expires": FUNDING_SYNC_SECONDS},
     },
     "marketdata-leadlag-refresh-tracked": {
         "task": "marketdata.tasks.leadlag_refresh_tracked",

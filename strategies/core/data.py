@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hftplatform.core.decimal_text import decimal_scale
 from strategies.core.markets import Market
 
 if TYPE_CHECKING:
@@ -26,13 +27,6 @@ if TYPE_CHECKING:
 
 class DataError(ValueError):
     """Bars the engine cannot use: unsorted or duplicate times, no bars, prices that are not exact decimals."""
-
-
-def decimal_scale(text: str) -> int:
-    """Digits after the decimal point of the exact text (``'0.0100'`` → 4; ``'5E+2'`` → 0)."""
-    exponent = Decimal(text).as_tuple().exponent
-    assert isinstance(exponent, int)
-    return max(0, -exponent)
 
 
 @dataclass(frozen=True, eq=False)

@@ -12,7 +12,7 @@ store, so a restarted worker resumes where it stopped.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -21,7 +21,7 @@ import numpy as np
 from strategies.core.data import MarketData
 from strategies.core.intents import Intent
 from strategies.core.markets import Market
-from strategies.core.params import ParamError, params_parse
+from strategies.core.params import ParamError
 from strategies.core.portfolio import EntryKind, LedgerEntry
 
 if TYPE_CHECKING:
@@ -161,19 +161,3 @@ def strategy_register(cls: type[Strategy[Any]]) -> type[Strategy[Any]]:
         raise ValueError(f"strategy {cls.name!r} registered twice")
     STRATEGIES[cls.name] = cls
     return cls
-
-
-def strategy_class(name: str) -> type[Strategy[Any]]:
-    """The registered strategy ``name``; :class:`ParamError` names the known ones otherwise."""
-    import strategies.cex.core  # noqa: F401  (registers the built-in strategies)
-
-    try:
-        return STRATEGIES[name]
-    except KeyError:
-        raise ParamError(f"unknown strategy {name!r}; known: {', '.join(sorted(STRATEGIES))}") from None
-
-
-def strategy_build(name: str, params: Mapping[str, object], markets: Sequence[Market]) -> Strategy[Any]:
-    """A strategy instance from its name, raw parameters and markets; bad input raises :class:`ParamError`."""
-    cls = strategy_class(name)
-    return cls(params_parse(cls.Params, params), markets)

@@ -40,8 +40,9 @@ from strategies.core.paper import BookSide, PaperBatch, PaperEngine, PaperState,
 from strategies.core.params import ParamError, params_json
 from strategies.core.portfolio import EntryKind, LedgerEntry, portfolio_replay
 from strategies.core.risk import RiskLimits
-from strategies.core.strategy import Strategy, strategy_build
+from strategies.core.strategy import Strategy
 from strategies.models import StrategyLedgerEntry, StrategyNavPoint, StrategyRefusal, StrategyRun
+from strategies.registry import strategy_build
 
 
 class StrategyPaperError(ValueError):

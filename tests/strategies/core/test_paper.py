@@ -17,7 +17,7 @@ from strategies.core.markets import Market
 from strategies.core.paper import TAG_OPEN, BookSide, PaperBatch, PaperEngine, PaperState, PaperStateError
 from strategies.core.portfolio import ACCOUNTING, EntryKind, LedgerEntry, portfolio_replay
 from strategies.core.risk import RefusalReason
-from strategies.core.strategy import strategy_build
+from strategies.registry import strategy_build
 from tests.strategies.paper_bars import BYBIT, IV, LEADLAG, T0, Row, walk
 
 D = Decimal

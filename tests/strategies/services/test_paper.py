@@ -25,8 +25,8 @@ from strategies.core.data import BarSeries, MarketData
 from strategies.core.engine import Engine, EngineConfig
 from strategies.core.markets import Market
 from strategies.core.portfolio import ACCOUNTING
-from strategies.core.strategy import strategy_build
 from strategies.models import StrategyLedgerEntry, StrategyNavPoint, StrategyRefusal, StrategyRun
+from strategies.registry import strategy_build
 from strategies.services import paper
 from strategies.services.paper import StrategyPaperError, strategy_paper_start, strategy_paper_step
 from tests.marketdata.factories import InstrumentFactory

@@ -4,7 +4,6 @@ or killed before its commit and run again, stores what one uninterrupted step ov
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal, localcontext
 from typing import Any
 
@@ -19,82 +18,33 @@ from marketdata.models import Instrument
 from orderbook.l2.book import L2Book, Side
 from orderbook.live.snapshots import VenueFeed, book_snapshot
 from orderbook.selectors import DEFAULT_TAKER_FEES, orderbook_cache_key
-from strategies import paper_selectors, paper_tasks
+from strategies import paper_selectors
 from strategies.broadcasts import strategy_run_group
 from strategies.core.data import BarSeries, MarketData
 from strategies.core.engine import Engine, EngineConfig
 from strategies.core.markets import Market
 from strategies.core.portfolio import ACCOUNTING
-from strategies.models import StrategyLedgerEntry, StrategyNavPoint, StrategyRefusal, StrategyRun
+from strategies.models import StrategyLedgerEntry, StrategyRefusal, StrategyRun
 from strategies.registry import strategy_build
 from strategies.services import paper
-from strategies.services.paper import StrategyPaperError, strategy_paper_start, strategy_paper_step
-from tests.marketdata.factories import InstrumentFactory
+from strategies.services.paper import StrategyPaperError, strategy_paper_step
 from tests.strategies.paper_bars import BINANCE, BYBIT, IV, LEADLAG, T0, Row, walk
+from tests.strategies.paper_runs import candles_write, paper_start, stored, tracked_markets
 
 pytestmark = pytest.mark.django_db
 
 D = Decimal
-BEFORE_T0 = T0 - 30_000  # a run started now starts at T0
 N = 90
 
 
 @pytest.fixture
 def instruments() -> dict[str, Instrument]:
-    return {
-        venue: InstrumentFactory(
-            exchange=venue,
-            base="BTC",
-            symbol="BTC/USDT",
-            venue_symbol="BTCUSDT",
-            tracked=True,
-            tracked_intervals=["1m"],
-        )
-        for venue in ("binance", "bybit")
-    }
+    return tracked_markets()
 
 
 @pytest.fixture
 def bars() -> dict[Market, list[Row]]:
     return walk(5, N)
-
-
-def candles_write(instruments: dict[str, Instrument], bars: dict[Market, list[Row]], start: int, end: int) -> None:
-    """Store the bars opening in [T0 + start * IV, T0 + end * IV) of both venues, as the live sync would."""
-    for market, rows in bars.items():
-        chosen = [Candle(*row) for row in rows[start:end]]
-        marketdata.klines_store(
-            instrument_id=instruments[market.venue].pk,
-            interval="1m",
-            candles=chosen,
-            covered=(T0 + start * IV, T0 + end * IV),
-        )
-
-
-def start(**overrides: Any) -> StrategyRun:
-    kwargs: dict[str, Any] = {
-        "strategy": "leadlag",
-        "exchanges": ["binance", "bybit"],
-        "symbol": "BTC/USDT",
-        "interval": "1m",
-        "cash": "10000",
-        "parameters": LEADLAG,
-        "now_ms": BEFORE_T0,
-    }
-    return strategy_paper_start(**{**kwargs, **overrides})
-
-
-def stored(run: StrategyRun) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    ledger = list(
-        StrategyLedgerEntry.objects.filter(run=run)
-        .order_by("seq")
-        .values_list("seq", "time_ms", "kind", "venue", "symbol", "side", "quantity", "price", "fee", "amount", "tag")
-    )
-    nav = list(StrategyNavPoint.objects.filter(run=run).order_by("time_ms").values_list("time_ms", "nav", "exposed"))
-    refusals = list(
-        StrategyRefusal.objects.filter(run=run).order_by("time_ms", "id").values_list("time_ms", "reason", "detail")
-    )
-    return ledger, nav, refusals
 
 
 def backtest_ledger(bars: dict[Market, list[Row]], end: int) -> list[tuple[Any, ...]]:
@@ -113,7 +63,7 @@ def backtest_ledger(bars: dict[Market, list[Row]], end: int) -> list[tuple[Any, 
 
 
 def test_start_stores_a_running_paper_run_from_the_next_candle(instruments: dict[str, Instrument]) -> None:
-    run = start()
+    run = paper_start()
     assert (run.mode, run.status, run.start_ms, run.end_ms, run.last_event_ms) == ("paper", "running", T0, None, None)
     assert run.markets == [
         {"exchange": "binance", "symbol": "BTC/USDT", "instrument_id": instruments["binance"].pk},
@@ -147,14 +97,14 @@ def test_bad_input_is_refused_and_stores_nothing(
     instruments: dict[str, Instrument], overrides: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(StrategyPaperError, match=message):
-        start(**overrides)
+        paper_start(**overrides)
     assert StrategyRun.objects.count() == 0
 
 
 def test_a_market_not_tracked_is_refused(instruments: dict[str, Instrument]) -> None:
     Instrument.objects.filter(pk=instruments["bybit"].pk).update(tracked=False, tracked_intervals=[])
     with pytest.raises(StrategyPaperError, match="bybit BTC/USDT is not tracked at 1m"):
-        start()
+        paper_start()
     assert StrategyRun.objects.count() == 0
 
 
@@ -164,7 +114,7 @@ def test_a_market_not_tracked_is_refused(instruments: dict[str, Instrument]) -> 
 def test_a_step_before_every_market_has_closed_a_candle_stores_nothing(
     instruments: dict[str, Instrument], bars: dict[Market, list[Row]]
 ) -> None:
-    run = start()
+    run = paper_start()
     assert strategy_paper_step(run_id=run.pk) == paper.PaperStepResult(run.pk, 0, 0, 0, 0, None, None)
     marketdata.klines_store(
         instrument_id=instruments["binance"].pk,
@@ -179,7 +129,7 @@ def test_a_step_before_every_market_has_closed_a_candle_stores_nothing(
 
 
 def test_an_open_candle_is_not_stepped_over(instruments: dict[str, Instrument], bars: dict[Market, list[Row]]) -> None:
-    run = start()
+    run = paper_start()
     candles_write(instruments, bars, 0, 3)
     for market in bars:
         marketdata.klines_store(
@@ -199,7 +149,7 @@ class Crash(RuntimeError):
 def test_steps_run_twice_or_killed_before_commit_store_what_one_uninterrupted_step_stores(
     instruments: dict[str, Instrument], bars: dict[Market, list[Row]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    stepped, whole = start(), start()
+    stepped, whole = paper_start(), paper_start()
     real_store = paper._store
     crashes = {"left": 0}
 
@@ -266,16 +216,11 @@ def book_publish(time_ms: int, asks: list[tuple[str, str]], bids: list[tuple[str
     cache.set(orderbook_cache_key("BTC/USDT"), snapshot, timeout=30)
 
 
-@pytest.fixture
-def isolated_redis(redis_namespace: Any) -> Iterator[None]:
-    yield
-
-
 def test_the_last_steps_entry_walks_the_fresh_live_book(
-    instruments: dict[str, Instrument], bars: dict[Market, list[Row]], isolated_redis: None
+    instruments: dict[str, Instrument], bars: dict[Market, list[Row]], redis_namespace: Any
 ) -> None:
     k = _entry_step(bars)
-    run = start()
+    run = paper_start()
     candles_write(instruments, bars, 0, k)
     seen = T0 + k * IV + 4_000
     book_publish(seen, asks=[("99000.00", "0.05"), ("99010.50", "0.05"), ("99020", "5")], bids=[("98990", "1")])
@@ -300,10 +245,10 @@ def test_the_last_steps_entry_walks_the_fresh_live_book(
 
 
 def test_a_thin_book_fills_what_it_holds_and_stores_the_rest_as_refused(
-    instruments: dict[str, Instrument], bars: dict[Market, list[Row]], isolated_redis: None
+    instruments: dict[str, Instrument], bars: dict[Market, list[Row]], redis_namespace: Any
 ) -> None:
     k = _entry_step(bars)
-    run = start(cost_model={"fee_model": "zero"})
+    run = paper_start(cost_model={"fee_model": "zero"})
     candles_write(instruments, bars, 0, k)
     seen = T0 + k * IV + 1
     book_publish(seen, asks=[("99000", "0.01")], bids=[])
@@ -317,10 +262,10 @@ def test_a_thin_book_fills_what_it_holds_and_stores_the_rest_as_refused(
 
 @pytest.mark.parametrize("age_ms", [10_001, -10_001])
 def test_a_stale_book_is_not_used_and_the_entry_fills_at_the_next_open(
-    instruments: dict[str, Instrument], bars: dict[Market, list[Row]], isolated_redis: None, age_ms: int
+    instruments: dict[str, Instrument], bars: dict[Market, list[Row]], redis_namespace: Any, age_ms: int
 ) -> None:
     k = _entry_step(bars)
-    run = start()
+    run = paper_start()
     candles_write(instruments, bars, 0, k)
     seen = T0 + k * IV + 2_000
     book_publish(seen, asks=[("1", "100")], bids=[])
@@ -335,7 +280,7 @@ def test_a_stale_book_is_not_used_and_the_entry_fills_at_the_next_open(
 
 
 def test_a_stopped_run_is_not_stepped(instruments: dict[str, Instrument], bars: dict[Market, list[Row]]) -> None:
-    run = start()
+    run = paper_start()
     paper.strategy_paper_stop(run_id=run.pk)
     candles_write(instruments, bars, 0, 10)
     assert strategy_paper_step(run_id=run.pk) is None
@@ -351,10 +296,10 @@ def test_a_stopped_run_is_not_stepped(instruments: dict[str, Instrument], bars: 
 def test_the_new_nav_points_are_pushed_to_the_runs_group_after_commit(
     instruments: dict[str, Instrument],
     bars: dict[Market, list[Row]],
-    isolated_redis: None,
+    redis_namespace: Any,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    run = start()
+    run = paper_start()
     candles_write(instruments, bars, 0, 2)
     layer = get_channel_layer()
     assert layer is not None
@@ -372,40 +317,3 @@ def test_the_new_nav_points_are_pushed_to_the_runs_group_after_commit(
         ],
         "final_nav": "10000.00000000",
     }
-
-
-# -- tasks ----------------------------------------------------------------------------------------------------
-
-
-def test_the_step_task_steps_and_is_idempotent(
-    instruments: dict[str, Instrument], bars: dict[Market, list[Row]]
-) -> None:
-    run = start()
-    candles_write(instruments, bars, 0, 30)
-    paper_tasks.strategy_paper_step.apply(args=(run.pk,)).get()
-    first = stored(run)
-    paper_tasks.strategy_paper_step.apply(args=(run.pk,)).get()
-    assert stored(run) == first and len(first[1]) == 30
-
-
-def test_the_step_task_fails_a_run_whose_state_cannot_be_read(instruments: dict[str, Instrument]) -> None:
-    run = start()
-    candles_write(instruments, walk(5, 3), 0, 3)
-    StrategyRun.objects.filter(pk=run.pk).update(state={"waiting": [{"venue": "bybit"}]}, last_event_ms=T0 + IV)
-    paper_tasks.strategy_paper_step.apply(args=(run.pk,)).get()
-    run.refresh_from_db()
-    assert run.status == "failed" and "cannot step" in run.error
-    assert stored(run) == ([], [], [])
-
-
-def test_beat_queues_a_step_of_every_running_paper_run(
-    instruments: dict[str, Instrument], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    running, stopped = start(), start()
-    paper.strategy_paper_stop(run_id=stopped.pk)
-    queued: list[tuple[Any, ...]] = []
-    monkeypatch.setattr(
-        paper_tasks.strategy_paper_step, "apply_async", lambda args, **options: queued.append((args, options))
-    )
-    paper_tasks.strategy_paper_step_all.apply().get()
-    assert queued == [((running.pk,), {"expires": paper_tasks.STEP_EXPIRES_SECONDS})]

@@ -189,7 +189,8 @@ class PaperView(View):
 class PaperEngine(Engine):
     """The engine over one batch of a paper run: ``portfolio`` rebuilt from the stored ledger (None on the first
     batch: the run's cash is deposited), ``state`` the stored :class:`PaperState`, ``offsets`` per market (in
-    ``data``'s order) the bars before the batch's first, ``last_event_ms`` the last step already processed."""
+    ``data``'s order) the bars before the batch's first, ``last_event_ms`` the last step already processed, and
+    ``funding`` each perpetual's funding events after it (only those: an event is charged at the step it falls in)."""
 
     def __init__(
         self,
@@ -201,8 +202,9 @@ class PaperEngine(Engine):
         state: PaperState,
         offsets: Sequence[int] | None = None,
         last_event_ms: int | None = None,
+        funding: Mapping[Market, Sequence[tuple[int, Decimal]]] | None = None,
     ) -> None:
-        super().__init__(strategy=strategy, data=data, config=config, portfolio=portfolio)
+        super().__init__(strategy=strategy, data=data, config=config, portfolio=portfolio, funding=funding)
         if offsets is not None and len(offsets) != len(data.series):
             raise ValueError("one offset per market of the data")
         self.view = PaperView(data, self.portfolio, offsets or [0] * len(data.series))

@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from marketdata import selectors as marketdata_selectors
 from marketdata.core.intervals import IntervalError, interval_get
 from marketdata.core.venues import Venue
 from marketdata.models import Instrument
@@ -326,6 +327,15 @@ def _batch(run: StrategyRun, books: Mapping[Market, BookSide]) -> PaperBatch | N
         return None
     ledger = _ledger(run)
     config = EngineConfig(cash=run.cash, costs=_cost_model(run.cost_model), limits=_risk_limits(run.risk_limits or {}))
+    # Perpetual funding settled after the last step, up to the horizon: each event is charged once, at its step.
+    since = run.start_ms if run.last_event_ms is None else run.last_event_ms + 1
+    funding = {
+        market: marketdata_selectors.funding_rates_read(
+            instrument_id=int(spec["instrument_id"]), start_ms=since, end_ms=horizon + 1
+        )
+        for market, spec in zip(_markets(run), run.markets, strict=True)
+        if market.kind is MarketKind.PERP
+    }
     engine = PaperEngine(
         strategy=strategy,
         data=data,
@@ -334,6 +344,7 @@ def _batch(run: StrategyRun, books: Mapping[Market, BookSide]) -> PaperBatch | N
         state=PaperState.parse(run.state or {}),
         offsets=offsets,
         last_event_ms=run.last_event_ms,
+        funding=funding,
     )
     return engine.run_batch(books=books, interval_ms=iv.length_ms)
 

@@ -14,6 +14,7 @@ from django.core.cache import cache
 
 from marketdata import services as marketdata
 from marketdata.core.candles import Candle
+from marketdata.core.funding import FundingEvent
 from marketdata.models import Instrument
 from orderbook.l2.book import L2Book, Side
 from orderbook.live.snapshots import VenueFeed, book_snapshot
@@ -28,6 +29,7 @@ from strategies.models import StrategyLedgerEntry, StrategyRefusal, StrategyRun
 from strategies.registry import strategy_build
 from strategies.services import paper
 from strategies.services.paper import StrategyPaperError, strategy_paper_step
+from tests.marketdata.factories import InstrumentFactory
 from tests.strategies.paper_bars import BINANCE, BYBIT, IV, LEADLAG, T0, Row, walk
 from tests.strategies.paper_runs import candles_write, paper_start, stored, tracked_markets
 
@@ -317,3 +319,41 @@ def test_the_new_nav_points_are_pushed_to_the_runs_group_after_commit(
         ],
         "final_nav": "10000.00000000",
     }
+
+
+def test_perpetual_funding_is_charged_once_at_its_step_as_in_a_backtest() -> None:
+    perp = Market("binance", "BTC/USDT:USDT")
+    instrument = InstrumentFactory(
+        exchange="binance",
+        market_type="perp",
+        base="BTC",
+        symbol=perp.symbol,
+        venue_symbol="BTCUSDT",
+        settle="USDT",
+        tracked=True,
+        tracked_intervals=["1m"],
+    )
+    rows = walk(5, 50)[BINANCE]
+    events = [FundingEvent(T0 + 10 * IV, "0.0001"), FundingEvent(T0 + 25 * IV + 30_000, "-0.00025")]
+    events.append(FundingEvent(T0 + 40 * IV, "0.0003"))
+    marketdata.funding_rates_store(instrument_id=instrument.pk, events=events, covered=[(T0, T0 + 50 * IV)])
+    run = paper_start(strategy="hold", exchanges=["binance"], symbol=perp.symbol, parameters={})
+    for cut in (10, 26, 33, 50):
+        marketdata.klines_store(
+            instrument_id=instrument.pk,
+            interval="1m",
+            candles=[Candle(*row) for row in rows[:cut]],
+            covered=(T0, T0 + cut * IV),
+        )
+        strategy_paper_step(run_id=run.pk)
+
+    data = MarketData([BarSeries.from_text(perp, IV, rows)])
+    funding = {perp: [(e.time_ms, D(e.rate)) for e in events]}
+    engine = Engine(
+        strategy=strategy_build("hold", {}, [perp]), data=data, config=EngineConfig(cash=D("10000")), funding=funding
+    )
+    result = engine.run()
+    ledger, nav, _ = stored(run)
+    assert [row[2] for row in ledger] == ["deposit", "trade", "funding", "funding", "funding"]
+    assert [(row[1], row[9]) for row in ledger] == [(e.time_ms, e.amount) for e in result.ledger]
+    assert [(t, n) for t, n, _ in nav] == list(zip(result.nav_times, result.nav, strict=True))

@@ -4,6 +4,7 @@ or killed before its commit and run again, stores what one uninterrupted step ov
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal, localcontext
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.cache import cache
+from django.db import connection, transaction
 
 from marketdata import services as marketdata
 from marketdata.core.candles import Candle
@@ -357,3 +359,32 @@ def test_perpetual_funding_is_charged_once_at_its_step_as_in_a_backtest() -> Non
     assert [row[2] for row in ledger] == ["deposit", "trade", "funding", "funding", "funding"]
     assert [(row[1], row[9]) for row in ledger] == [(e.time_ms, e.amount) for e in result.ledger]
     assert [(t, n) for t, n, _ in nav] == list(zip(result.nav_times, result.nav, strict=True))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_step_while_another_worker_steps_the_run_returns_at_once_and_stores_nothing() -> None:
+    instruments = tracked_markets()
+    run = paper_start()
+    candles_write(instruments, walk(5, 10), 0, 10)
+    locked, release = threading.Event(), threading.Event()
+
+    def other_worker() -> None:
+        try:
+            with transaction.atomic():
+                StrategyRun.objects.select_for_update().get(pk=run.pk)
+                locked.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=other_worker)
+    worker.start()
+    try:
+        assert locked.wait(30)
+        assert strategy_paper_step(run_id=run.pk) is None  # the lock holder does the work
+        assert stored(run) == ([], [], [])
+    finally:
+        release.set()
+        worker.join(30)
+    result = strategy_paper_step(run_id=run.pk)
+    assert result is not None and result.steps == 10

@@ -313,7 +313,7 @@ def test_the_new_nav_points_are_pushed_to_the_runs_group_after_commit(
         strategy_paper_step(run_id=run.pk)
     message = async_to_sync(layer.receive)(channel)
     assert message == {
-        "type": "strategy_run.nav",
+        "type": "run.nav",
         "run_id": run.pk,
         "points": [
             {"time": "2026-01-01T00:01:00Z", "time_ms": T0 + IV, "nav": "10000.00000000"},

@@ -103,21 +103,28 @@ def paper_book_read(*, venue: str, symbol: str) -> BookSide | None:
         states = {str(v["venue"]): str(v["state"]) for v in snapshot.get("venues", [])}
         if states.get(venue) != "live":
             return None
-        return BookSide(
-            time_ms=int(snapshot["time_ms"]),
-            bids=_venue_levels(snapshot.get("bids", []), venue),
-            asks=_venue_levels(snapshot.get("asks", []), venue),
-        )
-    except (KeyError, TypeError, ValueError, InvalidOperation):
+        bids = _venue_levels(snapshot.get("bids", []), venue)
+        asks = _venue_levels(snapshot.get("asks", []), venue)
+        time_ms = int(snapshot["time_ms"])
+    except (KeyError, TypeError, ValueError, InvalidOperation, AttributeError):
         return None  # not a snapshot this platform published: no book
+    bid_prices, ask_prices = [p for p, _ in bids], [p for p, _ in asks]
+    if bid_prices != sorted(set(bid_prices), reverse=True) or ask_prices != sorted(set(ask_prices)):
+        return None  # levels out of order: not a book to fill against
+    return BookSide(time_ms=time_ms, bids=bids, asks=asks)
 
 
 def _venue_levels(levels: Sequence[Mapping[str, Any]], venue: str) -> tuple[tuple[Decimal, Decimal], ...]:
     found = []
     for level in levels:
         size = level.get("venues", {}).get(venue)
-        if size is not None and Decimal(size) > 0:
-            found.append((Decimal(level["price"]), Decimal(size)))
+        if size is None:
+            continue
+        price, amount = Decimal(level["price"]), Decimal(size)
+        if not (price.is_finite() and amount.is_finite() and price > 0):
+            raise ValueError(f"level {level!r}")
+        if amount > 0:
+            found.append((price, amount))
     return tuple(found)
 
 

@@ -39,7 +39,7 @@ from strategies.core.intents import Side
 from strategies.core.markets import Market, MarketKind
 from strategies.core.paper import BookSide, PaperBatch, PaperEngine, PaperState, PaperStateError
 from strategies.core.params import ParamError, params_json
-from strategies.core.portfolio import EntryKind, LedgerEntry, portfolio_replay
+from strategies.core.portfolio import EntryKind, LedgerEntry, PortfolioError, portfolio_replay
 from strategies.core.risk import RiskLimits
 from strategies.core.strategy import Strategy
 from strategies.models import StrategyLedgerEntry, StrategyNavPoint, StrategyRefusal, StrategyRun
@@ -413,7 +413,7 @@ def strategy_paper_step(*, run_id: int, now_ms: int | None = None) -> PaperStepR
             return None
         try:
             batch = _batch(locked, books)
-        except (PaperStateError, DataError, EngineError, CostError) as error:
+        except (PaperStateError, PortfolioError, DataError, EngineError, CostError) as error:
             raise StrategyPaperError(f"paper run {run_id} cannot step: {error}") from None
         if batch is None or batch.last_event_ms is None:
             return PaperStepResult(run_id, 0, 0, 0, 0, locked.last_event_ms, locked.final_nav)

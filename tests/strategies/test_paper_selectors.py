@@ -87,3 +87,27 @@ def test_a_venues_book_is_its_levels_in_the_published_snapshot(redis_namespace: 
 
     _publish({"bybit": VenueFeed(None, "syncing"), "binance": VenueFeed(binance, "live")}, T0 + 1)
     assert paper_selectors.paper_book_read(venue="bybit", symbol="BTC/USDT") is None
+
+
+@pytest.mark.parametrize(
+    "snapshot",
+    [
+        {"time_ms": T0, "venues": [{"venue": "bybit", "state": "live"}], "bids": [], "asks": "nonsense"},
+        {"time_ms": "soon", "venues": [{"venue": "bybit", "state": "live"}], "bids": [], "asks": []},
+        {
+            "time_ms": T0,
+            "venues": [{"venue": "bybit", "state": "live"}],
+            "bids": [],
+            "asks": [{"price": "101", "venues": {"bybit": "1"}}, {"price": "100", "venues": {"bybit": "1"}}],
+        },
+        {
+            "time_ms": T0,
+            "venues": [{"venue": "bybit", "state": "live"}],
+            "bids": [{"price": "NaN", "venues": {"bybit": "1"}}],
+            "asks": [],
+        },
+    ],
+)
+def test_a_snapshot_that_is_no_usable_book_gives_no_book(redis_namespace: Any, snapshot: dict[str, Any]) -> None:
+    cache.set(orderbook_cache_key("BTC/USDT"), snapshot, timeout=30)
+    assert paper_selectors.paper_book_read(venue="bybit", symbol="BTC/USDT") is None

@@ -138,6 +138,11 @@ class Strategy(ABC, Generic[P]):
     def traded(self) -> Sequence[Market]:
         """The markets this strategy may trade; the run's cash is split over their venues."""
 
+    def warmup_bars(self) -> int | None:
+        """How many closed bars of each market a step reads back at most; paper and live runs show a batch of new
+        steps that many bars from before it. None (the default): every bar since the run started."""
+        return None
+
     def on_start(self, view: View) -> Sequence[Intent]:
         """Intents before the first bar closes (filled at the first bar's open)."""
         return ()

@@ -1,1 +1,2 @@
-"""Writes of the strategies app, one module per area (each function keyword-only, named <entity>_<action>)."""
+"""Every write of strategies, one module per flow (``paper``: paper runs started, stepped, stopped; ``sweeps``:
+parameter sweeps and walk-forward studies fanned out over workers)."""

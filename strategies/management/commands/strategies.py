@@ -5,6 +5,7 @@
   for daily crypto, 8760 hourly, 525600 for 1m); a table, or with ``--json`` one object ``{"metrics": {...},
   "periods": N, "observations": n, "start": first date, "end": last date}`` with an undefined or infinite metric
   as ``null`` (the definitions: :mod:`strategies.core.metrics`).
+- ``strategies paper start|status|step|stop ...``: paper runs (see :mod:`strategies.management.paper_command`).
 
 Each subcommand is a pair of methods, ``arguments_<name>(parser)`` and ``handle_<name>(**options)``, listed in
 :attr:`Command.subcommands`: adding one touches nothing of the others.
@@ -17,10 +18,11 @@ import math
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from strategies.core.metrics import METRIC_KEYS, performance_metrics
 from strategies.core.return_series import return_series_parse_csv
+from strategies.management.paper_command import PaperSubcommand
 from strategies.management.sweep_command import SweepSubcommand
 
 # Metrics that are returns (fractions), shown as percentages too in the table.
@@ -50,12 +52,13 @@ def _metric_text(key: str, value: float | None) -> str:
     return f"{text}  ({value * 100:.2f} %)" if key in _RETURN_METRICS else text
 
 
-class Command(SweepSubcommand, BaseCommand):
-    help = "The strategy engine: metrics of a return series."
+class Command(SweepSubcommand, PaperSubcommand):
+    help = "The strategy engine: metrics of a return series, paper runs, sweeps and walk-forward studies."
 
     # name → help; each has arguments_<name>(parser) and handle_<name>(**options)
     subcommands: dict[str, str] = {
         "metrics": "performance metrics of a return series (CSV with the columns date,ret)",
+        "paper": "paper runs: start, status, step, stop (the strategy on live candles and books, stepped by beat)",
         "sweep": "a parameter sweep of leadlag over stored candles (vectorised; --celery: over the workers)",
         "walkforward": "a walk-forward study: the best grid point in sample, run out of sample, stitched",
     }

@@ -63,6 +63,7 @@ SWEPT_ORDER = tuple(f.name for f in fields(LeadLagParams) if f.name not in ("lea
 SWEPT = frozenset(SWEPT_ORDER)
 YEAR_DAYS = 365
 DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
 
 Progress = Callable[[int, int], None]
 
@@ -199,7 +200,7 @@ def strategy_sweep_create(
     total = len(points)
     if walkforward is not None:
         kind = StrategySweep.Kind.WALKFORWARD
-        plan = _walkforward_plan(walkforward, start_ms, end_ms)
+        plan = _walkforward_plan(walkforward, start_ms, end_ms, length_ms)
         total = len(plan["windows"])
     else:
         plan = {"chunk_size": chunk_size}
@@ -221,7 +222,7 @@ def strategy_sweep_create(
     )
 
 
-def _walkforward_plan(settings: Mapping[str, object], start_ms: int, end_ms: int) -> dict[str, Any]:
+def _walkforward_plan(settings: Mapping[str, object], start_ms: int, end_ms: int, length_ms: int) -> dict[str, Any]:
     known = {"scheme", "in_sample_ms", "out_sample_ms", "step_ms", "objective"}
     unknown = sorted(set(settings) - known)
     if unknown:
@@ -244,7 +245,22 @@ def _walkforward_plan(settings: Mapping[str, object], start_ms: int, end_ms: int
         raise SweepError(f"walk-forward needs {missing.args[0]}") from None
     except (ValueError, WalkForwardError) as error:
         raise SweepError(f"walk-forward: {error}") from None
-    return {"scheme": scheme.value, "objective": objective, "windows": [w.json() for w in windows]}
+    # Statistics on NAV sampled once a period: a day if every window starts and ends on one, else an hour, else
+    # each bar, so that every window holds whole periods and the stitched series' periods are all alike.
+    first = windows[0]
+    edges = [start_ms, first.in_end_ms - first.in_start_ms, first.out_end_ms - first.out_start_ms]
+    if len(windows) > 1:
+        edges.append(windows[1].out_start_ms - first.out_start_ms)
+    period_ms = next(
+        (p for p in (DAY_MS, HOUR_MS) if p >= length_ms and all(edge % p == 0 for edge in edges)),
+        length_ms,
+    )
+    return {
+        "scheme": scheme.value,
+        "objective": objective,
+        "period_ms": period_ms,
+        "windows": [w.json() for w in windows],
+    }
 
 
 # -- reading --------------------------------------------------------------------------------------------------
@@ -372,14 +388,12 @@ def _study(sweep: StrategySweep) -> Study:
     costs = _costs_parse(
         {k: sweep.cost_model[k] for k in ("fee_model", "slippage_bps", "latency_ms") if k in sweep.cost_model}
     )
-    length_ms = interval_get(sweep.interval).length_ms or DAY_MS
     return Study(
         points=[_point(p) for p in parsed],
         leader=markets[parsed[0].leader],
         follower=markets[parsed[0].follower],
         config=EngineConfig(cash=sweep.cash, costs=costs),
-        # Statistics on daily NAV for intraday bars (365 periods a year), on each bar for daily or longer ones.
-        period_ms=max(DAY_MS, length_ms),
+        period_ms=_period_ms(sweep),
     )
 
 
@@ -514,9 +528,16 @@ def _final_results(sweep: StrategySweep, recorded: Mapping[str, Any]) -> dict[st
     }
 
 
+def _period_ms(sweep: StrategySweep) -> int:
+    """Statistics' sampling period: the walk-forward plan's; for a sweep daily NAV for intraday bars (365 periods a
+    year), each bar for daily or longer ones."""
+    if sweep.kind == StrategySweep.Kind.WALKFORWARD:
+        return int(sweep.splits["period_ms"])
+    return max(DAY_MS, interval_get(sweep.interval).length_ms or DAY_MS)
+
+
 def _periods_per_year(sweep: StrategySweep) -> float:
-    length_ms = interval_get(sweep.interval).length_ms or DAY_MS
-    return YEAR_DAYS * DAY_MS / max(DAY_MS, length_ms)
+    return YEAR_DAYS * DAY_MS / _period_ms(sweep)
 
 
 def _mean(values: Sequence[float]) -> float | None:

@@ -55,7 +55,7 @@ def create(**overrides: Any) -> StrategySweep:
     return sweeps.strategy_sweep_create(**inputs)
 
 
-def kernel_for(lead: BarSeries, follow: BarSeries) -> Any:
+def kernel_for(lead: BarSeries, follow: BarSeries, period_ms: int = DAY) -> Any:
     keep = np.isin(lead.open_ms, follow.open_ms)
     lead = BarSeries(
         BINANCE, MINUTE, lead.open_ms[keep], lead.open[keep], lead.high[keep], lead.low[keep], lead.close[keep],
@@ -66,7 +66,7 @@ def kernel_for(lead: BarSeries, follow: BarSeries) -> Any:
 
     def make(window: Any) -> SweepKernel:
         arrays = LeadLagArrays(window, leader=BINANCE, follower=BYBIT, costs=costs, short=False, max_hold=3)
-        return SweepKernel(arrays, cash=10_000.0, period_ms=DAY)
+        return SweepKernel(arrays, cash=10_000.0, period_ms=period_ms)
 
     return bars, make
 
@@ -128,8 +128,10 @@ def test_a_walkforward_study_stores_the_in_process_result(stored: tuple[BarSerie
     # When it runs
     done = sweeps.strategy_sweep_execute(sweep_id=study.pk)
 
-    # Then the stored result is the pure walk-forward's on the same bars
-    bars, make = kernel_for(*stored)
+    # Then the stored result is the pure walk-forward's on the same bars, with statistics on hourly NAV (12 h and
+    # 6 h windows hold whole hours, not whole days)
+    assert study.splits["period_ms"] == 3_600_000
+    bars, make = kernel_for(*stored, period_ms=3_600_000)
     splits = walkforward_splits(
         start_ms=START_MS, end_ms=END_MS, in_sample_ms=12 * 3_600_000, out_sample_ms=6 * 3_600_000,
         scheme=Scheme.ROLLING,
@@ -221,3 +223,14 @@ def test_a_sweep_fans_out_over_a_worker(stored: tuple[BarSeries, BarSeries], wor
     # Then the worker's chunks made the same results
     assert (done.status, done.progress_done, done.error) == ("done", 16, "")
     assert done.results == StrategySweep.objects.get(pk=in_process.pk).results
+
+
+@pytest.mark.parametrize(
+    ("in_sample", "out_sample", "period"),
+    [(DAY, DAY // 2, 3_600_000), (DAY, DAY, DAY), (90 * MINUTE, 90 * MINUTE, MINUTE)],
+)
+def test_walkforward_statistics_sample_whole_periods_of_every_window(
+    stored: tuple[BarSeries, BarSeries], in_sample: int, out_sample: int, period: int
+) -> None:
+    study = create(walkforward={"in_sample_ms": in_sample, "out_sample_ms": out_sample})
+    assert study.splits["period_ms"] == period

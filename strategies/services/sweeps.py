@@ -268,27 +268,26 @@ def _walkforward_plan(settings: Mapping[str, object], start_ms: int, end_ms: int
 
 _CLOSED_WINDOW = "instrument_id = %s AND interval = %s AND open_time >= %s AND open_time < %s AND closed"
 _SCALE_SQL = f"""
-    SELECT coalesce(max(greatest(scale(open), scale(high), scale(low), scale(close))), 0)
+    SELECT coalesce(max(greatest(scale(open), scale(close))), 0)
     FROM marketdata_kline WHERE {_CLOSED_WINDOW}
 """  # noqa: S608  (constants only)
 # Scaled by the largest scale of the window every price is an integer, so the int8 casts are exact. Each column
 # comes as one bytea of big-endian 8-byte values, all in the one order the aggregate reads the rows in (sorted by
-# open time after, in numpy: an ORDER BY per aggregate would sort six times).
+# open time after, in numpy: an ORDER BY per aggregate would sort three times). Only opens and closes: the
+# vectorised path fills market orders at opens and decides at closes (the numeric casts are most of the read).
 _BARS_SQL = f"""
     SELECT count(*),
         string_agg(int8send(open_time), ''::bytea),
         string_agg(int8send((open * %s)::int8), ''::bytea),
-        string_agg(int8send((high * %s)::int8), ''::bytea),
-        string_agg(int8send((low * %s)::int8), ''::bytea),
-        string_agg(int8send((close * %s)::int8), ''::bytea),
-        string_agg(float8send(volume::float8), ''::bytea)
+        string_agg(int8send((close * %s)::int8), ''::bytea)
     FROM marketdata_kline WHERE {_CLOSED_WINDOW}
 """  # noqa: S608  (constants only)
 
 
 def _bar_series_read(*, instrument_id: int, interval: str, start_ms: int, end_ms: int, market: Market) -> BarSeries:
-    """The closed candles of ``[start_ms, end_ms)`` as a :class:`BarSeries` (prices scaled by the window's largest
-    decimal scale, exact). A minimal reader until the shared one in ``strategies.selectors`` is merged."""
+    """The closed candles of ``[start_ms, end_ms)`` as a :class:`BarSeries` for the vectorised path: exact opens and
+    closes (scaled by the window's largest decimal scale); high and low are the larger and smaller of the two, and
+    volume is not read. A minimal reader until the shared one in ``strategies.selectors`` is merged."""
     length_ms = interval_get(interval).length_ms
     assert length_ms is not None
     window: list[int | str] = [instrument_id, interval, start_ms, end_ms]
@@ -296,15 +295,15 @@ def _bar_series_read(*, instrument_id: int, interval: str, start_ms: int, end_ms
         cursor.execute(_SCALE_SQL, window)
         scale = int(cursor.fetchone()[0])
         factor = 10**scale
-        cursor.execute(_BARS_SQL, [factor, factor, factor, factor, *window])
+        cursor.execute(_BARS_SQL, [factor, factor, *window])
         count, *columns = cursor.fetchone()
     if not count:
         return BarSeries.empty(market, length_ms)
-    ints = [np.frombuffer(bytes(c), dtype=">i8").astype(np.int64) for c in columns[:5]]
-    volume = np.frombuffer(bytes(columns[5]), dtype=">f8").astype(np.float64)
-    order = np.argsort(ints[0], kind="stable")
-    ints = [column[order] for column in ints]
-    return BarSeries(market, length_ms, ints[0], ints[1], ints[2], ints[3], ints[4], volume[order], scale)
+    open_ms, opens, closes = (np.frombuffer(bytes(c), dtype=">i8").astype(np.int64) for c in columns)
+    order = np.argsort(open_ms, kind="stable")
+    open_ms, opens, closes = open_ms[order], opens[order], closes[order]
+    high, low = np.maximum(opens, closes), np.minimum(opens, closes)
+    return BarSeries(market, length_ms, open_ms, opens, high, low, closes, np.zeros(len(open_ms)), scale)
 
 
 @dataclass(frozen=True)

@@ -158,12 +158,13 @@ def test_hold_vectorised_equals_the_engine(seed: int, slippage: str, latency: in
     assert run.final_nav == pytest.approx(quantity * series.close[-1] / 100, rel=1e-12)
 
 
-def test_the_sweep_kernel_gives_each_point_the_single_run() -> None:
+@pytest.mark.parametrize(("follower", "short"), [(BYBIT, False), (BYBIT_PERP, True)])
+def test_the_sweep_kernel_gives_each_point_the_single_run(follower: Market, short: bool) -> None:
     # Given a grid and the arrays it shares
-    bars = aligned_bars(MarketData(pair_make(BINANCE, BYBIT, 3_000, seed=7)))
-    grid = leadlag_grid(lookbacks=[1, 3], thresholds=[0.001, 0.002], hold_bars=[1, 4], stops=[0.001, 0.01])
+    bars = aligned_bars(MarketData(pair_make(BINANCE, follower, 3_000, seed=7)))
+    grid = leadlag_grid(lookbacks=[1, 3], thresholds=[0.001, 0.002], hold_bars=[1, 4], stops=[0.001, 0.01], sizes=[0.5])
     costs = VectorCosts(fee=0.001, slippage=0.0002, latency_ms=60_000)
-    shared = LeadLagArrays(bars, leader=BINANCE, follower=BYBIT, costs=costs, short=False, max_hold=4)
+    shared = LeadLagArrays(bars, leader=BINANCE, follower=follower, costs=costs, short=short, max_hold=4)
     kernel = SweepKernel(shared, cash=10_000.0, period_ms=3_600_000)
     seen: list[tuple[int, int]] = []
 
@@ -175,7 +176,7 @@ def test_the_sweep_kernel_gives_each_point_the_single_run() -> None:
     assert seen[-1] == (16, 16) and len(seen) == 16
     for summary in summaries:
         alone = LeadLagArrays(
-            bars, leader=BINANCE, follower=BYBIT, costs=costs, short=False, max_hold=summary.point.hold_bars
+            bars, leader=BINANCE, follower=follower, costs=costs, short=short, max_hold=summary.point.hold_bars
         ).run(summary.point, cash=10_000.0)
         assert summary.final_nav == alone.final_nav
         assert summary.trades == len(alone.trades)

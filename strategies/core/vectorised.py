@@ -281,6 +281,7 @@ class LeadLagArrays:
             raise VectorisedError("leader and follower must be different markets")
         self.bars = bars
         self.n = len(bars)
+        self.follower = follower
         self.leader = bars.closes[bars.index(leader)]
         j = bars.index(follower)
         self.close = bars.closes[j]
@@ -607,6 +608,24 @@ class SweepKernel:
         held = int(np.sum(np.minimum(trades.exit_step[filled], n) - trades.entry_step[filled]))
         total, sharpe, drawdown = nav_statistics(nav, cash=self.cash, periods_per_year=self.periods_per_year)
         return PointSummary(point, final, len(trades), held / n if n else 0.0, total, sharpe, drawdown, len(nav))
+
+    def benchmark(self) -> dict[str, Any]:
+        """``hold`` on the follower over the same bars and costs (the benchmark every report shows): final NAV, the
+        statistics of its sampled NAV, and that NAV (``[close_ms, nav]`` at each sample)."""
+        arrays = self.arrays
+        follower = arrays.follower
+        run = hold_run(arrays.bars, follower, cash=self.cash, costs=arrays.costs)
+        nav = run.nav[self.samples]
+        total, sharpe, drawdown = nav_statistics(nav, cash=self.cash, periods_per_year=self.periods_per_year)
+        return {
+            "strategy": "hold",
+            "market": str(follower),
+            "final_nav": number_json(float(run.nav[-1])),
+            "total_return": number_json(total),
+            "sharpe": number_json(sharpe),
+            "max_drawdown": number_json(drawdown),
+            "nav": [[int(t), float(v)] for t, v in zip(run.step_ms[self.samples], nav, strict=True)],
+        }
 
     def sweep(
         self, points: Iterable[LeadLagPoint], progress: Callable[[int, int], None] | None = None

@@ -222,6 +222,7 @@ class SweepSubcommand(BaseCommand):
             return -math.inf if p["sharpe"] is None else float(p["sharpe"])
 
         ranked = sorted(points, key=key, reverse=True)[: max(0, top)]
+        self._benchmark(study.results["benchmark"])
         self.stdout.write(f"  {len(points)} points over {study.results['bars']:,} bars; best {len(ranked)} by Sharpe:")
         self.stdout.write(
             f"  {'lookback':>8} {'threshold':>10} {'hold':>5} {'stop':>8} {'size':>5}  {'final NAV':>12} "
@@ -235,6 +236,13 @@ class SweepSubcommand(BaseCommand):
                 f"{_number(p['sharpe'], '.3f'):>8} {_number(p['max_drawdown'], '.2%'):>8} {p['trades']:>7} "
                 f"{_number(p['exposure'], '.1%'):>8}"
             )
+
+    def _benchmark(self, bench: dict[str, Any]) -> None:
+        self.stdout.write(
+            f"  benchmark (hold {bench['market']}): return "
+            f"{_number(bench['total_return'], '.2%')}, Sharpe {_number(bench['sharpe'], '.3f')}, max drawdown "
+            f"{_number(bench['max_drawdown'], '.2%')}, final NAV {_number(bench['final_nav'], '.2f')}"
+        )
 
     def _walkforward_report(self, study: StrategySweep) -> None:
         self._header(study)
@@ -264,3 +272,4 @@ class SweepSubcommand(BaseCommand):
             f"Sharpe {_number(oos['sharpe'], '.3f')}, max drawdown {_number(oos['max_drawdown'], '.2%')}, "
             f"final NAV {_number(oos['final_nav'], '.2f')}"
         )
+        self._benchmark(results["benchmark"])

@@ -423,16 +423,24 @@ def _chunk_compute(sweep: StrategySweep, study: Study, chunk: int) -> tuple[dict
         window = sweep.splits["windows"][chunk]
         split = Split(**window)
         read = _study_bars(sweep, split.in_start_ms, split.out_end_ms)
-        result = walkforward_split(
+        outcome = walkforward_split(
             read.bars, split, study.points, kernel_for=study.kernel_for, objective=sweep.splits["objective"]
         )
-        return {**result.json(), "bars_dropped": read.dropped}, 1
+        out_bars = read.bars.window(split.out_start_ms, split.out_end_ms)
+        benchmark = study.kernel_for(out_bars, 1).benchmark()
+        return {**outcome.json(), "benchmark": benchmark, "bars_dropped": read.dropped}, 1
     size = int(sweep.splits["chunk_size"])
     points = study.points[chunk * size : (chunk + 1) * size]
     read = _study_bars(sweep, sweep.start_ms, sweep.end_ms)
     kernel = study.kernel_for(read.bars, max(p.hold_bars for p in points))
     summaries = kernel.sweep(points)
-    return {"points": [s.json() for s in summaries], "bars": len(read.bars), "bars_dropped": read.dropped}, len(points)
+    result: dict[str, Any] = {
+        "points": [s.json() for s in summaries],
+        "benchmark": kernel.benchmark(),
+        "bars": len(read.bars),
+        "bars_dropped": read.dropped,
+    }
+    return result, len(points)
 
 
 def strategy_sweep_execute(
@@ -505,10 +513,23 @@ def _final_results(sweep: StrategySweep, recorded: Mapping[str, Any]) -> dict[st
         ]
         stitched = walkforward_stitch(windows, cash=cash, periods_per_year=_periods_per_year(sweep))
         in_sample = [PointSummary.from_json(s["in_sample"]) for s in ordered]
+        # The benchmark over the same out-of-sample windows, stitched the same way.
+        benchmark = walkforward_stitch(
+            [
+                (
+                    np.asarray([t for t, _ in split["benchmark"]["nav"]], dtype=np.int64),
+                    np.asarray([v for _, v in split["benchmark"]["nav"]], dtype=np.float64),
+                )
+                for split in ordered
+            ],
+            cash=cash,
+            periods_per_year=_periods_per_year(sweep),
+        )
         return {
             "objective": objective,
             "splits": ordered,
             "out_of_sample": stitched.json(),
+            "benchmark": {"strategy": "hold", "market": ordered[0]["benchmark"]["market"], **benchmark.json()},
             "in_sample_mean": {
                 name: _mean([getattr(s, name) for s in in_sample])
                 for name in ("total_return", "sharpe", "max_drawdown")
@@ -522,6 +543,7 @@ def _final_results(sweep: StrategySweep, recorded: Mapping[str, Any]) -> dict[st
         "objective": "sharpe",
         "points": points,
         "best": best.json(),
+        "benchmark": ordered[0]["benchmark"],
         "bars": ordered[0]["bars"],
         "bars_dropped": ordered[0]["bars_dropped"],
     }

@@ -51,8 +51,9 @@ def test_sweep_report_ranks_the_points(stored: tuple[BarSeries, BarSeries]) -> N
     lines = out.splitlines()
     assert lines[0].startswith("sweep ") and "leadlag on BTC/USDT 1m (binance, bybit)" in lines[0]
     assert lines[1] == "  1 bar(s) left out: not on every venue"
-    assert lines[2] == "  8 points over 2,879 bars; best 3 by Sharpe:"
-    assert len(lines) == 3 + 1 + 3
+    assert lines[2].startswith("  benchmark (hold bybit:BTC/USDT): return ")
+    assert lines[3] == "  8 points over 2,879 bars; best 3 by Sharpe:"
+    assert len(lines) == 4 + 1 + 3
 
 
 def test_walkforward_json_and_report(stored: tuple[BarSeries, BarSeries]) -> None:
@@ -68,6 +69,7 @@ def test_walkforward_json_and_report(stored: tuple[BarSeries, BarSeries]) -> Non
     out, _ = run("walkforward", *STUDY, "--in-sample", "1d", "--out-sample", "12h", "--scheme", "anchored")
     assert "  2 anchored splits, chosen by sharpe" in out  # out of sample from 24 h and from 36 h
     assert "out of sample (stitched):" in out
+    assert out.splitlines()[-1].startswith("  benchmark (hold bybit:BTC/USDT): return ")
 
 
 @pytest.mark.parametrize(

@@ -92,6 +92,11 @@ def test_a_sweep_stores_each_points_kernel_result(stored: tuple[BarSeries, BarSe
     assert done.results["bars"] == BARS - 1 and done.results["bars_dropped"] == 1
     best = max(expected, key=lambda s: s.sharpe)
     assert done.results["best"] == best.json()
+    # hold on the follower over the same bars is the benchmark
+    assert done.results["benchmark"] == make(bars).benchmark()
+    assert done.results["benchmark"]["final_nav"] == pytest.approx(
+        10_000 / (float(bars.opens[1, 0]) * 1.0001 * 1.001) * float(bars.closes[1, -1]), rel=1e-12
+    )
     assert done.started_at is not None and done.finished_at is not None
 
 
@@ -138,8 +143,13 @@ def test_a_walkforward_study_stores_the_in_process_result(stored: tuple[BarSerie
     )  # fmt: skip
     expected = walkforward_run(bars, splits, GRID_POINTS, kernel_for=make).json()
     assert done.status == "done" and done.progress_done == 6
+    level = 10_000.0
     for stored_split, split in zip(done.results["splits"], expected["splits"], strict=True):
-        assert {k: v for k, v in stored_split.items() if k != "bars_dropped"} == split
+        assert {k: v for k, v in stored_split.items() if k not in ("bars_dropped", "benchmark")} == split
+        out_bars = bars.window(split["out_start_ms"], split["out_end_ms"])
+        assert stored_split["benchmark"] == make(out_bars).benchmark()
+        level *= stored_split["benchmark"]["final_nav"] / 10_000.0
+    assert done.results["benchmark"]["final_nav"] == pytest.approx(level, rel=1e-12)
     assert done.results["out_of_sample"] == expected["out_of_sample"]
     assert done.results["bars_dropped"] == 1  # the missing minute falls in the first split's window only
 

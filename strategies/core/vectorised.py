@@ -264,8 +264,9 @@ class LeadLagPoint:
 
 class LeadLagArrays:
     """What every point of a ``leadlag`` sweep shares over the same bars: the fill schedule, the fill prices, and
-    (cached) the leader's returns per lookback, the candidates per (lookback, threshold) and the stop exits per
-    (stop, side)."""
+    (cached) the leader's returns per lookback, the signals per (lookback, threshold), the stop hits per (stop,
+    side) and the exit steps per (stop, hold, side). ``short``: the follower is a perpetual (entries both ways,
+    perpetual accounting); otherwise spot, long only."""
 
     def __init__(
         self,

@@ -208,12 +208,12 @@ class Portfolio:
         if not quantity > 0 or not price > 0 or fee < 0:
             raise PortfolioError("a fill needs a positive quantity and price and a non-negative fee")
         with localcontext(ACCOUNTING):
-            held = self.positions.setdefault(market, Position())
-            before = held.quantity
+            before = self.position(market)
             signed = quantity * side.sign
+            if market.kind is MarketKind.SPOT and before + signed < 0:
+                raise PortfolioError(f"spot sale of {quantity} {market.base} with {before} held on {market}")
+            held = self.positions.setdefault(market, Position())
             if market.kind is MarketKind.SPOT:
-                if before + signed < 0:
-                    raise PortfolioError(f"spot sale of {quantity} {market.base} with {before} held on {market}")
                 flow = -signed * price - fee
                 held.quantity = before + signed
             else:

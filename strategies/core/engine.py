@@ -246,7 +246,8 @@ class Engine:
         series = self.data.series[j]
         i = pending.fill_index
         if order.order_type is OrderType.MARKET:
-            if i >= len(series) or int(series.open_ms[i]) > step_ms:
+            # A bar opening at this very step is not part of it (a run cut here does not have it).
+            if i >= len(series) or int(series.open_ms[i]) >= step_ms:
                 return False
             reference = series.price(int(series.open[i]))
             refusal = self.risk.check_fill(

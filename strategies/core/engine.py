@@ -138,8 +138,9 @@ class Engine:
             venues = sorted({m.venue for m in traded})
             with localcontext(ACCOUNTING):
                 share = config.cash / len(venues)
+                last = config.cash - share * (len(venues) - 1)  # the shares sum to the cash exactly
             for venue in venues:
-                portfolio.deposit(time_ms=first_open, venue=venue, amount=share)
+                portfolio.deposit(time_ms=first_open, venue=venue, amount=last if venue == venues[-1] else share)
         self.portfolio = portfolio
         self.view = View(data, portfolio)
         self.first_open = first_open

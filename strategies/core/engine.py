@@ -268,9 +268,10 @@ class Engine:
         limit = order.limit_price
         assert limit is not None
         opened = series.price(int(series.open[b]))
-        if order.side is Side.BUY and series.price(int(series.low[b])) <= limit:
+        # Through, not to: a bar that only touches the limit may have filled the orders queued before ours.
+        if order.side is Side.BUY and series.price(int(series.low[b])) < limit:
             price = min(opened, limit)
-        elif order.side is Side.SELL and series.price(int(series.high[b])) >= limit:
+        elif order.side is Side.SELL and series.price(int(series.high[b])) > limit:
             price = max(opened, limit)
         else:
             return False

@@ -347,6 +347,11 @@ class Engine:
     # -- the loop -------------------------------------------------------------------------------------------
 
     def _flatten(self, time_ms: int) -> None:
+        # The strategy's waiting orders die with the halt: filled after it, they would reopen what is flattened.
+        for pending in self.venue.pending:
+            self.risk.refuse(time_ms, pending.order, RefusalReason.HALTED, self.risk.halted_reason)
+            self.view._pending[pending.order.market] -= 1
+        self.venue.pending = []
         for market, held in list(self.portfolio.positions.items()):
             if held.quantity:
                 side = Side.SELL if held.quantity > 0 else Side.BUY

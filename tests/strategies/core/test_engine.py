@@ -13,6 +13,7 @@ from strategies.core.costs import CostModel, FeeModel, FeeSchedule
 from strategies.core.data import BarSeries
 from strategies.core.engine import EngineError
 from strategies.core.intents import Order, OrderType, ProtocolAction, Side, TargetPosition
+from strategies.core.markets import Market
 from strategies.core.portfolio import ACCOUNTING, NAV_QUANTUM, EntryKind
 from strategies.core.risk import RefusalReason
 from strategies.core.strategy import LookAheadError, View
@@ -25,11 +26,11 @@ from tests.strategies.bars import (
     MINUTE,
     START_MS,
     bar_close,
-    bar_open,
+    random_rows,
     random_series,
     series_make,
 )
-from tests.strategies.core.engine_runs import FREE, engine_run, ledger_json
+from tests.strategies.core.engine_runs import engine_run, ledger_json
 from tests.strategies.scripted import Scripted, Wanderer
 
 D = Decimal
@@ -265,8 +266,6 @@ def test_a_run_without_bars_or_cash_or_with_two_numeraires_cannot_start() -> Non
         engine_run(Scripted([BINANCE]), ten_bars(), cash="0")
     with pytest.raises(EngineError, match="no bars for traded market"):
         engine_run(Scripted([BINANCE, BYBIT]), ten_bars())
-    from strategies.core.markets import Market
-
     usd = Market("coinbase", "BTC/USD")
     with pytest.raises(EngineError, match="valued in"):
         engine_run(Scripted([BINANCE, usd]), ten_bars(), ten_bars(usd))
@@ -323,15 +322,9 @@ def wanderer_data(seed: int, count: int = 90) -> list[BarSeries]:
         BarSeries.from_text(
             COINBASE,
             MINUTE,
-            [r for i, r in enumerate(random_series_rows(count, seed + 2)) if i % 7 != 3],  # gaps
+            [r for i, r in enumerate(random_rows(count, seed=seed + 2)) if i % 7 != 3],  # gaps
         ),
     ]
-
-
-def random_series_rows(count: int, seed: int):  # type: ignore[no-untyped-def]
-    from tests.strategies.bars import random_rows
-
-    return random_rows(count, seed=seed)
 
 
 WANDER_COSTS = CostModel(slippage_bps=D(3))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,14 +24,22 @@ if TYPE_CHECKING:
     BoolArray = np.ndarray[Any, np.dtype[np.bool_]]
 
 
+INT64_MAX = 2**63 - 1
+
+
 class DataError(ValueError):
     """Bars the engine cannot use: unsorted or duplicate times, no bars, prices that are not exact decimals."""
 
 
 def decimal_scale(text: str) -> int:
-    """Digits after the decimal point of the exact text (``'0.0100'`` → 4; ``'5E+2'`` → 0)."""
-    exponent = Decimal(text).as_tuple().exponent
-    assert isinstance(exponent, int)
+    """Digits after the decimal point of the exact text (``'0.0100'`` → 4; ``'5E+2'`` → 0); :class:`DataError` for
+    text that is not a finite decimal."""
+    try:
+        exponent = Decimal(text).as_tuple().exponent
+    except InvalidOperation:
+        raise DataError(f"price {text!r} is not a decimal number") from None
+    if not isinstance(exponent, int):  # NaN or Infinity
+        raise DataError(f"price {text!r} is not finite")
     return max(0, -exponent)
 
 
@@ -86,6 +94,8 @@ class BarSeries:
             value = Decimal(text) * factor
             if value != value.to_integral_value() or not value.is_finite():
                 raise DataError(f"{market}: price {text!r} is not an exact decimal")
+            if abs(value) > INT64_MAX:
+                raise DataError(f"{market}: price {text!r} at scale {scale} does not fit an int64")
             return int(value)
 
         columns = list(zip(*rows, strict=True))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -153,6 +154,18 @@ class MarketData:
     @property
     def bars(self) -> int:
         return sum(len(s) for s in self.series)
+
+    @cached_property
+    def visible_rows(self) -> IntArray:
+        """``visible`` as one row per step (``visible_rows[k][j] == visible[j][k]``), for a step's reads at once."""
+        if not len(self.times):
+            return np.zeros((0, len(self.series)), dtype=np.int64)
+        return np.ascontiguousarray(np.stack(self.visible, axis=1))
+
+    @cached_property
+    def close_floats(self) -> list[FloatArray]:
+        """Each series' closes as floats (``close / 10**scale``), for signals."""
+        return [s.close / 10.0**s.scale for s in self.series]
 
     def __len__(self) -> int:
         return len(self.times)

@@ -147,16 +147,17 @@ class Engine:
         self.funding = {m: list(events) for m, events in (funding or {}).items() if config.costs.funding}
         self._funding_next = {m: 0 for m in self.funding}
         self.traded_notional = ZERO
+        self._perps = {m for m in data.index if m.kind is MarketKind.PERP}
 
     # -- prices ---------------------------------------------------------------------------------------------
 
     def _last_close(self, market: Market) -> Decimal | None:
         j = self.data.index[market]
-        n = 0 if self.view.k < 0 else int(self.data.visible[j][self.view.k])
+        n = self.view._visible(j)
         if n == 0:
             return None
         series = self.data.series[j]
-        return series.price(int(series.close[n - 1]))
+        return series.price(series.close.item(n - 1))
 
     def _marks(self) -> dict[Market, Decimal]:
         marks = {}
@@ -167,17 +168,27 @@ class Engine:
         return marks
 
     def _nav(self) -> Decimal:
-        portfolio = self.portfolio
         with localcontext(ACCOUNTING):
-            nav = portfolio.total_cash()
-            for market, held in portfolio.positions.items():
-                if held.quantity:
-                    close = self._last_close(market)
-                    if close is None:  # filled at the first bar's open, before it closed
-                        series = self.data.series[self.data.index[market]]
-                        close = series.price(int(series.open[0]))
-                    nav += portfolio.market_value(market, close)
-            return nav
+            return self._nav_exposed()[0]
+
+    def _nav_exposed(self) -> tuple[Decimal, bool]:
+        """NAV at the current step and whether a position is open; the caller holds the ACCOUNTING context (the
+        loop's hot path: one pass, no nested contexts)."""
+        nav = sum(self.portfolio.cash.values(), ZERO)
+        exposed = False
+        for market, held in self.portfolio.positions.items():
+            quantity = held.quantity
+            if quantity:
+                exposed = True
+                close = self._last_close(market)
+                if close is None:  # filled at the first bar's open, before it closed
+                    series = self.data.series[self.data.index[market]]
+                    close = series.price(series.open.item(0))
+                if market in self._perps:
+                    nav += quantity * (close - held.entry_price)
+                else:
+                    nav += quantity * close
+        return nav, exposed
 
     # -- intents --------------------------------------------------------------------------------------------
 
@@ -261,8 +272,7 @@ class Engine:
             self._book(order, int(series.open_ms[i]), price, reference, rate)
             return True
         # A limit order: the latest closed bar, if it is one the order may fill in, and it traded through.
-        n = int(self.data.visible[j][self.view.k])
-        b = n - 1
+        b = self.view._visible(j) - 1
         if b < i:
             return False
         limit = order.limit_price
@@ -378,24 +388,27 @@ class Engine:
                 self._submit(intents, view.time_ms)
         funding = bool(self.funding)
         quantum = NAV_QUANTUM
-        positions = self.portfolio.positions
+        venue, on_bar, nav_exposed = self.venue, strategy.on_bar, self._nav_exposed
+        watch_loss = risk.limits.max_daily_loss is not None  # on_nav only matters with a daily loss limit
+        times_append, navs_append, exposed_append = nav_times.append, navs.append, exposed.append
         for k in range(start_step, steps):
             t = times[k]
-            view.k, view.time_ms = k, t
-            if self.venue.pending:
+            view.k = k
+            view.time_ms = t
+            if venue.pending:
                 self._fills(t)
             if funding:
                 self._funding(t)
             if not risk.halted:
-                intents = strategy.on_bar(view)
+                intents = on_bar(view)
                 if intents:
                     self._submit(intents, t)
-            nav = self._nav()
-            if risk.on_nav(t, nav):
+            nav, exposed_now = nav_exposed()
+            if watch_loss and risk.on_nav(t, nav):
                 self._flatten(t)
-            nav_times.append(t)
-            navs.append(nav.quantize(quantum))
-            exposed.append(any(h.quantity for h in positions.values()))
+            times_append(t)
+            navs_append(nav.quantize(quantum))
+            exposed_append(exposed_now)
             if progress is not None and k % PROGRESS_EVERY == 0:
                 progress(k, steps)
         if progress is not None:

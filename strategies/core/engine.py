@@ -223,6 +223,7 @@ class Engine:
                 last_close_ms=self.view.last_close_ms(order.market) if self.view.k >= 0 else time_ms,
                 external_family_exposure=self.config.external_family_exposure,
                 portfolio_nav=self.config.portfolio_nav,
+                pending=[waiting.order for waiting in self.venue.pending],
             )
             if refusal is None and last_close is not None:
                 self.venue.submit(order, time_ms, last_close)

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from strategies.core.costs import CostModel, FeeModel
 from strategies.core.intents import Order, OrderType, Side
 from strategies.core.portfolio import EntryKind, Portfolio
 from strategies.core.risk import RefusalReason, RiskEngine, RiskLimits
@@ -251,3 +252,37 @@ def test_an_order_before_any_bar_of_its_market_has_no_price() -> None:
     _, result = engine_run(strategy, series_make(BINANCE, FLAT), bybit, cash="1000", limits=NO_LIMITS)
     assert [r.reason for r in result.refusals] == [RefusalReason.NO_PRICE]
     assert result.trades == []
+
+
+# -- orders not filled yet count ------------------------------------------------------------------------------
+
+
+def test_two_orders_in_one_step_cannot_pass_the_leverage_limit_together() -> None:
+    # 6 * 101 = 606 of a 1000 NAV passes alone; the second 606 would make 1212
+    strategy = Scripted([BINANCE_PERP], {1: [buy("6"), buy("6")]})
+    _, result = engine_run(strategy, perp_bars(), cash="1000", limits=RiskLimits(max_gross_leverage=D(1)))
+    assert [(r.reason, r.detail) for r in result.refusals] == [
+        (RefusalReason.GROSS_LEVERAGE, "gross 1212 above 1 x NAV 1000")
+    ]
+    assert [e.quantity for e in result.trades] == [D(6)]
+
+
+def test_orders_queued_behind_latency_count_against_the_position_limit() -> None:
+    # with 3 minutes of latency the orders of steps 1, 2 and 3 all wait at once
+    strategy = Scripted([BINANCE_PERP], {1: [buy("1")], 2: [buy("1")], 3: [buy("1")]})
+    limits = RiskLimits(max_gross_leverage=None, max_position={BINANCE_PERP.key: D(2)})
+    costs = CostModel(fee_model=FeeModel.ZERO, latency_ms=3 * MINUTE)
+    _, result = engine_run(strategy, perp_bars(), cash="1000", limits=limits, costs=costs)
+    assert [(r.time_ms, r.reason, r.detail) for r in result.refusals] == [
+        (START_MS + 4 * MINUTE, RefusalReason.POSITION_LIMIT, "position 3 above 2")
+    ]
+    assert [e.quantity for e in result.trades] == [D(1), D(1)]
+
+
+def test_a_pending_order_on_another_market_counts_in_the_gross() -> None:
+    strategy = Scripted([BINANCE_PERP, BYBIT_PERP], {1: [buy("6"), buy("6", BYBIT_PERP)]})
+    _, result = engine_run(
+        strategy, perp_bars(), perp_bars(BYBIT_PERP), cash="1000", limits=RiskLimits(max_gross_leverage=D(1))
+    )
+    assert [r.reason for r in result.refusals] == [RefusalReason.GROSS_LEVERAGE]
+    assert [e.market for e in result.trades] == [BINANCE_PERP]

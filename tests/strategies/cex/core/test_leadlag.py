@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal, localcontext
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from strategies.cex.core.leadlag import LeadLag, LeadLagParams
 from strategies.core.costs import CostModel
@@ -13,8 +16,8 @@ from strategies.core.params import ParamError
 from strategies.core.portfolio import ACCOUNTING
 from strategies.core.risk import RiskLimits
 from strategies.core.strategy import strategy_build
-from tests.strategies.bars import BINANCE, BYBIT, BYBIT_PERP, COINBASE, MINUTE, START_MS, series_make
-from tests.strategies.core.engine_runs import engine_run
+from tests.strategies.bars import BINANCE, BYBIT, BYBIT_PERP, COINBASE, MINUTE, START_MS, random_series, series_make
+from tests.strategies.core.engine_runs import engine_run, ledger_json
 
 D = Decimal
 FLAT_LEADER = ["100"] * 3 + ["100.5"] * 9  # up 0.5 % at bar 3, then still
@@ -167,3 +170,34 @@ def test_parameters_parse_from_text() -> None:
         stop=D("0.02"),
         size=D("0.75"),
     )
+
+
+# -- no look-ahead, determinism -------------------------------------------------------------------------------
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), cut=st.integers(2, 149), perp=st.booleans())
+def test_a_run_cut_at_t_makes_the_same_trades_up_to_t(seed: int, cut: int, perp: bool) -> None:
+    follower = BYBIT_PERP if perp else BYBIT
+    data = [random_series(BINANCE, 150, seed=seed), random_series(follower, 150, seed=seed + 1)]
+    end_ms = START_MS + cut * MINUTE
+    costs = CostModel(slippage_bps=D(2))
+    _, full = engine_run(leadlag(follower, stop="0.003"), *data, costs=costs, limits=RiskLimits())
+    _, part = engine_run(
+        leadlag(follower, stop="0.003"), *[s.until(end_ms) for s in data], costs=costs, limits=RiskLimits()
+    )
+    assert len(full.trades) > 4
+    assert ledger_json(part) == ledger_json(full)[: len(part.ledger)]
+    assert part.nav == full.nav[: len(part.nav)]
+    assert [e for e in full.ledger[len(part.ledger) :] if e.time_ms < end_ms] == []
+
+
+def test_two_runs_print_the_same_json() -> None:
+    def run_json() -> str:
+        data = [random_series(BINANCE, 300, seed=3), random_series(BYBIT_PERP, 300, seed=4)]
+        _, result = engine_run(leadlag(BYBIT_PERP), *data, costs=CostModel(slippage_bps=D(1)), limits=RiskLimits())
+        return json.dumps({"ledger": ledger_json(result), "nav": [str(n) for n in result.nav]})
+
+    first = run_json()
+    assert first == run_json()
+    assert '"side": "sell"' in first and '"side": "buy"' in first

@@ -23,7 +23,7 @@ from strategies.core.costs import CostModel
 from strategies.core.data import BarSeries, MarketData
 from strategies.core.engine import Engine, EngineConfig
 from strategies.core.markets import Market
-from strategies.core.strategy import strategy_build
+from strategies.registry import strategy_build
 
 YEAR_MINUTES = 525_600
 START_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC

@@ -280,11 +280,22 @@ COINBASE_WS_URL = env("COINBASE_WS_URL", "wss://advanced-trade-ws.coinbase.com")
 KLINES_DOWNLOAD_CONCURRENCY = int(env("KLINES_DOWNLOAD_CONCURRENCY", "8"))
 # How often beat brings tracked markets up to date: a 1m market lags at most this plus one request.
 KLINES_SYNC_SECONDS = float(env("KLINES_SYNC_SECONDS", "10"))
+# How often beat brings tracked perpetuals' funding history up to date (events settle every 1 to 8 hours).
+FUNDING_SYNC_SECONDS = float(env("FUNDING_SYNC_SECONDS", "900"))
 # A signed-in user's lead-lag request costs grid steps x markets x max_lag (marketdata.core.leadlag.cost); one over
 # the budget is refused. The default admits a year of 1-minute candles on three venues at ±30 lags (47,304,000).
 LEADLAG_COST_BUDGET = int(env("LEADLAG_COST_BUDGET", "50000000"))
 # How many of a user's runs may be queued or running at once.
 LEADLAG_USER_CONCURRENCY = int(env("LEADLAG_USER_CONCURRENCY", "2"))
+
+# -- Strategies -------------------------------------------------------------------------------------------
+
+# How often beat steps every running paper run (a step does nothing until a candle of every market has closed).
+STRATEGY_PAPER_STEP_SECONDS = float(env("STRATEGY_PAPER_STEP_SECONDS", "5"))
+# A live book older than this is not used for a paper fill (the order then fills at the next candle's open).
+STRATEGY_PAPER_BOOK_MAX_AGE_MS = int(env("STRATEGY_PAPER_BOOK_MAX_AGE_MS", "10000"))
+# A paper step does not wait for a market this far behind the run's freshest market.
+STRATEGY_PAPER_MARKET_WAIT_MS = int(env("STRATEGY_PAPER_MARKET_WAIT_MS", "120000"))
 
 # -- REST -------------------------------------------------------------------------------------------------
 
@@ -339,6 +350,8 @@ CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "hftbot")
 # `manage.py demo`), so an analysis backlog on the default queue (lead-lag runs take minutes) never delays a
 # withdrawal's execution, the co-signer's retry or a deposit's credit.
 CELERY_CUSTODY_QUEUE = env("CELERY_CUSTODY_QUEUE", "custody")
+# Task modules autodiscovery (``<app>.tasks``) does not find.
+CELERY_IMPORTS = ("strategies.paper_tasks",)
 CELERY_TASK_ROUTES = {
     "vaults.custody.tasks.*": {"queue": CELERY_CUSTODY_QUEUE},
     # the deposit scans, registered under their old vaults.tasks names
@@ -365,9 +378,19 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.wallet_nonces_purge",
         "schedule": schedule(timedelta(hours=1)),
     },
+    "marketdata-funding-sync-tracked": {
+        "task": "marketdata.tasks.funding_sync_tracked",
+        "schedule": schedule(timedelta(seconds=FUNDING_SYNC_SECONDS)),
+        "options": {"expires": FUNDING_SYNC_SECONDS},
+    },
     "marketdata-leadlag-refresh-tracked": {
         "task": "marketdata.tasks.leadlag_refresh_tracked",
         "schedule": schedule(timedelta(days=1)),
+    },
+    "strategies-paper-step-all": {
+        "task": "strategies.paper_tasks.strategy_paper_step_all",
+        "schedule": schedule(timedelta(seconds=STRATEGY_PAPER_STEP_SECONDS)),
+        "options": {"expires": STRATEGY_PAPER_STEP_SECONDS * 2},
     },
     "vaults-fees-settle-all": {"task": "vaults.tasks.vaults_fees_settle_all", "schedule": schedule(timedelta(hours=1))},
     "vaults-year-end-crystallise-all": {

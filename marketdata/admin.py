@@ -1,6 +1,6 @@
 """Operators' view of market data: instruments (track/untrack through the service), coverage, gaps, archives,
-download jobs with progress. Candles are never edited here: the Kline table is written only by COPY in
-``marketdata.services`` and is not registered."""
+download jobs with progress, perpetuals' funding rates and their coverage. Candles are never edited here: the Kline
+table is written only by COPY in ``marketdata.services`` and is not registered."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from hftplatform.core.utc import utc_ms
 from marketdata import selectors, services
 from marketdata.core.candles import open_time_iso
 from marketdata.core.intervals import INTERVALS, IntervalError, interval_get
-from marketdata.models import Instrument, KlineArchive, KlineCoverage, KlineDownloadJob
+from marketdata.core.venue_payloads import ms_to_iso
+from marketdata.models import FundingCoverage, FundingRate, Instrument, KlineArchive, KlineCoverage, KlineDownloadJob
 
 
 class _ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -254,3 +255,32 @@ class KlineDownloadJobAdmin(_ReadOnlyAdmin):
     def error_summary(self, obj: KlineDownloadJob) -> str:
         first_line = obj.error.strip().splitlines()[0] if obj.error.strip() else ""
         return first_line[:120] or "—"
+
+
+@admin.register(FundingRate)
+class FundingRateAdmin(_ReadOnlyAdmin):
+    """Settled funding events of perpetuals, as the venues wrote them (positive: longs pay shorts)."""
+
+    list_display = ("instrument", "funding_at", "funding_time", "rate", "mark_price")
+    list_filter = ("instrument__exchange",)
+    search_fields = ("instrument__symbol", "instrument__venue_symbol")
+    list_select_related = ("instrument",)
+    list_per_page = 200
+
+    @admin.display(description="funding time (UTC)", ordering="funding_time")
+    def funding_at(self, obj: FundingRate) -> str:
+        return ms_to_iso(obj.funding_time)
+
+
+@admin.register(FundingCoverage)
+class FundingCoverageAdmin(_ReadOnlyAdmin):
+    list_display = ("instrument", "start", "end")
+    list_select_related = ("instrument",)
+
+    @admin.display(description="start (UTC)", ordering="start_ms")
+    def start(self, obj: FundingCoverage) -> str:
+        return ms_to_iso(obj.start_ms)
+
+    @admin.display(description="end (UTC, exclusive)")
+    def end(self, obj: FundingCoverage) -> str:
+        return ms_to_iso(obj.end_ms)

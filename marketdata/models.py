@@ -181,3 +181,47 @@ class LeadLagRun(models.Model):
 
     def __str__(self) -> str:
         return f"lead-lag run {self.pk} {self.symbol} {self.interval} ({self.status})"
+
+
+class FundingRate(models.Model):
+    """One settled funding event of a perpetual (Binance USD-M, Bybit linear) at the time the venue gives, which is
+    no fixed grid (8 h, 4 h, 1 h, changing over a symbol's life). ``rate`` is the venue's exact text: positive, longs
+    pay shorts (``marketdata.core.funding``). Written only by ``marketdata.services.funding``."""
+
+    instrument = models.ForeignKey(Instrument, on_delete=models.CASCADE, related_name="funding_rates")
+    funding_time = models.BigIntegerField(help_text="Milliseconds since the epoch, UTC.")
+    rate = ExactNumericField(help_text="Per funding period, the venue's exact text; positive: longs pay shorts.")
+    mark_price = ExactNumericField(
+        null=True, blank=True, help_text="Mark price used; empty where the venue gives none."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["instrument", "funding_time"], name="funding_rate_instrument_time_unique"),
+        ]
+        ordering = ["instrument_id", "funding_time"]
+
+    def __str__(self) -> str:
+        return f"{self.instrument_id} funding {self.funding_time}"
+
+
+class FundingCoverage(models.Model):
+    """A half-open range ``[start_ms, end_ms)`` in which the venue was asked for funding events and answered; merged
+    on insert like :class:`KlineCoverage`. No event stored inside a covered range means the venue settled none."""
+
+    instrument = models.ForeignKey(Instrument, on_delete=models.CASCADE, related_name="funding_coverage")
+    start_ms = models.BigIntegerField()
+    end_ms = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(start_ms__lt=models.F("end_ms")), name="funding_coverage_nonempty"
+            ),
+        ]
+        indexes = [models.Index(fields=["instrument", "start_ms"], name="funding_coverage_lookup")]
+        ordering = ["instrument_id", "start_ms"]
+        verbose_name_plural = "funding coverage"
+
+    def __str__(self) -> str:
+        return f"{self.instrument_id} funding [{self.start_ms}, {self.end_ms})"

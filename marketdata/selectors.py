@@ -1,5 +1,5 @@
 """Reads of market data: instruments, klines (ascending, exact decimal text), exports, coverage and gaps, the
-market list's coverage and last closes, tracked markets, lead-lag series and runs.
+market list's coverage and last closes, tracked markets, lead-lag series and runs, perpetuals' funding rates.
 
 Times are integer milliseconds UTC, windows half-open ``[start_ms, end_ms)``. Decimal fields come back as the text
 that was stored: PostgreSQL NUMERIC without typmod prints the scale it was given.
@@ -11,16 +11,19 @@ import io
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from django.db import connection
 from django.db.models import Max, QuerySet
 
+from hftplatform.core.decimal_text import decimal_text_keep_scale
 from marketdata.core.candles import Candle
+from marketdata.core.funding import FUNDING_VENUES, FundingEvent
 from marketdata.core.gaps import GapReport, Range, gaps_report
 from marketdata.core.intervals import INTERVALS, interval_get
-from marketdata.core.venues import Venue
-from marketdata.models import Instrument, KlineCoverage, LeadLagRun
+from marketdata.core.venues import MarketType, Venue
+from marketdata.models import FundingCoverage, FundingRate, Instrument, KlineCoverage, LeadLagRun
 
 if TYPE_CHECKING:
     from marketdata.core.leadlag.alignment import FloatArray, IntArray
@@ -428,3 +431,65 @@ def leadlag_runs_list(
     if end_ms is not None:
         runs = runs.filter(end_ms__lte=end_ms)
     return runs.order_by("-created", "-id")
+
+
+# -- funding rates of perpetuals ---------------------------------------------------------------------------------
+
+
+def funding_rates_read(*, instrument_id: int, start_ms: int, end_ms: int) -> list[tuple[int, Decimal]]:
+    """The settled funding events with ``start_ms <= time < end_ms`` as ``(time ms UTC, rate)``, ascending; each rate
+    the exact ``Decimal`` the venue wrote ("0.00010000" keeps its scale).
+
+    Sign convention: a positive rate means longs pay shorts. At an event time a position of signed quantity ``q``
+    marked at ``p`` receives ``-q * p * rate`` (``marketdata.core.funding.funding_payment``). Events sit at the venue's
+    own times (8 h, 4 h or 1 h apart, changing over time): charge each at its time, never on an assumed grid.
+    """
+    return list(
+        FundingRate.objects.filter(instrument_id=instrument_id, funding_time__gte=start_ms, funding_time__lt=end_ms)
+        .order_by("funding_time")
+        .values_list("funding_time", "rate")
+    )
+
+
+def funding_events_read(*, instrument_id: int, start_ms: int, end_ms: int) -> list[FundingEvent]:
+    """Like :func:`funding_rates_read`, with the mark prices, as :class:`FundingEvent` (decimal text as stored)."""
+    rows = (
+        FundingRate.objects.filter(instrument_id=instrument_id, funding_time__gte=start_ms, funding_time__lt=end_ms)
+        .order_by("funding_time")
+        .values_list("funding_time", "rate", "mark_price")
+    )
+    return [
+        FundingEvent(time_ms, decimal_text_keep_scale(rate), None if mark is None else decimal_text_keep_scale(mark))
+        for time_ms, rate, mark in rows
+    ]
+
+
+def funding_coverage_ranges(
+    *, instrument_id: int, start_ms: int | None = None, end_ms: int | None = None
+) -> list[Range]:
+    """The funding coverage (ms, half-open, merged) overlapping the window, ascending, not clipped."""
+    rows = FundingCoverage.objects.filter(instrument_id=instrument_id)
+    if start_ms is not None:
+        rows = rows.filter(end_ms__gt=start_ms)
+    if end_ms is not None:
+        rows = rows.filter(start_ms__lt=end_ms)
+    return list(rows.order_by("start_ms").values_list("start_ms", "end_ms"))
+
+
+def funding_coverage_ends(*, instrument_ids: Sequence[int]) -> dict[int, int]:
+    """Where each perpetual's funding coverage ends (the latest covered range's end, ms), by instrument id."""
+    rows = (
+        FundingCoverage.objects.filter(instrument__in=instrument_ids)
+        .values("instrument_id")
+        .annotate(end=Max("end_ms"))
+    )
+    return {row["instrument_id"]: row["end"] for row in rows}
+
+
+def perpetuals_tracked() -> list[Instrument]:
+    """The active, tracked perpetuals of the venues with funding history (Binance USD-M, Bybit linear), by id."""
+    return list(
+        Instrument.objects.filter(
+            tracked=True, active=True, market_type=MarketType.PERP.value, exchange__in=[v.value for v in FUNDING_VENUES]
+        ).order_by("pk")
+    )

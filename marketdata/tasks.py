@@ -5,13 +5,19 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from marketdata import downloads, services
+from marketdata import downloads, funding_downloads, services
 
 
 @shared_task(ignore_result=True, acks_late=False, soft_time_limit=540, time_limit=600)
 def klines_sync_tracked() -> None:
     """Periodic (beat): keep every tracked market current up to its open candle, broadcasting what arrives."""
     downloads.klines_sync_tracked()
+
+
+@shared_task(ignore_result=True, acks_late=False, soft_time_limit=540, time_limit=600)
+def funding_sync_tracked() -> None:
+    """Periodic (beat): keep every tracked perpetual's funding history current (coverage-driven: idempotent)."""
+    funding_downloads.funding_sync_tracked()
 
 
 @shared_task(ignore_result=True, acks_late=True, soft_time_limit=900, time_limit=960)

@@ -21,3 +21,16 @@ def decimal_text_trim_zeros(value: Decimal) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text
+
+
+def decimal_scale(text: str) -> int:
+    """Digits after the decimal point of exact decimal text: ``'0.0100'`` → 4, ``'5E+2'`` → 0."""
+    exponent = Decimal(text).as_tuple().exponent
+    if not isinstance(exponent, int):
+        raise ValueError(f"{text!r} is not a finite decimal")
+    return max(0, -exponent)
+
+
+def decimal_step(scale: int) -> str:
+    """The smallest step of ``scale`` decimal places as plain text: 0 → ``'1'``, 2 → ``'0.01'``."""
+    return "1" if scale <= 0 else "0." + "0" * (scale - 1) + "1"

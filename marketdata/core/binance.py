@@ -1,4 +1,5 @@
-"""Binance spot (``/api/v3``) and USD-M futures (``/fapi/v1``): kline and market-list requests, their parsing, errors.
+"""Binance spot (``/api/v3``) and USD-M futures (``/fapi/v1``): kline, funding-rate and market-list requests, their
+parsing, errors.
 
 Pure: builds :class:`RestRequest` values and parses response bodies. Times are integer milliseconds UTC; prices and
 volumes are Binance's decimal strings, kept verbatim.
@@ -12,6 +13,8 @@ from typing import Any
 from hftplatform.core.utc import utc_from_ms
 from marketdata.core.candle_rows import CandleRows, candle_rows_fast, candle_rows_from_candles
 from marketdata.core.candles import Candle
+from marketdata.core.decimal_text import decimal_text_plain
+from marketdata.core.funding import FundingEvent, funding_events_check
 from marketdata.core.intervals import Interval, venue_interval_code
 from marketdata.core.rest import InstrumentInfo, PayloadError, RestRequest, VenueError
 from marketdata.core.venue_payloads import (
@@ -204,3 +207,62 @@ def error_parse(status: int, payload: bytes) -> VenueError:
         return VenueError(VENUE, status, str(body["code"]), str(body.get("msg", "")))
     excerpt = body_excerpt(payload)
     return VenueError(VENUE, status, "", f"non-Binance error body: {excerpt}" if excerpt else "empty body")
+
+
+# -- funding rates (USD-M) ---------------------------------------------------------------------------------------
+
+FUNDING_PATH = "/fapi/v1/fundingRate"
+FUNDING_LIMIT = 1000  # per request, the documented maximum (default 100)
+# Not request weight: the endpoint has a budget of its own, 500 requests per 5 minutes per IP, shared with
+# /fapi/v1/fundingInfo.
+FUNDING_REQUESTS = 500
+FUNDING_WINDOW_S = 300.0
+
+
+def funding_request(venue_symbol: str, start_ms: int, end_ms: int, limit: int) -> RestRequest:
+    """Settled funding events of a USD-M perpetual in ``[start_ms, end_ms)`` (ms UTC), the oldest ``limit`` of them,
+    ascending. ``startTime`` and ``endTime`` are both inclusive, so ``end_ms - 1`` is sent."""
+    if end_ms <= start_ms:
+        raise ValueError(f"empty window [{start_ms}, {end_ms})")
+    if not 1 <= limit <= FUNDING_LIMIT:
+        raise ValueError(f"limit {limit} outside [1, {FUNDING_LIMIT}] for Binance funding rates")
+    return RestRequest(
+        path=FUNDING_PATH,
+        params={
+            "symbol": venue_symbol,
+            "startTime": str(start_ms),
+            "endTime": str(end_ms - 1),
+            "limit": str(limit),
+        },
+        weight=1,
+    )
+
+
+def funding_parse(payload: bytes, *, venue_symbol: str, start_ms: int, end_ms: int) -> list[FundingEvent]:
+    """``[{"symbol", "fundingTime", "fundingRate", "markPrice"}, ...]`` → events, ascending, in the window.
+
+    ``fundingTime`` is a JSON integer (ms); ``fundingRate`` and ``markPrice`` decimal strings, kept verbatim
+    (exponent forms rewritten plain). Early records carry ``"markPrice": ""``: no mark price (None). Raises
+    :class:`VenueError` for an error body, :class:`PayloadError` for a wrong shape or another symbol's rows,
+    :class:`FundingError` for times out of order or outside the window.
+    """
+    body = json_load(VENUE, payload)
+    if isinstance(body, dict) and "code" in body:
+        raise VenueError(VENUE, 200, str(body["code"]), str(body.get("msg", "")))
+    if not isinstance(body, list):
+        raise PayloadError(f"{VENUE}: fundingRate response is not a list: {body_excerpt(payload)!r}")
+    events = []
+    for index, row in enumerate(body):
+        what = f"funding row {index}"
+        if not isinstance(row, dict):
+            raise PayloadError(f"{VENUE}: {what} is not an object: {row!r}")
+        if row.get("symbol") != venue_symbol:
+            raise PayloadError(f"{VENUE}: {what} is for {row.get('symbol')!r}, not {venue_symbol!r}")
+        time_ms = row.get("fundingTime")
+        if not isinstance(time_ms, int) or isinstance(time_ms, bool):
+            raise PayloadError(f"{VENUE}: {what} fundingTime is not an integer: {row!r}")
+        rate = decimal_text_plain(decimal_field(VENUE, row.get("fundingRate"), f"{what} fundingRate"))
+        mark = row.get("markPrice")
+        mark_price = None if mark in (None, "") else decimal_text_plain(decimal_field(VENUE, mark, f"{what} markPrice"))
+        events.append(FundingEvent(time_ms, rate, mark_price))
+    return funding_events_check(events, start_ms, end_ms)

@@ -1,4 +1,4 @@
-"""Bybit v5 market data (spot and linear): kline and instrument requests, their parsing, errors.
+"""Bybit v5 market data (spot and linear): kline, funding-history and instrument requests, their parsing, errors.
 
 Pure. Bybit answers most errors with HTTP 200 and a non-zero ``retCode``; those become :class:`VenueError` with
 status 200. Kline lists come newest first, every field a string; they are returned oldest first. Times are integer
@@ -13,6 +13,8 @@ from typing import Any
 from hftplatform.core.utc import utc_from_ms
 from marketdata.core.candle_rows import CandleRows, candle_rows_fast, candle_rows_from_candles
 from marketdata.core.candles import Candle
+from marketdata.core.decimal_text import decimal_text_plain
+from marketdata.core.funding import FundingEvent, funding_events_check
 from marketdata.core.intervals import Interval, venue_interval_code
 from marketdata.core.rest import InstrumentInfo, PayloadError, RestRequest, VenueError
 from marketdata.core.venue_payloads import (
@@ -209,3 +211,57 @@ def error_parse(status: int, payload: bytes) -> VenueError:
         excerpt = body
     found = _ERR_CODE_IN_TEXT.search(excerpt)
     return VenueError(VENUE, status, found.group(1) if found else "", excerpt or "empty body")
+
+
+# -- funding rates (linear) --------------------------------------------------------------------------------------
+
+FUNDING_PATH = "/v5/market/funding/history"
+FUNDING_LIMIT = 200  # per request, the documented maximum (and default)
+
+
+def funding_request(venue_symbol: str, start_ms: int, end_ms: int, limit: int) -> RestRequest:
+    """Settled funding events of a linear perpetual in ``[start_ms, end_ms)`` (ms UTC): the newest ``limit`` of
+    them, newest first. Both ``startTime`` and ``endTime`` are sent (``startTime`` alone is refused); both are
+    inclusive, so ``end_ms - 1`` is sent."""
+    if end_ms <= start_ms:
+        raise ValueError(f"empty window [{start_ms}, {end_ms})")
+    if not 1 <= limit <= FUNDING_LIMIT:
+        raise ValueError(f"limit {limit} outside [1, {FUNDING_LIMIT}] for Bybit funding history")
+    return RestRequest(
+        path=FUNDING_PATH,
+        params={
+            "category": CATEGORY[MarketType.PERP],
+            "symbol": venue_symbol,
+            "startTime": str(start_ms),
+            "endTime": str(end_ms - 1),
+            "limit": str(limit),
+        },
+        weight=1,
+    )
+
+
+def funding_parse(payload: bytes, *, venue_symbol: str, start_ms: int, end_ms: int) -> list[FundingEvent]:
+    """``result.list`` of ``{"symbol", "fundingRate", "fundingRateTimestamp"}`` (newest first, every field a
+    string) → events oldest first, in the window. Bybit's history has no mark price (None).
+
+    Raises :class:`VenueError` for ``retCode`` ≠ 0, :class:`PayloadError` for a wrong shape or another symbol's
+    rows, :class:`FundingError` for times out of order (a page not newest first) or outside the window.
+    """
+    rows = _result(payload).get("list")
+    if not isinstance(rows, list):
+        raise PayloadError(f"{VENUE}: funding history result has no list: {body_excerpt(payload)!r}")
+    events = []
+    for index in range(len(rows) - 1, -1, -1):
+        row = rows[index]
+        what = f"funding row {index}"
+        if not isinstance(row, dict):
+            raise PayloadError(f"{VENUE}: {what} is not an object: {row!r}")
+        if row.get("symbol") != venue_symbol:
+            raise PayloadError(f"{VENUE}: {what} is for {row.get('symbol')!r}, not {venue_symbol!r}")
+        stamp = row.get("fundingRateTimestamp")
+        if not isinstance(stamp, str):
+            raise PayloadError(f"{VENUE}: {what} fundingRateTimestamp is not a string: {row!r}")
+        time_ms = int_field(VENUE, stamp, f"{what} fundingRateTimestamp")
+        rate = decimal_text_plain(decimal_field(VENUE, row.get("fundingRate"), f"{what} fundingRate"))
+        events.append(FundingEvent(time_ms, rate))
+    return funding_events_check(events, start_ms, end_ms)

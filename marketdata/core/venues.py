@@ -45,3 +45,10 @@ def unified_symbol_split(symbol: str) -> tuple[str, str, str | None]:
 
 def unified_symbol_market_type(symbol: str) -> MarketType:
     return MarketType.PERP if unified_symbol_split(symbol)[2] else MarketType.SPOT
+
+
+def venue_symbol_default(venue: Venue, symbol: str) -> str:
+    """The venue's own symbol as its convention writes it: ``BTCUSDT`` (Binance, Bybit, spot and perpetual),
+    ``BTC-USD`` (Coinbase). For a market whose list could not be loaded; the list, once loaded, has the last word."""
+    base, quote, _settle = unified_symbol_split(symbol)
+    return f"{base}-{quote}" if venue is Venue.COINBASE else f"{base}{quote}"

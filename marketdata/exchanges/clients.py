@@ -1,4 +1,5 @@
-"""The three venues' kline and instrument clients over :class:`RestTransport`.
+"""The three venues' kline and instrument clients, and the perpetual venues' funding-rate clients, over
+:class:`RestTransport`.
 
 Each client fetches one window of candles per call (the window planned by ``marketdata.core.paging`` to hold at
 most ``klines_limit`` candles); concurrency and storage are the downloader's business. Base URLs are settings
@@ -10,13 +11,15 @@ with it), and its throttle does not read Binance's ``X-MBX-USED-WEIGHT-1M``. The
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from marketdata.core import binance, bybit, coinbase
 from marketdata.core.candle_rows import CandleRows
+from marketdata.core.funding import FundingEvent, funding_page_rest
 from marketdata.core.intervals import interval_get
-from marketdata.core.rest import InstrumentInfo
+from marketdata.core.rest import InstrumentInfo, RestRequest
 from marketdata.core.venues import MarketType, Venue
 from marketdata.exchanges.limits import FixedWindowBudget, RateLimiter, SlidingWindowLimiter
 from marketdata.exchanges.transport import RestTransport, RetryPolicy, TransportStats
@@ -103,6 +106,74 @@ class CoinbaseClient:
         return coinbase.instruments_parse(await self.transport.get(coinbase.products_request()))
 
 
+class FundingClient(Protocol):
+    venue: Venue
+    funding_limit: int
+    transport: RestTransport
+
+    async def funding_rates(self, venue_symbol: str, start_ms: int, end_ms: int) -> list[FundingEvent]:
+        """Every settled funding event in ``[start_ms, end_ms)``, ascending, checked (as many pages as it takes)."""
+        ...
+
+
+FundingRequest = Callable[[str, int, int, int], RestRequest]
+FundingParse = Callable[..., list[FundingEvent]]
+
+
+async def _funding_pages(
+    transport: RestTransport,
+    request: FundingRequest,
+    parse: FundingParse,
+    venue_symbol: str,
+    window: tuple[int, int],
+    limit: int,
+    *,
+    newest_first: bool,
+) -> list[FundingEvent]:
+    """Ask for ``window`` and, while a page comes back full, for what it left (see ``funding_page_rest``)."""
+    events: list[FundingEvent] = []
+    rest: tuple[int, int] | None = window
+    while rest is not None:
+        start, end = rest
+        body = await transport.get(request(venue_symbol, start, end, limit))
+        page = parse(body, venue_symbol=venue_symbol, start_ms=start, end_ms=end)
+        events.extend(page)
+        rest = funding_page_rest(rest, page, limit, newest_first=newest_first)
+    return sorted(events, key=lambda event: event.time_ms)
+
+
+class BinanceFundingClient:
+    """USD-M ``/fapi/v1/fundingRate``: oldest first, 1000 a page, a budget of its own (500 requests per 5 min)."""
+
+    venue = Venue.BINANCE
+    funding_limit = binance.FUNDING_LIMIT
+
+    def __init__(self, transport: RestTransport):
+        self.transport = transport
+
+    async def funding_rates(self, venue_symbol: str, start_ms: int, end_ms: int) -> list[FundingEvent]:
+        return await _funding_pages(
+            self.transport, binance.funding_request, binance.funding_parse, venue_symbol, (start_ms, end_ms),
+            self.funding_limit, newest_first=False,
+        )  # fmt: skip
+
+
+class BybitFundingClient:
+    """v5 ``/v5/market/funding/history``, ``category=linear``: newest first, 200 a page, Bybit's IP budget."""
+
+    venue = Venue.BYBIT
+    funding_limit = bybit.FUNDING_LIMIT
+
+    def __init__(self, transport: RestTransport):
+        self.transport = transport
+
+    async def funding_rates(self, venue_symbol: str, start_ms: int, end_ms: int) -> list[FundingEvent]:
+        return await _funding_pages(
+            self.transport, bybit.funding_request, bybit.funding_parse, venue_symbol, (start_ms, end_ms),
+            self.funding_limit, newest_first=True,
+        )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class VenueEndpoints:
     """Base URLs and limits; the defaults are the venues' documented public limits."""
@@ -118,6 +189,8 @@ class VenueEndpoints:
     coinbase_requests: int = 10
     coinbase_window_s: float = 1.0
     binance_window_s: float = 60.0
+    binance_funding_requests: int = binance.FUNDING_REQUESTS
+    binance_funding_window_s: float = binance.FUNDING_WINDOW_S
 
 
 class VenueClients:
@@ -130,6 +203,7 @@ class VenueClients:
         self._limiters: dict[str, RateLimiter] = {
             "binance-spot": FixedWindowBudget(e.binance_spot_weight_per_minute, e.binance_window_s),
             "binance-futures": FixedWindowBudget(e.binance_futures_weight_per_minute, e.binance_window_s),
+            "binance-funding": SlidingWindowLimiter(e.binance_funding_requests, e.binance_funding_window_s),
             "bybit": SlidingWindowLimiter(e.bybit_requests, e.bybit_window_s),
             "coinbase": SlidingWindowLimiter(e.coinbase_requests, e.coinbase_window_s),
         }
@@ -163,6 +237,16 @@ class VenueClients:
                 market_type, self._transport("coinbase", venue, e.coinbase_url, coinbase.error_parse, None)
             )
         raise ValueError(f"unknown venue {venue!r}")
+
+    def funding_client(self, venue: Venue) -> FundingClient:
+        """The funding-rate client of a venue with perpetuals (Binance USD-M, Bybit linear)."""
+        e = self.endpoints
+        if venue is Venue.BINANCE:
+            transport = self._transport("binance-funding", venue, e.binance_futures_url, binance.error_parse, None)
+            return BinanceFundingClient(transport)
+        if venue is Venue.BYBIT:
+            return BybitFundingClient(self._transport("bybit", venue, e.bybit_url, bybit.error_parse, None))
+        raise ValueError(f"{venue} has no perpetuals here: no funding rates")
 
     def stats(self) -> dict[str, TransportStats]:
         return {key: transport.stats for key, transport in self._transports.items()}

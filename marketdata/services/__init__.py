@@ -3,6 +3,7 @@
 - :mod:`~marketdata.services.klines`: candles stored with the window the venue answered for, coverage, deletes;
 - :mod:`~marketdata.services.archives`: Binance bulk archives imported, checked against their ``.CHECKSUM``;
 - :mod:`~marketdata.services.instruments`: a venue's market list upserted, markets tracked or not;
+- :mod:`~marketdata.services.funding`: perpetuals' funding rates stored with the window the venue answered for;
 - :mod:`~marketdata.services.download_jobs`: the downloader's jobs, their progress and end;
 - :mod:`~marketdata.services.leadlag`: lead-lag runs created, executed, refreshed daily for tracked symbols.
 
@@ -19,7 +20,13 @@ This module names the public services of all flows, so a caller can write ``serv
 
 from marketdata.services.archives import ArchiveResult, archive_import
 from marketdata.services.download_jobs import download_job_finish, download_job_progress, download_job_start
-from marketdata.services.instruments import InstrumentNotFound, instrument_set_tracked, instrument_upsert_many
+from marketdata.services.funding import FundingStoreResult, NotPerpetual, funding_rates_store
+from marketdata.services.instruments import (
+    InstrumentNotFound,
+    instrument_create_from_symbol,
+    instrument_set_tracked,
+    instrument_upsert_many,
+)
 from marketdata.services.klines import StoreResult, coverage_add, klines_delete, klines_store
 from marketdata.services.leadlag import (
     LeadLagError,
@@ -33,17 +40,21 @@ from marketdata.services.leadlag import (
 
 __all__ = [
     "ArchiveResult",
+    "FundingStoreResult",
     "InstrumentNotFound",
     "LeadLagError",
     "LeadLagOverBudget",
     "LeadLagProgress",
     "LeadLagTooManyRuns",
+    "NotPerpetual",
     "StoreResult",
     "archive_import",
     "coverage_add",
     "download_job_finish",
     "download_job_progress",
     "download_job_start",
+    "funding_rates_store",
+    "instrument_create_from_symbol",
     "instrument_set_tracked",
     "instrument_upsert_many",
     "klines_delete",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
@@ -14,6 +15,14 @@ from django.utils import timezone
 from hftplatform.core.utc import utc_aware
 from marketdata.core.intervals import interval_get
 from marketdata.core.rest import InstrumentInfo
+from marketdata.core.venues import (
+    VENUE_MARKET_TYPES,
+    SymbolError,
+    Venue,
+    unified_symbol_market_type,
+    unified_symbol_split,
+    venue_symbol_default,
+)
 from marketdata.models import Instrument
 
 # Plain decimal text only: PostgreSQL would accept '1E-8', ' 1' or '.5' but print them back differently.
@@ -81,3 +90,33 @@ def instrument_set_tracked(*, instrument_id: int, tracked: bool, intervals: Sequ
         )
     if not updated:
         raise InstrumentNotFound(f"no instrument with id {instrument_id}")
+
+
+def instrument_create_from_symbol(*, exchange: str, symbol: str, tick_size: str, lot_size: str) -> Instrument:
+    """An instrument the venue's market list has not supplied (an offline import): built from the unified symbol,
+    with the venue's symbol by its convention and the given steps. A later market-list load overwrites these
+    fields (:func:`instrument_upsert_many` keys by exchange and symbol). Raises ``ValueError`` for a symbol or a
+    market type the venue does not have, or steps that are not plain positive decimal text."""
+    venue = Venue(exchange)
+    try:
+        base, quote, settle = unified_symbol_split(symbol)
+    except SymbolError as error:
+        raise ValueError(str(error)) from None
+    market_type = unified_symbol_market_type(symbol)
+    if market_type not in VENUE_MARKET_TYPES[venue]:
+        raise ValueError(f"{venue.value} has no {market_type.value} markets here")
+    for text in (tick_size, lot_size):
+        if not _PLAIN_DECIMAL.match(text) or not Decimal(text) > 0:
+            raise ValueError(f"{text!r} is not a positive plain decimal step")
+    canonical = symbol.upper()
+    return Instrument.objects.create(
+        exchange=venue.value,
+        market_type=market_type.value,
+        symbol=canonical,
+        venue_symbol=venue_symbol_default(venue, canonical),
+        base=base,
+        quote=quote,
+        settle=settle,
+        tick_size=tick_size,
+        lot_size=lot_size,
+    )

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hftplatform.core.decimal_text import decimal_scale
 from strategies.core.markets import Market
 
 if TYPE_CHECKING:
@@ -30,18 +31,6 @@ INT64_MAX = 2**63 - 1
 
 class DataError(ValueError):
     """Bars the engine cannot use: unsorted or duplicate times, no bars, prices that are not exact decimals."""
-
-
-def decimal_scale(text: str) -> int:
-    """Digits after the decimal point of the exact text (``'0.0100'`` → 4; ``'5E+2'`` → 0); :class:`DataError` for
-    text that is not a finite decimal."""
-    try:
-        exponent = Decimal(text).as_tuple().exponent
-    except InvalidOperation:
-        raise DataError(f"price {text!r} is not a decimal number") from None
-    if not isinstance(exponent, int):  # NaN or Infinity
-        raise DataError(f"price {text!r} is not finite")
-    return max(0, -exponent)
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,7 +77,10 @@ class BarSeries:
         """From ``(open_ms, open, high, low, close, volume)`` rows with the venue's decimal text."""
         if not rows:
             return cls.empty(market, interval_ms)
-        scale = max(decimal_scale(text) for row in rows for text in row[1:5])
+        try:
+            scale = max(decimal_scale(text) for row in rows for text in row[1:5])
+        except (ValueError, InvalidOperation) as error:  # NaN, Infinity, or no number at all
+            raise DataError(f"{market}: a price is not a finite decimal ({error})") from None
         factor = Decimal(1).scaleb(scale)
 
         def scaled(text: str) -> int:

@@ -12,7 +12,7 @@ store, so a restarted worker resumes where it stopped.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -21,7 +21,7 @@ import numpy as np
 from strategies.core.data import MarketData
 from strategies.core.intents import Intent
 from strategies.core.markets import Market
-from strategies.core.params import ParamError, params_parse
+from strategies.core.params import ParamError
 from strategies.core.portfolio import EntryKind, LedgerEntry
 
 if TYPE_CHECKING:
@@ -145,6 +145,11 @@ class Strategy(ABC, Generic[P]):
     def traded(self) -> Sequence[Market]:
         """The markets this strategy may trade; the run's cash is split over their venues."""
 
+    def warmup_bars(self) -> int | None:
+        """How many closed bars of each market a step reads back at most; paper and live runs show a batch of new
+        steps that many bars from before it. None (the default): every bar since the run started."""
+        return None
+
     def on_start(self, view: View) -> Sequence[Intent]:
         """Intents before the first bar closes (filled at the first bar's open)."""
         return ()
@@ -163,19 +168,3 @@ def strategy_register(cls: type[Strategy[Any]]) -> type[Strategy[Any]]:
         raise ValueError(f"strategy {cls.name!r} registered twice")
     STRATEGIES[cls.name] = cls
     return cls
-
-
-def strategy_class(name: str) -> type[Strategy[Any]]:
-    """The registered strategy ``name``; :class:`ParamError` names the known ones otherwise."""
-    import strategies.cex.core  # noqa: F401  (registers the built-in strategies)
-
-    try:
-        return STRATEGIES[name]
-    except KeyError:
-        raise ParamError(f"unknown strategy {name!r}; known: {', '.join(sorted(STRATEGIES))}") from None
-
-
-def strategy_build(name: str, params: Mapping[str, object], markets: Sequence[Market]) -> Strategy[Any]:
-    """A strategy instance from its name, raw parameters and markets; bad input raises :class:`ParamError`."""
-    cls = strategy_class(name)
-    return cls(params_parse(cls.Params, params), markets)

@@ -179,3 +179,46 @@ def test_resampling_refuses_intervals_that_do_not_divide(stored: Instrument) -> 
     with pytest.raises(CommandError, match="3m"):
         _run("export", "--exchange", "binance", "--symbol", "BTC/USDT", "--interval", "5m", "--resample-from", "3m",
              "--start", "2019-10-11", "--end", "2019-10-12")  # fmt: skip
+
+
+def test_import_of_an_unknown_market_creates_it_from_the_file(db: None, tmp_path: Path) -> None:
+    # Given no market list loaded (an offline machine) and an export-format CSV
+    source = tmp_path / "coinbase.csv"
+    source.write_text(
+        "open_time,open,high,low,close,volume\n"
+        f"{T0},8500.1,8510.25,8499.9,8505,1.5\n"
+        f"{T0 + MINUTE_MS},8505,8506,8500,8501.75,0.00012\n"
+    )
+    # When it is imported
+    out = _run("import", str(source), "--exchange", "coinbase", "--symbol", "btc/usd", "--interval", "1m")
+    # Then the market exists, named as the venue names it, with the file's finest steps, and holds both candles
+    instrument = Instrument.objects.get()
+    assert (instrument.exchange, instrument.symbol, instrument.venue_symbol) == ("coinbase", "BTC/USD", "BTC-USD")
+    assert (instrument.market_type, instrument.base, instrument.quote, instrument.settle) == (
+        "spot",
+        "BTC",
+        "USD",
+        None,
+    )
+    assert (str(instrument.tick_size), str(instrument.lot_size)) == ("0.01", "0.00001")
+    assert "2 candles, 2 written" in out
+    stored = selectors.klines_read(instrument_id=instrument.pk, interval="1m", start_ms=T0, end_ms=T0 + 2 * MINUTE_MS)
+    assert [c.close for c in stored] == ["8505", "8501.75"]
+
+
+def test_import_of_an_unknown_market_with_a_bad_file_creates_nothing(db: None, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("open_time,open,high,low,close,volume\n1570752000000,1.0,0.9,0.5,1.2,10\n")  # high below open
+    with pytest.raises(CommandError, match="nothing was written"):
+        _run("import", str(bad), *MARKET)
+    assert not Instrument.objects.exists()
+    assert _rows() == 0
+
+
+def test_import_of_a_market_the_venue_does_not_have_creates_nothing(db: None, tmp_path: Path) -> None:
+    source = tmp_path / "perp.csv"
+    source.write_text(f"open_time,open,high,low,close,volume\n{T0},1.0,1.5,0.5,1.2,10\n")
+    with pytest.raises(CommandError, match="coinbase has no perp markets"):
+        _run("import", str(source), "--exchange", "coinbase", "--symbol", "BTC/USD:USD", "--interval", "1m")
+    assert not Instrument.objects.exists()
+    assert _rows() == 0

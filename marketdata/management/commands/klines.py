@@ -1,4 +1,5 @@
-"""``manage.py klines <subcommand>``: download from the venues; export, gaps and import of stored candles.
+"""``manage.py klines <subcommand>``: download candles and perpetuals' funding rates from the venues; export, gaps and
+import of stored candles.
 
 Times on the command line are dates (``2019-10-11``) or ISO datetimes, read as UTC when they carry no offset;
 ``--end`` is exclusive. Subcommands live in :data:`SUBCOMMANDS`, a name → :class:`Subcommand` table.
@@ -14,12 +15,15 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
+from hftplatform.core.decimal_text import decimal_scale, decimal_step
 from hftplatform.core.utc import utc_from_ms, utc_ms_parse
 from marketdata import selectors, services
 from marketdata.core.aggregate import resample, resample_check
 from marketdata.core.archives import ArchiveError, archive_parse
 from marketdata.core.candles import Candle, CandleError
+from marketdata.core.funding import FUNDING_VENUES
 from marketdata.core.gaps import Range
 from marketdata.core.intervals import IntervalError, interval_get, venue_interval_code
 from marketdata.core.rest import PayloadError, VenueError
@@ -32,6 +36,7 @@ from marketdata.core.venues import (
 )
 from marketdata.downloads import DownloadSummary, DownloadTarget, instruments_load, klines_download
 from marketdata.exchanges.transport import TransportError
+from marketdata.funding_downloads import FundingSummary, FundingTarget, funding_rates_download
 from marketdata.models import Instrument
 
 
@@ -195,12 +200,18 @@ def _export_csv_parse(text: str) -> list[Candle]:
 
 
 def _import(command: BaseCommand, options: dict[str, Any]) -> None:
-    instrument, code = _market(options)
     path = Path(options["file"])
     if not path.is_file():
         raise CommandError(f"no such file: {path}")
     try:
+        code = interval_get(options["interval"]).code
+    except IntervalError as error:
+        raise CommandError(str(error)) from None
+    instrument = Instrument.objects.filter(exchange=options["exchange"], symbol=options["symbol"].upper()).first()
+    try:
         if path.suffix == ".zip":
+            if instrument is None:
+                raise CommandError(f"no instrument {options['symbol']!r} on {options['exchange']}")
             _import_zip(command, instrument, code, path)
             return
         data = path.read_bytes()
@@ -212,12 +223,35 @@ def _import(command: BaseCommand, options: dict[str, Any]) -> None:
         covered = None
         if options["covered"] and candles:
             covered = (candles[0].open_time, interval_get(code).close_time(candles[-1].open_time))
-        result = services.klines_store(instrument_id=instrument.pk, interval=code, candles=candles, covered=covered)
-    except (ArchiveError, CandleError, UnicodeDecodeError) as error:
+        with transaction.atomic():  # a new market and its candles, or neither
+            if instrument is None:
+                instrument = _instrument_for_import(command, options, candles)
+            result = services.klines_store(instrument_id=instrument.pk, interval=code, candles=candles, covered=covered)
+    except (ArchiveError, CandleError, UnicodeDecodeError, ValueError) as error:
         raise CommandError(f"{path.name}: {error}; nothing was written") from None
     command.stdout.write(
         f"{path.name}: {len(candles)} candles, {result.written} written, {result.present} already present"
     )
+
+
+def _instrument_for_import(command: BaseCommand, options: dict[str, Any], candles: list[Candle]) -> Instrument:
+    """A market not in the venue's list here (none loaded: an offline import) is created from its symbol, with the
+    finest price and volume steps the file shows; a later market-list load replaces them with the venue's."""
+    if not candles:
+        raise CommandError(f"no instrument {options['symbol']!r} on {options['exchange']}, and no candles to import")
+    price_scale = max(decimal_scale(text) for c in candles for text in (c.open, c.high, c.low, c.close))
+    volume_scale = max(decimal_scale(c.volume) for c in candles)
+    instrument = services.instrument_create_from_symbol(
+        exchange=options["exchange"],
+        symbol=options["symbol"],
+        tick_size=decimal_step(price_scale),
+        lot_size=decimal_step(volume_scale),
+    )
+    command.stderr.write(
+        f"created instrument {instrument} ({instrument.venue_symbol}) from the file: tick {instrument.tick_size}, "
+        f"lot {instrument.lot_size}; a market-list load (klines download) replaces them with the venue's"
+    )
+    return instrument
 
 
 def _import_zip(command: BaseCommand, instrument: Instrument, code: str, path: Path) -> None:
@@ -325,14 +359,16 @@ def _instrument_find(command: BaseCommand, venue: Venue, market_type: MarketType
 
 
 class _ProgressBar:
-    """One redrawn line on a terminal: candles done of planned, rows stored, rate, ETA. Silent elsewhere."""
+    """One redrawn line on a terminal: work done of planned (candles, or windows of funding events), rows stored,
+    rate, ETA. Silent elsewhere."""
 
-    def __init__(self, command: BaseCommand):
+    def __init__(self, command: BaseCommand, unit: str = "candles"):
         self.stream = command.stderr
         self.tty = command.stderr.isatty()
         self.started = time.monotonic()
+        self.unit = unit
 
-    def __call__(self, summary: DownloadSummary) -> None:
+    def __call__(self, summary: DownloadSummary | FundingSummary) -> None:
         if not self.tty:
             return
         elapsed = max(time.monotonic() - self.started, 1e-9)
@@ -344,7 +380,7 @@ class _ProgressBar:
         eta_text = "--:--" if eta == float("inf") else f"{int(eta) // 60:02d}:{int(eta) % 60:02d}"
         self.stream.write(
             f"\r[{'#' * filled}{'.' * (width - filled)}] {100 * done / planned:5.1f}% "
-            f"{summary.rows_written + summary.rows_present:,} rows {rate:,.0f} candles/s ETA {eta_text}",
+            f"{summary.rows_written + summary.rows_present:,} rows {rate:,.0f} {self.unit}/s ETA {eta_text}",
             ending="",
         )
         self.stream.flush()
@@ -364,6 +400,63 @@ def _download(command: BaseCommand, options: dict[str, Any]) -> None:
         concurrency=options["concurrency"],
         progress=bar,
     )
+    bar.close()
+    for error in summary.errors:
+        command.stderr.write(f"error: {error}")
+    command.stdout.write(summary.line())
+    if summary.errors:
+        raise CommandError(f"{len(summary.errors)} market(s) failed; re-run to resume where they stopped")
+
+
+# -- funding --------------------------------------------------------------------------------------------------
+
+
+def _funding_arguments(parser: CommandParser) -> None:
+    parser.add_argument(
+        "--exchange",
+        action="append",
+        required=True,
+        choices=[*(v.value for v in FUNDING_VENUES), "all"],
+        help="binance (USD-M) or bybit (linear); repeat, or 'all'",
+    )
+    parser.add_argument("--symbol", action="append", required=True, help="unified perpetual: BTC/USDT:USDT; repeat")
+    parser.add_argument("--start", required=True, help="date or ISO datetime, UTC")
+    parser.add_argument("--end", required=True, help="date or ISO datetime, UTC, exclusive")
+    parser.add_argument("--concurrency", type=int, default=None, help="requests in flight per venue budget")
+
+
+def _funding_targets(command: BaseCommand, options: dict[str, Any]) -> list[FundingTarget]:
+    """Every (venue, perpetual) asked for that exists; one missing at one of several venues is skipped with a note,
+    one that exists at none of them is an error, and so is a spot symbol."""
+    venues = (
+        list(FUNDING_VENUES) if "all" in options["exchange"] else [Venue(v) for v in dict.fromkeys(options["exchange"])]
+    )
+    start, end = _window(options)
+    symbols = list(dict.fromkeys(options["symbol"]))
+    for symbol in symbols:
+        try:
+            market_type = unified_symbol_market_type(symbol)
+        except SymbolError as error:
+            raise CommandError(str(error)) from None
+        if market_type is not MarketType.PERP:
+            raise CommandError(f"{symbol} is a spot symbol: funding rates are for perpetuals (BASE/QUOTE:SETTLE)")
+    targets = []
+    for symbol in symbols:
+        for venue in venues:
+            instrument = _instrument_find(command, venue, MarketType.PERP, symbol)
+            if instrument is None:
+                command.stderr.write(f"{venue}: no market {symbol}; skipped")
+                continue
+            targets.append(FundingTarget.for_instrument(instrument, start, end))
+        if not any(t.symbol == symbol for t in targets):
+            raise CommandError(f"{symbol}: no such market at {', '.join(venues)}")
+    return targets
+
+
+def _funding(command: BaseCommand, options: dict[str, Any]) -> None:
+    targets = _funding_targets(command, options)
+    bar = _ProgressBar(command, unit="windows")
+    summary = funding_rates_download(targets=targets, concurrency=options["concurrency"], progress=bar)
     bar.close()
     for error in summary.errors:
         command.stderr.write(f"error: {error}")
@@ -395,6 +488,11 @@ def _markets(command: BaseCommand, options: dict[str, Any]) -> None:
 SUBCOMMANDS: dict[str, Subcommand] = {
     "download": Subcommand(
         "fetch candles from the venues (archives + REST), resumable", _download_arguments, _download
+    ),
+    "funding": Subcommand(
+        "fetch perpetuals' funding-rate history (Binance USD-M, Bybit linear), resumable",
+        _funding_arguments,
+        _funding,
     ),
     "markets": Subcommand("load the venues' market lists (symbols, steps, listings)", _markets_arguments, _markets),
     "export": Subcommand("write stored candles as CSV or parquet", _export_arguments, _export),

@@ -30,6 +30,9 @@ class Hold(Strategy[HoldParams]):
     def traded(self) -> Sequence[Market]:
         return self.markets[:1]
 
+    def warmup_bars(self) -> int:
+        return 1
+
     def on_start(self, view: View) -> Sequence[Intent]:
         market = self.markets[0]
         return [Order(market, Side.BUY, quote_amount=view.cash(market.venue), tag="hold")]

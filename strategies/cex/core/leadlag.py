@@ -68,6 +68,9 @@ class LeadLag(Strategy[LeadLagParams]):
     def traded(self) -> Sequence[Market]:
         return [self.follower]
 
+    def warmup_bars(self) -> int:
+        return self.params.lookback + 1  # the leader's close lookback bars back, and the latest
+
     def on_bar(self, view: View) -> Sequence[Intent]:
         follower, leader, state = self.follower, self.leader, self.state
         if view.pending(follower):

@@ -8,6 +8,11 @@ futures exchangeInfo 1, ping/time 1), reported in ``X-MBX-USED-WEIGHT-1M`` on ev
 coming before that → HTTP 418 (IP ban, doubling). Spot and futures are different hosts at Binance, so each has
 its own weight budget and its own ban here. Errors are HTTP 400 with ``{"code": ..., "msg": ...}``.
 
+USD-M funding history, ``/fapi/v1/fundingRate`` (served from ``funding``, a :class:`FundingHistory` per symbol):
+ascending, ``startTime``/``endTime`` inclusive, the oldest ``limit`` of the range (only ``endTime``, or neither:
+the newest ``limit``), ``limit`` default 100, max 1000; its own budget of 500 requests per 5 minutes per IP (shared
+with ``fundingInfo`` at the venue), not request weight: over it → 429 ``-1003``, then 418 bans as for weight.
+
 Shrink the limits for tests: ``FakeBinance(markets, spot_weight_limit=10, weight_window_s=1, ban_s=1)``.
 """
 
@@ -19,6 +24,7 @@ from aiohttp import web
 
 from marketdata.core.intervals import VENUE_INTERVALS, interval_get
 from marketdata.core.venues import MarketType, Venue
+from tests.marketdata.fakes.funding import FundingHistory
 from tests.marketdata.fakes.server import Clock, FakeServer, Verdict, WeightWindow, json_response
 from tests.marketdata.fakes.truth import Market, binance_kline_extras, units_text
 
@@ -77,8 +83,13 @@ class FakeBinance(FakeServer):
         ban_s: float = 120.0,
         ban_after: int = 3,
         fault_delay_s: float = 5.0,
+        funding: Iterable[FundingHistory] = (),
+        funding_requests: int = 500,
+        funding_window_s: float = 300.0,
     ) -> None:
         super().__init__(clock=clock, fault_delay_s=fault_delay_s)
+        self.funding = {history.venue_symbol: history for history in funding}
+        self.funding_budget = WeightWindow(funding_requests, funding_window_s, ban_s, ban_after)
         markets = [m for m in markets if m.venue is Venue.BINANCE]
         self.spot = _Api(
             MarketType.SPOT,
@@ -101,6 +112,8 @@ class FakeBinance(FakeServer):
             app.router.add_get(
                 f"{prefix}/time", self._handler(api, lambda api, request: ({"serverTime": self.clock()}, 1))
             )
+
+        app.router.add_get("/fapi/v1/fundingRate", self._funding_handler)
 
     def error_response(self, status: int) -> web.Response:
         if status == 429:
@@ -193,6 +206,49 @@ class FakeBinance(FakeServer):
                 f'"{quote}",{trades},"{taker_base}","{taker_quote}","0"]'
             )
         return f"[{','.join(rows)}]".encode(), 0
+
+    async def _funding_handler(self, request: web.Request) -> web.StreamResponse:
+        verdict = self.funding_budget.admit(1)
+        if verdict.status:
+            headers = {"Retry-After": str(verdict.retry_after_s)}
+            msg = "Too many requests; current limit of IP is 500 requests per 5 minutes."
+            return json_response({"code": -1003, "msg": msg}, verdict.status, headers)
+        try:
+            body = self._funding(dict(request.query))
+        except BinanceError as exc:
+            return json_response({"code": exc.code, "msg": exc.msg}, exc.status)
+        return json_response(body)
+
+    def _funding(self, query: dict[str, str]) -> list[dict[str, object]]:
+        start, end, limit = (_int_param(query, name) for name in ("startTime", "endTime", "limit"))
+        if limit is None:
+            limit = 100
+        if not 1 <= limit <= 1000:
+            raise BinanceError(-1130, "Data sent for parameter 'limit' is not valid.")
+        if start is not None and end is not None and start > end:
+            raise BinanceError(-1023, "Start time is greater than end time.")
+        symbol = query.get("symbol")
+        if symbol is not None and symbol not in self.futures.markets:
+            raise BinanceError(-1121, "Invalid symbol.")
+        histories = [self.funding[symbol]] if symbol in self.funding else []
+        if symbol is None:
+            histories = list(self.funding.values())
+        now = self.clock()
+        out = []
+        for history in histories:
+            rows = history.between(0 if start is None else start, now if end is None else min(end, now))
+            rows = rows[:limit] if start is not None else rows[-limit:]
+            out += [(row.time_ms, history.venue_symbol, row) for row in rows]
+        out.sort(key=lambda item: item[0])
+        return [
+            {
+                "symbol": venue_symbol,
+                "fundingTime": row.time_ms,
+                "fundingRate": row.binance_rate(),
+                "markPrice": row.binance_mark(),
+            }
+            for _, venue_symbol, row in out[:limit]
+        ]
 
     def _exchange_info(self, api: _Api, query: dict[str, str]) -> tuple[dict[str, object], int]:
         markets = list(api.markets.values())

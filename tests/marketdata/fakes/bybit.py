@@ -5,6 +5,11 @@ codes, ``start``/``end`` inclusive (the newest ``limit`` candles of the range; `
 1…1000 (default 200); bad parameters are HTTP 200 with ``retCode`` ≠ 0 (10001); the IP limit of 600 requests in any
 5-second window answers HTTP 403 "access too frequent" and bans the IP (Bybit: "at least 10 minutes").
 
+Funding history, ``/v5/market/funding/history`` (served from ``funding``, a :class:`FundingHistory` per linear
+symbol): NEWEST FIRST, every field a string, ``category`` linear (or inverse, which lists nothing here), ``startTime``
+and ``endTime`` inclusive (``startTime`` alone is refused; ``endTime`` alone or neither: the newest ``limit`` before
+it or now), ``limit`` 1…200 (default 200), the newest ``limit`` of the range.
+
 Shrink it for tests: ``FakeBybit(markets, requests_per_window=5, window_s=1, ban_s=1)``.
 """
 
@@ -17,6 +22,7 @@ from aiohttp import web
 
 from marketdata.core.intervals import VENUE_INTERVALS, interval_get
 from marketdata.core.venues import MarketType, Venue
+from tests.marketdata.fakes.funding import FundingHistory
 from tests.marketdata.fakes.server import Clock, FakeServer, SlidingCount, json_response
 from tests.marketdata.fakes.truth import Market, plain_text, text_units
 
@@ -54,8 +60,10 @@ class FakeBybit(FakeServer):
         ban_s: float = 600.0,
         kline_max_limit: int = 1000,
         fault_delay_s: float = 5.0,
+        funding: Iterable[FundingHistory] = (),
     ) -> None:
         super().__init__(clock=clock, fault_delay_s=fault_delay_s)
+        self.funding = {history.venue_symbol: history for history in funding}
         self.markets: dict[tuple[MarketType, str], Market] = {
             (m.market_type, m.venue_symbol): m for m in markets if m.venue is Venue.BYBIT
         }
@@ -66,6 +74,7 @@ class FakeBybit(FakeServer):
         app.router.add_get("/v5/market/kline", self._handler(self._kline))
         app.router.add_get("/v5/market/instruments-info", self._handler(self._instruments))
         app.router.add_get("/v5/market/time", self._handler(self._time))
+        app.router.add_get("/v5/market/funding/history", self._handler(self._funding))
 
     def error_response(self, status: int) -> web.Response:
         if status == 403:
@@ -135,6 +144,35 @@ class FakeBybit(FakeServer):
             rows.append(f'["{c.open_time}","{c.open}","{c.high}","{c.low}","{c.close}","{c.volume}","{turnover}"]')
         category = query["category"]
         return RawJson(f'{{"symbol":"{symbol}","category":"{category}","list":[{",".join(rows)}]}}')
+
+    def _funding(self, query: dict[str, str]) -> dict[str, object]:
+        category = query.get("category", "")
+        if category not in ("linear", "inverse"):
+            raise BybitError(10001, "params error: Category is invalid")
+        start, end, limit = (_int_param(query, name) for name in ("startTime", "endTime", "limit"))
+        if limit is None:
+            limit = 200
+        if not 1 <= limit <= 200:
+            raise BybitError(10001, "params error: limit is invalid")
+        if start is not None and end is None:
+            raise BybitError(10001, "params error: endTime is required when startTime is set")
+        if start is not None and end is not None and start > end:
+            raise BybitError(10001, "params error: startTime must be less than endTime")
+        symbol = query.get("symbol", "")
+        market = self.markets.get((MarketType.PERP, symbol)) if category == "linear" else None
+        if market is None:
+            raise BybitError(10001, "params error: symbol invalid")
+        history = self.funding.get(symbol)
+        now = self.clock()
+        rows = [] if history is None else history.between(start or 0, now if end is None else min(end, now))
+        page = rows[::-1][:limit]
+        return {
+            "category": category,
+            "list": [
+                {"symbol": symbol, "fundingRate": row.bybit_rate(), "fundingRateTimestamp": str(row.time_ms)}
+                for row in page
+            ],
+        }
 
     def _instruments(self, query: dict[str, str]) -> dict[str, object]:
         market_type = self._category(query)

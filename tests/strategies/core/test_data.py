@@ -7,7 +7,7 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from strategies.core.data import BarSeries, DataError, MarketData, decimal_scale
+from strategies.core.data import BarSeries, DataError, MarketData
 from tests.strategies.bars import BINANCE, BYBIT, MINUTE, START_MS, rows_make, series_make
 
 D = Decimal
@@ -24,11 +24,6 @@ def test_prices_are_kept_exact_at_the_largest_scale_of_the_series() -> None:
     assert series.close.tolist() == [100_125, 1]
     assert series.price(int(series.close[0])) == D("100.125")
     assert series.close_ms.tolist() == [START_MS + MINUTE, START_MS + 2 * MINUTE]
-
-
-@pytest.mark.parametrize(("text", "scale"), [("0.0100", 4), ("5E+2", 0), ("12", 0), ("1E-8", 8)])
-def test_decimal_scale(text: str, scale: int) -> None:
-    assert decimal_scale(text) == scale
 
 
 @pytest.mark.parametrize("bad", ["NaN", "Infinity", "-Infinity", "abc"])

@@ -11,7 +11,7 @@ from strategies.core.costs import BPS, CostModel, FeeModel, FeeSchedule
 from strategies.core.intents import Side
 from strategies.core.portfolio import ACCOUNTING, NAV_QUANTUM
 from strategies.core.risk import RiskLimits
-from strategies.core.strategy import strategy_build
+from strategies.registry import strategy_build
 from tests.strategies.bars import BINANCE, BYBIT, COINBASE, START_MS, bar_close, bar_open, random_series
 from tests.strategies.core.engine_runs import engine_run
 

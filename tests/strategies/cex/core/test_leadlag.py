@@ -15,7 +15,7 @@ from strategies.core.intents import Side
 from strategies.core.params import ParamError
 from strategies.core.portfolio import ACCOUNTING
 from strategies.core.risk import RiskLimits
-from strategies.core.strategy import strategy_build
+from strategies.registry import strategy_build
 from tests.strategies.bars import BINANCE, BYBIT, BYBIT_PERP, COINBASE, MINUTE, START_MS, random_series, series_make
 from tests.strategies.core.engine_runs import engine_run, ledger_json
 

@@ -233,7 +233,19 @@ class Engine:
         if isinstance(intent, Order):
             return intent
         with localcontext(ACCOUNTING):
-            delta = intent.quantity - self.portfolio.position(intent.market)
+            # Orders on their way count: the same target on the next step (behind a latency, or a bar that is
+            # missing) must not be traded twice.
+            expected = self.portfolio.position(intent.market)
+            for waiting in self.venue.pending:
+                order = waiting.order
+                if order.market == intent.market:
+                    size = (
+                        order.quantity
+                        if order.quantity is not None
+                        else (order.quote_amount or ZERO) / (waiting.last_close)
+                    )
+                    expected += size * order.side.sign
+            delta = intent.quantity - expected
         if not delta:
             return None
         side = Side.BUY if delta > 0 else Side.SELL

@@ -412,3 +412,21 @@ def test_two_runs_give_identical_ledger_json_and_nav() -> None:
     assert [str(n) for n in first.nav] == [str(n) for n in second.nav]
     assert [r.json() for r in first.refusals] == [r.json() for r in second.refusals]
     assert len(first.trades) > 10
+
+
+def test_a_target_repeated_while_its_order_waits_is_not_traded_twice() -> None:
+    # with two minutes of latency, the order for the target of step 1 still waits at step 2
+    strategy = Scripted(
+        [BINANCE_PERP],
+        {
+            1: [TargetPosition(BINANCE_PERP, D(2))],
+            2: [TargetPosition(BINANCE_PERP, D(2))],
+            3: [TargetPosition(BINANCE_PERP, D(1))],
+        },
+    )
+    costs = CostModel(fee_model=FeeModel.ZERO, latency_ms=2 * MINUTE)
+    _, result = engine_run(strategy, ten_bars(BINANCE_PERP), costs=costs)
+    assert [(e.time_ms, e.side, e.quantity) for e in result.trades] == [
+        (START_MS + 4 * MINUTE, Side.BUY, D(2)),
+        (START_MS + 6 * MINUTE, Side.SELL, D(1)),
+    ]

@@ -6,7 +6,7 @@ It reproduces the engine's rules, not an approximation of them, on bars aligned 
 the same open times, so a step of the engine's clock is one bar of every market):
 
 - a decision at step ``d`` (the close of bar ``d``) fills at the open of the first bar opening at or after
-  ``close_ms[d] + latency_ms``, booked at the first later step whose time reaches that open;
+  ``close_ms[d] + latency_ms``, booked at the first step after that open (the fill bar's close);
 - taker fee and slippage on both legs; spot buys spend ``size`` of the cash (fee included), perpetual entries are
   ``cash * size / close`` base units; the exit sells (or buys back) the whole position;
 - ``leadlag``'s signal is the same float expression as the strategy's (``close / close[lookback ago] - 1``) and its
@@ -131,12 +131,9 @@ def fill_schedule(bars: AlignedBars, latency_ms: int) -> tuple[IntArray, IntArra
     open_ms, close_ms = bars.open_ms, bars.close_ms
     fill_bar = np.searchsorted(open_ms, close_ms + latency_ms, side="left").astype(np.int64)
     fill_step = np.empty(n + 1, dtype=np.int64)
-    if latency_ms == 0:
-        # The bar after the decision: its open is the decision's step time or later, and the order waits a step.
-        fill_step[:n] = np.arange(n)
-    else:
-        # A later step than the decision in every case: the bar opens at least latency_ms after the decision.
-        fill_step[:n] = np.searchsorted(close_ms, open_ms, side="left")
+    # The first step after the bar's open (a step at the open itself does not hold the bar): on aligned bars, the
+    # step of that bar's own close, always later than the decision.
+    fill_step[:n] = np.searchsorted(close_ms, open_ms, side="right")
     fill_step[n] = n
     return fill_bar, fill_step
 
@@ -334,8 +331,9 @@ class LeadLagArrays:
         return cached
 
     def stop_offsets(self, stop: float, side: int) -> IntArray:
-        """For a fill at bar ``i``, the first step ``i + o`` (``o`` from the fill's step, ``o < max_hold - 1``) at
-        which the close has moved ``stop`` against the fill price; ``max_hold`` when none does."""
+        """For a fill at bar ``i`` (booked at step ``i``, where the strategy first sees it), the first step ``i + o``
+        (``0 <= o < max_hold - 1``) at which the close has moved ``stop`` against the fill price; ``max_hold`` when
+        none does."""
         key = (stop, side)
         cached = self._stops.get(key)
         if cached is not None:
@@ -343,20 +341,11 @@ class LeadLagArrays:
         n, close, window = self.n, self.close, self.max_hold
         price = self.buy_price if side > 0 else self.sell_price
         offsets = np.full(n + 1, window, dtype=np.int64)
-        # Booked a step before its bar (latency): the strategy checks the stop at that step already.
-        early = self.fill_step[:n] == np.arange(n) - 1
         with np.errstate(invalid="ignore", divide="ignore"):
-            for o in range(window - 2, -2, -1):  # the smallest offset wins: write it last
-                if o >= 0:
-                    if o >= n:
-                        continue
-                    move = close[o:] / price[: n - o] - 1.0
-                    hit = (-move >= stop) if side > 0 else (move >= stop)
-                    offsets[: n - o][hit] = o
-                else:
-                    move = close[:-1] / price[1:] - 1.0
-                    hit = ((-move >= stop) if side > 0 else (move >= stop)) & early[1:]
-                    offsets[1:n][hit] = -1
+            for o in range(min(window - 2, n - 1), -1, -1):  # the smallest offset wins: write it last
+                move = close[o:] / price[: n - o] - 1.0
+                hit = (-move >= stop) if side > 0 else (move >= stop)
+                offsets[: n - o][hit] = o
         if len(self._stops) >= 8:
             self._stops.pop(next(iter(self._stops)))
         self._stops[key] = offsets

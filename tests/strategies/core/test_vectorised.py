@@ -196,14 +196,14 @@ def test_fill_schedule_waits_for_the_bar_opening_after_the_latency() -> None:
     ]
     bars = aligned_bars(MarketData(series))
 
-    # Then with no latency a decision fills at the next bar, a step later
+    # Then with no latency a decision fills at the next bar's open, booked at its close
     fill_bar, fill_step = fill_schedule(bars, 0)
     assert fill_bar.tolist() == [1, 2, 3, 4, 5]
     assert fill_step.tolist() == [0, 1, 2, 3, 4, 5]
-    # and with 90 s it fills at the first bar opening 90 s after the decision, at the step reaching that open
+    # and with 90 s it fills at the first bar opening 90 s after the decision, booked at the step after that open
     fill_bar, fill_step = fill_schedule(bars, 90_000)
     assert fill_bar.tolist() == [3, 3, 4, 5, 5]
-    assert fill_step.tolist() == [0, 0, 1, 3, 3, 5]  # bars 0 to 2 cannot be reached with this latency
+    assert fill_step.tolist() == [0, 1, 2, 3, 4, 5]
 
 
 def test_unaligned_bars_and_binding_limits_are_refused() -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
     IntArray = np.ndarray[Any, np.dtype[np.int64]]
     FloatArray = np.ndarray[Any, np.dtype[np.float64]]
     BoolArray = np.ndarray[Any, np.dtype[np.bool_]]
+
+
+INT64_MAX = 2**63 - 1
 
 
 class DataError(ValueError):
@@ -73,13 +77,18 @@ class BarSeries:
         """From ``(open_ms, open, high, low, close, volume)`` rows with the venue's decimal text."""
         if not rows:
             return cls.empty(market, interval_ms)
-        scale = max(decimal_scale(text) for row in rows for text in row[1:5])
+        try:
+            scale = max(decimal_scale(text) for row in rows for text in row[1:5])
+        except (ValueError, InvalidOperation) as error:  # NaN, Infinity, or no number at all
+            raise DataError(f"{market}: a price is not a finite decimal ({error})") from None
         factor = Decimal(1).scaleb(scale)
 
         def scaled(text: str) -> int:
             value = Decimal(text) * factor
             if value != value.to_integral_value() or not value.is_finite():
                 raise DataError(f"{market}: price {text!r} is not an exact decimal")
+            if abs(value) > INT64_MAX:
+                raise DataError(f"{market}: price {text!r} at scale {scale} does not fit an int64")
             return int(value)
 
         columns = list(zip(*rows, strict=True))
@@ -137,6 +146,18 @@ class MarketData:
     @property
     def bars(self) -> int:
         return sum(len(s) for s in self.series)
+
+    @cached_property
+    def visible_rows(self) -> IntArray:
+        """``visible`` as one row per step (``visible_rows[k][j] == visible[j][k]``), for a step's reads at once."""
+        if not len(self.times):
+            return np.zeros((0, len(self.series)), dtype=np.int64)
+        return np.ascontiguousarray(np.stack(self.visible, axis=1))
+
+    @cached_property
+    def close_floats(self) -> list[FloatArray]:
+        """Each series' closes as floats (``close / 10**scale``), for signals."""
+        return [s.close / 10.0**s.scale for s in self.series]
 
     def __len__(self) -> int:
         return len(self.times)

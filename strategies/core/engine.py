@@ -138,24 +138,26 @@ class Engine:
             venues = sorted({m.venue for m in traded})
             with localcontext(ACCOUNTING):
                 share = config.cash / len(venues)
+                last = config.cash - share * (len(venues) - 1)  # the shares sum to the cash exactly
             for venue in venues:
-                portfolio.deposit(time_ms=first_open, venue=venue, amount=share)
+                portfolio.deposit(time_ms=first_open, venue=venue, amount=last if venue == venues[-1] else share)
         self.portfolio = portfolio
         self.view = View(data, portfolio)
         self.first_open = first_open
         self.funding = {m: list(events) for m, events in (funding or {}).items() if config.costs.funding}
         self._funding_next = {m: 0 for m in self.funding}
         self.traded_notional = ZERO
+        self._perps = {m for m in data.index if m.kind is MarketKind.PERP}
 
     # -- prices ---------------------------------------------------------------------------------------------
 
     def _last_close(self, market: Market) -> Decimal | None:
         j = self.data.index[market]
-        n = 0 if self.view.k < 0 else int(self.data.visible[j][self.view.k])
+        n = self.view._visible(j)
         if n == 0:
             return None
         series = self.data.series[j]
-        return series.price(int(series.close[n - 1]))
+        return series.price(series.close.item(n - 1))
 
     def _marks(self) -> dict[Market, Decimal]:
         marks = {}
@@ -166,17 +168,27 @@ class Engine:
         return marks
 
     def _nav(self) -> Decimal:
-        portfolio = self.portfolio
         with localcontext(ACCOUNTING):
-            nav = portfolio.total_cash()
-            for market, held in portfolio.positions.items():
-                if held.quantity:
-                    close = self._last_close(market)
-                    if close is None:  # filled at the first bar's open, before it closed
-                        series = self.data.series[self.data.index[market]]
-                        close = series.price(int(series.open[0]))
-                    nav += portfolio.market_value(market, close)
-            return nav
+            return self._nav_exposed()[0]
+
+    def _nav_exposed(self) -> tuple[Decimal, bool]:
+        """NAV at the current step and whether a position is open; the caller holds the ACCOUNTING context (the
+        loop's hot path: one pass, no nested contexts)."""
+        nav = sum(self.portfolio.cash.values(), ZERO)
+        exposed = False
+        for market, held in self.portfolio.positions.items():
+            quantity = held.quantity
+            if quantity:
+                exposed = True
+                close = self._last_close(market)
+                if close is None:  # filled at the first bar's open, before it closed
+                    series = self.data.series[self.data.index[market]]
+                    close = series.price(series.open.item(0))
+                if market in self._perps:
+                    nav += quantity * (close - held.entry_price)
+                else:
+                    nav += quantity * close
+        return nav, exposed
 
     # -- intents --------------------------------------------------------------------------------------------
 
@@ -211,6 +223,7 @@ class Engine:
                 last_close_ms=self.view.last_close_ms(order.market) if self.view.k >= 0 else time_ms,
                 external_family_exposure=self.config.external_family_exposure,
                 portfolio_nav=self.config.portfolio_nav,
+                pending=[waiting.order for waiting in self.venue.pending],
             )
             if refusal is None and last_close is not None:
                 self.venue.submit(order, time_ms, last_close)
@@ -220,7 +233,19 @@ class Engine:
         if isinstance(intent, Order):
             return intent
         with localcontext(ACCOUNTING):
-            delta = intent.quantity - self.portfolio.position(intent.market)
+            # Orders on their way count: the same target on the next step (behind a latency, or a bar that is
+            # missing) must not be traded twice.
+            expected = self.portfolio.position(intent.market)
+            for waiting in self.venue.pending:
+                order = waiting.order
+                if order.market == intent.market:
+                    size = (
+                        order.quantity
+                        if order.quantity is not None
+                        else (order.quote_amount or ZERO) / (waiting.last_close)
+                    )
+                    expected += size * order.side.sign
+            delta = intent.quantity - expected
         if not delta:
             return None
         side = Side.BUY if delta > 0 else Side.SELL
@@ -246,7 +271,8 @@ class Engine:
         series = self.data.series[j]
         i = pending.fill_index
         if order.order_type is OrderType.MARKET:
-            if i >= len(series) or int(series.open_ms[i]) > step_ms:
+            # A bar opening at this very step is not part of it (a run cut here does not have it).
+            if i >= len(series) or int(series.open_ms[i]) >= step_ms:
                 return False
             reference = series.price(int(series.open[i]))
             refusal = self.risk.check_fill(
@@ -259,16 +285,16 @@ class Engine:
             self._book(order, int(series.open_ms[i]), price, reference, rate)
             return True
         # A limit order: the latest closed bar, if it is one the order may fill in, and it traded through.
-        n = int(self.data.visible[j][self.view.k])
-        b = n - 1
+        b = self.view._visible(j) - 1
         if b < i:
             return False
         limit = order.limit_price
         assert limit is not None
         opened = series.price(int(series.open[b]))
-        if order.side is Side.BUY and series.price(int(series.low[b])) <= limit:
+        # Through, not to: a bar that only touches the limit may have filled the orders queued before ours.
+        if order.side is Side.BUY and series.price(int(series.low[b])) < limit:
             price = min(opened, limit)
-        elif order.side is Side.SELL and series.price(int(series.high[b])) >= limit:
+        elif order.side is Side.SELL and series.price(int(series.high[b])) > limit:
             price = max(opened, limit)
         else:
             return False
@@ -344,6 +370,11 @@ class Engine:
     # -- the loop -------------------------------------------------------------------------------------------
 
     def _flatten(self, time_ms: int) -> None:
+        # The strategy's waiting orders die with the halt: filled after it, they would reopen what is flattened.
+        for pending in self.venue.pending:
+            self.risk.refuse(time_ms, pending.order, RefusalReason.HALTED, self.risk.halted_reason)
+            self.view._pending[pending.order.market] -= 1
+        self.venue.pending = []
         for market, held in list(self.portfolio.positions.items()):
             if held.quantity:
                 side = Side.SELL if held.quantity > 0 else Side.BUY
@@ -370,24 +401,27 @@ class Engine:
                 self._submit(intents, view.time_ms)
         funding = bool(self.funding)
         quantum = NAV_QUANTUM
-        positions = self.portfolio.positions
+        venue, on_bar, nav_exposed = self.venue, strategy.on_bar, self._nav_exposed
+        watch_loss = risk.limits.max_daily_loss is not None  # on_nav only matters with a daily loss limit
+        times_append, navs_append, exposed_append = nav_times.append, navs.append, exposed.append
         for k in range(start_step, steps):
             t = times[k]
-            view.k, view.time_ms = k, t
-            if self.venue.pending:
+            view.k = k
+            view.time_ms = t
+            if venue.pending:
                 self._fills(t)
             if funding:
                 self._funding(t)
             if not risk.halted:
-                intents = strategy.on_bar(view)
+                intents = on_bar(view)
                 if intents:
                     self._submit(intents, t)
-            nav = self._nav()
-            if risk.on_nav(t, nav):
+            nav, exposed_now = nav_exposed()
+            if watch_loss and risk.on_nav(t, nav):
                 self._flatten(t)
-            nav_times.append(t)
-            navs.append(nav.quantize(quantum))
-            exposed.append(any(h.quantity for h in positions.values()))
+            times_append(t)
+            navs_append(nav.quantize(quantum))
+            exposed_append(exposed_now)
             if progress is not None and k % PROGRESS_EVERY == 0:
                 progress(k, steps)
         if progress is not None:

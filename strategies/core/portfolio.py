@@ -208,12 +208,12 @@ class Portfolio:
         if not quantity > 0 or not price > 0 or fee < 0:
             raise PortfolioError("a fill needs a positive quantity and price and a non-negative fee")
         with localcontext(ACCOUNTING):
-            held = self.positions.setdefault(market, Position())
-            before = held.quantity
+            before = self.position(market)
             signed = quantity * side.sign
+            if market.kind is MarketKind.SPOT and before + signed < 0:
+                raise PortfolioError(f"spot sale of {quantity} {market.base} with {before} held on {market}")
+            held = self.positions.setdefault(market, Position())
             if market.kind is MarketKind.SPOT:
-                if before + signed < 0:
-                    raise PortfolioError(f"spot sale of {quantity} {market.base} with {before} held on {market}")
                 flow = -signed * price - fee
                 held.quantity = before + signed
             else:
@@ -235,7 +235,7 @@ class Portfolio:
             self.fees += fee
             slip = quantity * abs(price - reference_price)
             self.slippage += slip
-            self._trip(market, time_ms, before, held.quantity, flow)
+            self._trip(market, time_ms, before, held.quantity, flow, fee, quantity)
         return self._append(
             LedgerEntry(
                 len(self.ledger),
@@ -255,14 +255,26 @@ class Portfolio:
             )
         )
 
-    def _trip(self, market: Market, time_ms: int, before: Decimal, after: Decimal, flow: Decimal) -> None:
+    def _trip(
+        self,
+        market: Market,
+        time_ms: int,
+        before: Decimal,
+        after: Decimal,
+        flow: Decimal,
+        fee: Decimal,
+        quantity: Decimal,
+    ) -> None:
         opened, pnl = self._trip_open.get(market, (time_ms, ZERO))
         pnl += flow
         if before and (after == 0 or (after > 0) != (before > 0)):  # flat again, or flipped: the trip ends
-            self.round_trips.append(RoundTrip(market, opened, time_ms, pnl))
             self._trip_open.pop(market, None)
-            if after:
-                self._trip_open[market] = (time_ms, ZERO)
+            if after:  # flipped: the fee on the quantity that opens the next trip belongs to it
+                opening_fee = fee * abs(after) / quantity
+                self.round_trips.append(RoundTrip(market, opened, time_ms, pnl + opening_fee))
+                self._trip_open[market] = (time_ms, -opening_fee)
+            else:
+                self.round_trips.append(RoundTrip(market, opened, time_ms, pnl))
         else:
             self._trip_open[market] = (opened, pnl)
 

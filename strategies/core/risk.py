@@ -9,7 +9,7 @@ price band around the last trade. Orders that only reduce a position pass every 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from enum import StrEnum
@@ -144,10 +144,13 @@ class RiskEngine:
         last_close_ms: int | None,
         external_family_exposure: Decimal = ZERO,
         portfolio_nav: Decimal | None = None,
+        pending: Sequence[Order] = (),
     ) -> Refusal | None:
         """Check an order at decision time against the last closes ``marks``. ``portfolio_nav`` is the NAV the
         family caps are measured against (the whole vault's; this portfolio's own when None), and
-        ``external_family_exposure`` what other strategies of this family already hold."""
+        ``external_family_exposure`` what other strategies of this family already hold. ``pending``: orders
+        accepted earlier and not filled yet; they count as filled, so orders that each pass a limit alone cannot
+        pass it together (several in one step, or queued behind a latency)."""
         reducing = order.reduce_only or self.reduces(order, portfolio)
         if self.halted and not order.tag.startswith("kill-switch"):
             return self.refuse(time_ms, order, RefusalReason.HALTED, self.halted_reason or "halted")
@@ -166,7 +169,8 @@ class RiskEngine:
             return None
         with localcontext(ACCOUNTING):
             quantity = order.quantity if order.quantity is not None else (order.quote_amount or ZERO) / mark
-            held = portfolio.position(order.market)
+            projected = self._projected(portfolio, marks, pending)
+            held = projected.get(order.market, portfolio.position(order.market))
             after = held + quantity * order.side.sign
             # A quote-amount buy's notional is its amount (dividing and multiplying by the mark would round).
             added = order.quote_amount if order.quote_amount is not None else quantity * mark
@@ -180,7 +184,7 @@ class RiskEngine:
                     time_ms, order, RefusalReason.NOTIONAL_LIMIT, f"notional {abs(after) * mark} above {cap}"
                 )
             nav = portfolio.nav(marks)
-            current = portfolio.gross_exposure(marks)
+            current = portfolio.gross_exposure(marks) if not projected else self._gross(portfolio, marks, projected)
             gross = current + added if held * order.side.sign >= 0 else current - abs(held) * mark + abs(after) * mark
             lever = self.limits.max_gross_leverage
             if lever is not None and (nav <= 0 or gross > lever * nav):
@@ -199,6 +203,27 @@ class RiskEngine:
                         f"{self.family} exposure {exposure} above {share} of portfolio NAV {base}",
                     )
         return None
+
+    @staticmethod
+    def _projected(
+        portfolio: Portfolio, marks: Mapping[Market, Decimal], pending: Sequence[Order]
+    ) -> dict[Market, Decimal]:
+        """The positions of the markets with pending orders, as if those orders had filled."""
+        projected: dict[Market, Decimal] = {}
+        for other in pending:
+            mark = marks.get(other.market)
+            if mark is None:
+                continue
+            size = other.quantity if other.quantity is not None else (other.quote_amount or ZERO) / mark
+            held = projected.get(other.market, portfolio.position(other.market))
+            projected[other.market] = held + size * other.side.sign
+        return projected
+
+    @staticmethod
+    def _gross(portfolio: Portfolio, marks: Mapping[Market, Decimal], projected: Mapping[Market, Decimal]) -> Decimal:
+        markets = [m for m, h in portfolio.positions.items() if h.quantity and m not in projected]
+        gross = sum((abs(portfolio.position(m)) * marks[m] for m in markets), ZERO)
+        return gross + sum((abs(quantity) * marks[m] for m, quantity in projected.items()), ZERO)
 
     def check_fill(self, *, time_ms: int, order: Order, reference: Decimal, last_close: Decimal) -> Refusal | None:
         """At fill time: the price band against the last close the strategy saw."""

@@ -38,20 +38,27 @@ class LookAheadError(IndexError):
 class View:
     """The state a strategy decides from at step ``k``: each market's closed bars, the portfolio, open orders."""
 
-    __slots__ = ("_data", "_pending", "k", "portfolio", "time_ms")
+    __slots__ = ("_counts", "_counts_k", "_data", "_index", "_pending", "k", "portfolio", "time_ms")
 
     def __init__(self, data: MarketData, portfolio: Portfolio) -> None:
         self._data = data
+        self._index = data.index
         self.portfolio = portfolio
         self._pending: dict[Market, int] = {}
         self.k = -1
         self.time_ms = 0
+        self._counts: list[int] = [0] * len(data.series)
+        self._counts_k = -1
 
     def _visible(self, j: int) -> int:
-        return 0 if self.k < 0 else int(self._data.visible[j][self.k])
+        k = self.k
+        if k != self._counts_k:  # the first read at a step: every series' count at once
+            self._counts = self._data.visible_rows[k].tolist() if k >= 0 else [0] * len(self._data.series)
+            self._counts_k = k
+        return self._counts[j]
 
     def _series_at(self, market: Market, ago: int) -> tuple[int, int]:
-        j = self._data.index[market]
+        j = self._index[market]
         n = self._visible(j)
         if ago < 0:
             raise LookAheadError(f"{market}: a bar {-ago} step(s) in the future")
@@ -61,35 +68,35 @@ class View:
 
     def bars(self, market: Market) -> int:
         """How many bars of ``market`` have closed."""
-        return self._visible(self._data.index[market])
+        return self._visible(self._index[market])
 
     def close(self, market: Market, ago: int = 0) -> Decimal:
         """The exact close of the bar ``ago`` bars back (0: the latest closed)."""
         j, i = self._series_at(market, ago)
         series = self._data.series[j]
-        return series.price(int(series.close[i]))
+        return series.price(series.close.item(i))
 
     def close_float(self, market: Market, ago: int = 0) -> float:
         """The close as a float, for signals (never for accounting)."""
         j, i = self._series_at(market, ago)
-        series = self._data.series[j]
-        return float(series.close[i]) / 10.0**series.scale
+        value: float = self._data.close_floats[j].item(i)
+        return value
 
     def closes_float(self, market: Market, count: int) -> FloatArray:
         """The last ``count`` closes (fewer if fewer have closed), oldest first, as floats."""
-        j = self._data.index[market]
-        series = self._data.series[j]
+        j = self._index[market]
         n = self._visible(j)
-        return series.close[max(0, n - count) : n] / 10.0**series.scale
+        return self._data.close_floats[j][max(0, n - count) : n].copy()
 
     def last_close_ms(self, market: Market) -> int | None:
         """When the latest closed bar of ``market`` closed (ms UTC), or None before its first bar."""
-        j = self._data.index[market]
+        j = self._index[market]
         n = self._visible(j)
         if n == 0:
             return None
         series = self._data.series[j]
-        return int(series.open_ms[n - 1]) + series.interval_ms
+        opened: int = series.open_ms.item(n - 1)
+        return opened + series.interval_ms
 
     def updated(self, market: Market) -> bool:
         """Whether a bar of ``market`` closed at this very step."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, localcontext
+from decimal import ROUND_FLOOR, Decimal, localcontext
 from typing import Any
 
 import numpy as np
@@ -89,6 +89,17 @@ class EngineResult:
     @property
     def trades(self) -> list[LedgerEntry]:
         return [entry for entry in self.ledger if entry.kind is EntryKind.TRADE]
+
+
+def _quote_quantity(amount: Decimal, price: Decimal, rate: Decimal) -> Decimal:
+    """The quantity ``amount`` buys at ``price`` with fee ``rate`` on top, rounded down at the accounting precision
+    so that notional and fee never exceed the amount (``amount / (price (1 + rate))`` to 34 digits)."""
+    floor = ACCOUNTING.copy()
+    floor.rounding = ROUND_FLOOR
+    quantity = floor.divide(amount, price * (1 + rate))
+    while quantity * price * (1 + rate) > amount:  # the product's own rounding: at most a step or two
+        quantity = quantity.next_minus(floor)
+    return quantity
 
 
 class SimulatedVenue:
@@ -306,7 +317,7 @@ class Engine:
         market = order.market
         with localcontext(ACCOUNTING):
             if order.quote_amount is not None:
-                quantity = order.quote_amount / (price * (1 + rate))
+                quantity = _quote_quantity(order.quote_amount, price, rate)
             else:
                 assert order.quantity is not None
                 quantity = order.quantity
@@ -316,7 +327,11 @@ class Engine:
                     self.risk.refuse(time_ms, order, RefusalReason.INSUFFICIENT_POSITION, "nothing to reduce")
                     return
                 quantity = min(quantity, abs(held))
-            fee = quantity * price * rate
+            if order.quote_amount is not None and rate:
+                # The fee is what the amount leaves after the notional: the buy spends exactly its amount.
+                fee = order.quote_amount - quantity * price
+            else:
+                fee = quantity * price * rate
             if market.kind is MarketKind.SPOT:
                 # A quote-amount buy spends exactly its amount (up to the 34th digit's rounding).
                 cost = order.quote_amount if order.quote_amount is not None else quantity * price + fee

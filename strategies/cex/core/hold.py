@@ -2,7 +2,8 @@
 applied) and holds to the end.
 
 Closed form, with ``s`` the slippage in bps / 10,000 and ``f`` the taker fee rate, ``O`` the first bar's open and
-``C`` the last close: quantity ``q = cash / (O (1 + s) (1 + f))``, final NAV ``q * C`` (the cash left is zero).
+``C`` the last close: quantity ``q = cash / (O (1 + s) (1 + f))`` (34 significant digits, rounded down), fee
+``cash - q O (1 + s)``, final NAV ``q * C`` (the cash left is zero), reported to 1e-8 half-even.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, localcontext
+from decimal import ROUND_FLOOR, Decimal, localcontext
 
 import pytest
 
@@ -38,10 +38,13 @@ def test_hold_matches_its_closed_form_at_every_step(
     )
     with localcontext(ACCOUNTING):
         price = bar_open(series, 0) * (1 + slippage * BPS)
-        quantity = D(cash) / (price * (1 + fee))
+        floor = ACCOUNTING.copy()
+        floor.rounding = ROUND_FLOOR
+        quantity = floor.divide(D(cash), price * (1 + fee))  # rounded down at the 34th digit
         [trade] = result.trades
         assert (trade.time_ms, trade.side, trade.price, trade.quantity) == (START_MS, Side.BUY, price, quantity)
-        assert trade.fee == quantity * price * fee
+        assert trade.fee == (D(cash) - quantity * price if fee else 0)  # what the cash leaves after the notional
+        assert abs(trade.fee - quantity * price * fee) < D("1e-25")
         assert result.final_nav == (quantity * bar_close(series, 199)).quantize(NAV_QUANTUM)
         assert result.nav == [(quantity * bar_close(series, i)).quantize(NAV_QUANTUM) for i in range(200)]
     assert result.refusals == []

@@ -207,6 +207,12 @@ def walkforward_stitch(
 KernelFactory = Callable[[AlignedBars], SweepKernel]
 
 
+def finite_mean(values: Sequence[float]) -> float | None:
+    """The mean of the finite values (a split whose point never traded has no Sharpe); None if there are none."""
+    finite = [v for v in values if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else None
+
+
 def walkforward_split(
     bars: AlignedBars, split: Split, grid: Sequence[LeadLagPoint], *, kernel_for: KernelFactory, objective: str
 ) -> SplitResult:
@@ -246,7 +252,7 @@ class WalkForwardResult:
             "splits": [s.json() for s in self.splits],
             "out_of_sample": self.out_of_sample.json(),
             "in_sample_mean": {
-                name: number_json(float(np.nanmean([getattr(s.in_sample, name) for s in self.splits])))
+                name: finite_mean([getattr(s.in_sample, name) for s in self.splits])
                 for name in ("total_return", "sharpe", "max_drawdown")
             },
         }

@@ -51,6 +51,7 @@ from strategies.core.walkforward import (
     Split,
     WalkForwardError,
     best_point,
+    finite_mean,
     walkforward_split,
     walkforward_splits,
     walkforward_stitch,
@@ -531,7 +532,7 @@ def _final_results(sweep: StrategySweep, recorded: Mapping[str, Any]) -> dict[st
             "out_of_sample": stitched.json(),
             "benchmark": {"strategy": "hold", "market": ordered[0]["benchmark"]["market"], **benchmark.json()},
             "in_sample_mean": {
-                name: _mean([getattr(s, name) for s in in_sample])
+                name: finite_mean([getattr(s, name) for s in in_sample])
                 for name in ("total_return", "sharpe", "max_drawdown")
             },
             "bars_dropped": sum(int(s["bars_dropped"]) for s in ordered),
@@ -559,8 +560,3 @@ def _period_ms(sweep: StrategySweep) -> int:
 
 def _periods_per_year(sweep: StrategySweep) -> float:
     return YEAR_DAYS * DAY_MS / _period_ms(sweep)
-
-
-def _mean(values: Sequence[float]) -> float | None:
-    finite = [v for v in values if math.isfinite(v)]
-    return sum(finite) / len(finite) if finite else None

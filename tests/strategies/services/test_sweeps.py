@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from hftplatform.celery import app as celery_app
+from marketdata import services as marketdata_services
 from strategies import tasks
 from strategies.core.data import BarSeries, MarketData
 from strategies.core.vectorised import LeadLagArrays, SweepKernel, VectorCosts, aligned_bars, leadlag_grid
@@ -244,3 +245,23 @@ def test_walkforward_statistics_sample_whole_periods_of_every_window(
 ) -> None:
     study = create(walkforward={"in_sample_ms": in_sample, "out_sample_ms": out_sample})
     assert study.splits["period_ms"] == period
+
+
+def test_a_chunk_without_data_fails_the_study_and_records_nothing(stored: tuple[BarSeries, BarSeries]) -> None:
+    # Given a sweep whose follower's candles are deleted after it was created
+    sweep = create()
+    bybit = StrategySweep.objects.get(pk=sweep.pk).markets[1]
+    marketdata_services.klines_delete(
+        instrument_id=bybit["instrument_id"], interval="1m", start_ms=START_MS, end_ms=END_MS
+    )
+
+    # When it runs
+    with pytest.raises(sweeps.SweepError, match="no bar at a common time"):
+        sweeps.strategy_sweep_execute(sweep_id=sweep.pk)
+
+    # Then it is failed with the reason, nothing recorded, and running it again does nothing
+    failed = StrategySweep.objects.get(pk=sweep.pk)
+    assert (failed.status, failed.progress_done, failed.results) == ("failed", 0, {"chunks": {}})
+    assert "no bar at a common time" in failed.error
+    assert sweeps.strategy_sweep_start(sweep_id=sweep.pk) == []
+    assert sweeps.strategy_sweep_execute(sweep_id=sweep.pk).status == "failed"

@@ -23,6 +23,7 @@ from django.core.management.base import CommandError, CommandParser
 from strategies.core.metrics import METRIC_KEYS, performance_metrics
 from strategies.core.return_series import return_series_parse_csv
 from strategies.management.paper_command import PaperSubcommand
+from strategies.management.sweep_command import SweepSubcommand
 
 # Metrics that are returns (fractions), shown as percentages too in the table.
 _RETURN_METRICS = frozenset({"annual_volatility", "max_drawdown", "cagr", "total_return", "var_5"})
@@ -51,13 +52,15 @@ def _metric_text(key: str, value: float | None) -> str:
     return f"{text}  ({value * 100:.2f} %)" if key in _RETURN_METRICS else text
 
 
-class Command(PaperSubcommand):
-    help = "The strategy engine: metrics of a return series, paper runs."
+class Command(SweepSubcommand, PaperSubcommand):
+    help = "The strategy engine: metrics of a return series, paper runs, sweeps and walk-forward studies."
 
     # name → help; each has arguments_<name>(parser) and handle_<name>(**options)
     subcommands: dict[str, str] = {
         "metrics": "performance metrics of a return series (CSV with the columns date,ret)",
         "paper": "paper runs: start, status, step, stop (the strategy on live candles and books, stepped by beat)",
+        "sweep": "a parameter sweep of leadlag over stored candles (vectorised; --celery: over the workers)",
+        "walkforward": "a walk-forward study: the best grid point in sample, run out of sample, stitched",
     }
 
     def add_arguments(self, parser: CommandParser) -> None:

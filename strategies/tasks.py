@@ -1,0 +1,24 @@
+"""Celery tasks of strategies: thin, take ids, idempotent (a study's chunk is recorded once, however often it
+runs)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from strategies.services import sweeps
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def strategy_sweep_run(sweep_id: int, queue: str | None = None) -> None:
+    """Start a study and queue one task per chunk not recorded yet (on ``queue``, or the default one)."""
+    for chunk in sweeps.strategy_sweep_start(sweep_id=sweep_id):
+        strategy_sweep_chunk.apply_async((sweep_id, chunk), queue=queue)
+
+
+@shared_task(ignore_result=True, acks_late=True, soft_time_limit=1_800, time_limit=1_900)
+def strategy_sweep_chunk(sweep_id: int, chunk: int) -> None:
+    """Compute and record one chunk. A data error is recorded on the study and not retried."""
+    try:
+        sweeps.strategy_sweep_execute(sweep_id=sweep_id, chunks=[chunk])
+    except sweeps.SweepError:
+        return  # recorded on the study (status failed); retrying cannot fix the data

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_FLOOR, Decimal, localcontext
+from decimal import Decimal, localcontext
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,7 @@ from strategies.core.portfolio import (
     Portfolio,
     PortfolioError,
     RoundTrip,
+    quantity_affordable,
 )
 from strategies.core.risk import Refusal, RefusalReason, RiskEngine, RiskLimits
 from strategies.core.strategy import Strategy, View
@@ -89,17 +90,6 @@ class EngineResult:
     @property
     def trades(self) -> list[LedgerEntry]:
         return [entry for entry in self.ledger if entry.kind is EntryKind.TRADE]
-
-
-def _quote_quantity(amount: Decimal, price: Decimal, rate: Decimal) -> Decimal:
-    """The quantity ``amount`` buys at ``price`` with fee ``rate`` on top, rounded down at the accounting precision
-    so that notional and fee never exceed the amount (``amount / (price (1 + rate))`` to 34 digits)."""
-    floor = ACCOUNTING.copy()
-    floor.rounding = ROUND_FLOOR
-    quantity = floor.divide(amount, price * (1 + rate))
-    while quantity * price * (1 + rate) > amount:  # the product's own rounding: at most a step or two
-        quantity = quantity.next_minus(floor)
-    return quantity
 
 
 class SimulatedVenue:
@@ -317,7 +307,7 @@ class Engine:
         market = order.market
         with localcontext(ACCOUNTING):
             if order.quote_amount is not None:
-                quantity = _quote_quantity(order.quote_amount, price, rate)
+                quantity = quantity_affordable(order.quote_amount, price, rate)
             else:
                 assert order.quantity is not None
                 quantity = order.quantity

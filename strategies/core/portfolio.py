@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal, localcontext
 from enum import StrEnum
 
 from hftplatform.core.decimal_text import decimal_text_trim_zeros as text
@@ -22,6 +22,18 @@ from strategies.core.markets import Market, MarketKind
 ACCOUNTING = Context(prec=34, rounding=ROUND_HALF_EVEN)
 ZERO = Decimal(0)
 NAV_QUANTUM = Decimal("1e-8")  # NAV and money as reported: to 1e-8 of the numeraire, half-even
+
+
+def quantity_affordable(amount: Decimal, price: Decimal, rate: Decimal = ZERO) -> Decimal:
+    """The most ``amount`` buys at ``price`` with a fee ``rate`` on top: ``amount / (price (1 + rate))`` to 34
+    significant digits, rounded down so that the notional and the fee, computed back, never exceed ``amount``."""
+    floor = ACCOUNTING.copy()
+    floor.rounding = ROUND_FLOOR
+    quantity = floor.divide(amount, ACCOUNTING.multiply(price, 1 + rate))
+    with localcontext(ACCOUNTING):
+        while quantity * price * (1 + rate) > amount:  # the product's own rounding: a step or two at most
+            quantity = quantity.next_minus(floor)
+    return quantity
 
 
 class EntryKind(StrEnum):

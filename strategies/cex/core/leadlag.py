@@ -16,6 +16,7 @@ from decimal import Decimal
 from strategies.core.intents import Intent, Order, Side
 from strategies.core.markets import Market, MarketKind
 from strategies.core.params import ParamError
+from strategies.core.portfolio import quantity_affordable
 from strategies.core.strategy import Strategy, View, strategy_register
 
 
@@ -98,9 +99,9 @@ class LeadLag(Strategy[LeadLagParams]):
         if ret > self._threshold and cash > 0:
             if follower.kind is MarketKind.SPOT:
                 return [Order(follower, Side.BUY, quote_amount=cash * self.params.size, tag="entry long")]
-            quantity = cash * self.params.size / view.close(follower)
+            quantity = quantity_affordable(cash * self.params.size, view.close(follower))
             return [Order(follower, Side.BUY, quantity=quantity, tag="entry long")]
         if ret < -self._threshold and self.can_short and cash > 0:
-            quantity = cash * self.params.size / view.close(follower)
+            quantity = quantity_affordable(cash * self.params.size, view.close(follower))
             return [Order(follower, Side.SELL, quantity=quantity, tag="entry short")]
         return ()

@@ -201,3 +201,15 @@ def test_two_runs_print_the_same_json() -> None:
     first = run_json()
     assert first == run_json()
     assert '"side": "sell"' in first and '"side": "buy"' in first
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_a_full_size_perpetual_entry_is_never_refused_for_leverage_by_rounding(seed: int) -> None:
+    # Given size 1 on a perpetual and a gross leverage limit of 1 x NAV: cash / close, times the close, must not
+    # round above the cash
+    data = [random_series(BINANCE, 600, seed=seed), random_series(BYBIT_PERP, 600, seed=seed + 100)]
+    # When leadlag trades often
+    _, result = engine_run(leadlag(BYBIT_PERP, threshold="0.0002", hold_bars="1", size="1"), *data, limits=RiskLimits())
+    # Then every entry it decided was booked: no refusal at all
+    assert len(result.trades) > 20
+    assert result.refusals == []

@@ -1,0 +1,287 @@
+"""Reads for strategies: bars straight into the engine's numpy columns, runs, their ledger, NAV points and refusals,
+and the roles the latest stored lead-lag analysis gives a market's venues.
+
+Times are integer milliseconds UTC, windows half-open ``[start_ms, end_ms)``. Money comes back as the exact
+``Decimal`` that was stored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from django.db import connection
+from django.db.models import QuerySet
+
+from hftplatform.core.decimal_text import decimal_text_keep_scale, decimal_text_trim_zeros
+from hftplatform.core.utc import utc_from_ms, utc_iso
+from marketdata.core.intervals import interval_get
+from marketdata.models import LeadLagRun
+from marketdata.selectors import copy_binary_read
+from strategies.core.data import BarSeries, DataError
+from strategies.core.markets import Market
+from strategies.core.metrics import METRIC_KEYS
+from strategies.core.params import ParamError
+from strategies.core.strategy import strategy_class
+from strategies.models import StrategyLedgerEntry, StrategyNavPoint, StrategyRefusal, StrategyRun
+
+_CLOSED_WINDOW = "instrument_id = %s AND interval = %s AND open_time >= %s AND open_time < %s AND closed"
+_CLOSED_WINDOW_NAMED = (
+    "instrument_id = %(instrument)s AND interval = %(interval)s AND open_time >= %(start)s AND open_time < %(end)s"
+    " AND closed"
+)
+_PRICES = ("open", "high", "low", "close")
+# The largest decimal scale of the window's prices, and how many closed candles it holds.
+_SCALE_SQL = f"""
+    SELECT coalesce(max(greatest(scale(open), scale(high), scale(low), scale(close))), 0), count(*)
+    FROM marketdata_kline WHERE {_CLOSED_WINDOW}
+"""  # noqa: S608  (constants only)
+# Scaled by 10^s every price must be an integer: a candle whose scale is above the window's maximum (none can be,
+# but this is what makes the int8 cast below exact rather than rounding) is counted here, with the largest price.
+_EXACT_SQL = f"""
+    SELECT max(high), count(*) FILTER (WHERE
+        open * %(f)s::numeric <> trunc(open * %(f)s::numeric)
+        OR high * %(f)s::numeric <> trunc(high * %(f)s::numeric)
+        OR low * %(f)s::numeric <> trunc(low * %(f)s::numeric)
+        OR close * %(f)s::numeric <> trunc(close * %(f)s::numeric))
+    FROM marketdata_kline WHERE {_CLOSED_WINDOW_NAMED}
+"""  # noqa: S608  (constants only)
+_BARS_SQL = f"""
+    SELECT open_time, (open * %(f)s::numeric)::int8, (high * %(f)s::numeric)::int8, (low * %(f)s::numeric)::int8,
+        (close * %(f)s::numeric)::int8, volume::float8
+    FROM marketdata_kline WHERE {_CLOSED_WINDOW_NAMED} ORDER BY open_time
+"""  # noqa: S608  (constants only)
+_BAR_ROW = np.dtype(
+    [("fields", ">i2")]
+    + [item for name in ("open_time", *_PRICES) for item in ((f"len_{name}", ">i4"), (name, ">i8"))]
+    + [("len_volume", ">i4"), ("volume", ">f8")]
+)
+_INT8_MAX = 2**63 - 1
+
+
+def bar_series_read(*, instrument_id: int, interval: str, start_ms: int, end_ms: int, market: Market) -> BarSeries:
+    """The closed candles of ``[start_ms, end_ms)`` as the engine's :class:`BarSeries`: prices as exact integers
+    ``price * 10**scale``, ``scale`` the largest decimal scale of the window's stored prices, volume as float64.
+
+    The scale (and count), then the exactness check, in SQL; then one binary ``COPY`` that numpy reads without a
+    Python loop.
+    Raises :class:`~strategies.core.data.DataError` for a monthly interval, a price whose scaled value would not fit
+    in int64, or one that is not an exact integer once scaled.
+    """
+    length_ms = interval_get(interval).length_ms
+    if length_ms is None:
+        raise DataError(f"{market}: {interval} candles have no fixed length; the engine needs one")
+    window: list[int | str] = [instrument_id, interval, start_ms, end_ms]
+    with connection.cursor() as cursor:
+        cursor.execute(_SCALE_SQL, window)
+        scale, count = cursor.fetchone()
+        if count == 0:
+            return BarSeries.empty(market, length_ms)
+        factor = 10**scale
+        named = {"f": factor, "instrument": instrument_id, "interval": interval, "start": start_ms, "end": end_ms}
+        cursor.execute(_EXACT_SQL, named)
+        highest, inexact = cursor.fetchone()
+    if highest * factor > _INT8_MAX:
+        raise DataError(f"{market}: prices at scale {scale} do not fit in 64-bit integers")
+    if inexact:
+        raise DataError(f"{market}: {inexact} candle(s) are not exact at scale {scale}")
+    rows = copy_binary_read(query=_BARS_SQL, params=named, dtype=_BAR_ROW)
+    return BarSeries(
+        market=market,
+        interval_ms=length_ms,
+        open_ms=rows["open_time"].astype(np.int64),
+        open=rows["open"].astype(np.int64),
+        high=rows["high"].astype(np.int64),
+        low=rows["low"].astype(np.int64),
+        close=rows["close"].astype(np.int64),
+        volume=rows["volume"].astype(np.float64),
+        scale=int(scale),
+    )
+
+
+def closed_candles_count(*, instrument_id: int, interval: str, start_ms: int, end_ms: int) -> int:
+    """How many closed candles the window holds (stops at the first: only whether there are any matters)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM marketdata_kline WHERE {_CLOSED_WINDOW} LIMIT 1) AS first",  # noqa: S608
+            [instrument_id, interval, start_ms, end_ms],
+        )
+        return int(cursor.fetchone()[0])
+
+
+# -- runs --------------------------------------------------------------------------------------------------------
+
+
+def strategy_runs_list(*, user: Any | None = None, mode: str | None = None) -> QuerySet[StrategyRun]:
+    """Runs, newest first: ``user``'s own (a staff user sees every run; ``None``: every run)."""
+    runs = StrategyRun.objects.all()
+    if user is not None and not user.is_staff:
+        runs = runs.filter(created_by_id=user.pk)
+    if mode is not None:
+        runs = runs.filter(mode=mode)
+    return runs.order_by("-created", "-id")
+
+
+def strategy_run_get(*, run_id: int, user: Any | None = None) -> StrategyRun:
+    """One run (``user``'s own unless staff; ``None``: any); raises ``StrategyRun.DoesNotExist``."""
+    return strategy_runs_list(user=user).get(pk=run_id)
+
+
+def strategy_ledger_list(*, run_id: int, kind: str | None = None) -> QuerySet[StrategyLedgerEntry]:
+    """A run's ledger in booking order; ``kind="trade"`` for its fills only."""
+    rows = StrategyLedgerEntry.objects.filter(run_id=run_id)
+    if kind is not None:
+        rows = rows.filter(kind=kind)
+    return rows.order_by("seq")
+
+
+def strategy_nav_list(*, run_id: int) -> QuerySet[StrategyNavPoint]:
+    """A run's NAV points by time."""
+    return StrategyNavPoint.objects.filter(run_id=run_id).order_by("time_ms")
+
+
+def strategy_nav_series(*, run_id: int) -> tuple[list[int], list[Any]]:
+    """A run's NAV points as two lists, times (ms) and exact NAVs, in one query without model instances."""
+    rows = StrategyNavPoint.objects.filter(run_id=run_id).order_by("time_ms").values_list("time_ms", "nav")
+    times: list[int] = []
+    navs: list[Any] = []
+    for time_ms, nav in rows.iterator(chunk_size=20_000):
+        times.append(time_ms)
+        navs.append(nav)
+    return times, navs
+
+
+def strategy_refusals_list(*, run_id: int) -> QuerySet[StrategyRefusal]:
+    """A run's refusals by time, then in the order they were recorded."""
+    return StrategyRefusal.objects.filter(run_id=run_id).order_by("time_ms", "id")
+
+
+# -- lead-lag roles ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LeadLagRoles:
+    leader: str
+    follower: str
+    run_id: int  # the lead-lag run that named them
+
+
+def leadlag_roles_latest(*, symbol: str, venues: list[str], interval: str | None = None) -> LeadLagRoles | None:
+    """The leader and follower among ``venues`` by the newest finished lead-lag run of ``symbol`` (of ``interval``
+    first, any interval otherwise) whose report names a leader for a pair of them; None when no run does."""
+    wanted = set(venues)
+    runs = LeadLagRun.objects.filter(symbol=symbol.upper(), status=LeadLagRun.Status.DONE).order_by("-created", "-id")
+    candidates = ([runs.filter(interval=interval)] if interval else []) + [runs]
+    for query in candidates:
+        for run in query[:50]:
+            for pair in (run.outputs or {}).get("pairs", []):
+                leader, follower = pair.get("leader"), pair.get("follower")
+                if leader and follower and {leader, follower} <= wanted and leader != follower:
+                    return LeadLagRoles(leader=leader, follower=follower, run_id=run.pk)
+    return None
+
+
+# -- a finished run as one JSON-ready report (the command's --json) ---------------------------------------------
+
+
+# Key orders of the report's objects (jsonb keeps its own order, by key length): as the metrics module and the
+# cost model and risk limits list them.
+_METRICS_ORDER = (*METRIC_KEYS, "turnover", "exposure", "hit_rate", "profit_factor", "round_trips")
+_COST_ORDER = ("fee_model", "slippage_bps", "latency_ms", "funding", "fee_overrides")
+_LIMITS_ORDER = (
+    "max_position",
+    "max_notional",
+    "max_gross_leverage",
+    "family_caps",
+    "max_daily_loss",
+    "stale_after_ms",
+    "price_band",
+)
+_RETURNS_ORDER = ("basis", "periods", "observations")
+_ATTRIBUTION_ORDER = ("total", "price", "fees", "slippage", "funding", "interest", "gas")
+
+
+def _ordered(values: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    """``values`` with ``keys`` first in that order, then any others by name."""
+    ordered = {key: values[key] for key in keys if key in values}
+    ordered.update({key: values[key] for key in sorted(values) if key not in ordered})
+    return ordered
+
+
+def _parameters_ordered(strategy: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    try:
+        names = [f.name for f in dataclasses.fields(strategy_class(strategy).Params)]
+    except ParamError:
+        names = []
+    return _ordered(parameters, names)
+
+
+def strategy_run_report(*, run: StrategyRun) -> dict[str, Any]:
+    """A finished run as one JSON-ready object: its inputs, ``metrics`` (snake_case), ``final_nav`` (decimal text),
+    ``benchmark``, ``attribution``, ``trades`` (``time`` ISO UTC, ``venue``, ``symbol``, ``side``, ``quantity``,
+    ``price``, ``fee``, …) and ``nav`` (``[iso_time, decimal_text]`` per step). Nothing in it depends on when or as
+    which row the run was stored, so two identical runs give identical reports."""
+    result = dict(run.result)
+    trades = [
+        {
+            "time": utc_iso(utc_from_ms(e.time_ms)),
+            "venue": e.venue,
+            "symbol": e.symbol,
+            "side": e.side,
+            "quantity": decimal_text_trim_zeros(e.quantity),
+            "price": decimal_text_trim_zeros(e.price),
+            "fee": decimal_text_trim_zeros(e.fee),
+            "fee_asset": e.fee_asset,
+            "slippage": decimal_text_trim_zeros(e.slippage),
+            "tag": e.tag,
+        }
+        for e in strategy_ledger_list(run_id=run.pk, kind="trade")
+    ]
+    times, navs = strategy_nav_series(run_id=run.pk)
+    report: dict[str, Any] = {
+        "strategy": run.strategy,
+        "parameters": _parameters_ordered(run.strategy, run.parameters),
+        "markets": [{"exchange": m["exchange"], "symbol": m["symbol"]} for m in run.markets],
+        "interval": run.interval,
+        "start": utc_iso(utc_from_ms(run.start_ms)),
+        "end": utc_iso(utc_from_ms(run.end_ms)) if run.end_ms is not None else None,
+        "cash": decimal_text_trim_zeros(run.cash),
+        "numeraire": run.numeraire,
+        "cost_model": _ordered(run.cost_model, _COST_ORDER),
+        "risk_limits": _ordered(run.risk_limits, _LIMITS_ORDER),
+        "metrics": _ordered(result.get("metrics", {}), _METRICS_ORDER),
+        "returns": _ordered(result.get("returns", {}), _RETURNS_ORDER),
+        "final_nav": decimal_text_keep_scale(run.final_nav) if run.final_nav is not None else None,
+        "benchmark": _benchmark_ordered(result.get("benchmark", {})),
+        "attribution": _ordered(result.get("attribution", {}), _ATTRIBUTION_ORDER),
+        "trade_count": len(trades),
+        "round_trips": result.get("round_trips", 0),
+        "refusals": {"count": result.get("refusals", 0), "by_reason": result.get("refusals_by_reason", {})},
+        "traded_notional": result.get("traded_notional", "0"),
+        "fees": result.get("fees", {}),
+        "bars": result.get("bars", 0),
+        "steps": result.get("steps", 0),
+        "halted": result.get("halted", ""),
+        "unfilled": result.get("unfilled", 0),
+        "trades": trades,
+        "nav": [[utc_iso(utc_from_ms(t)), decimal_text_keep_scale(v)] for t, v in zip(times, navs, strict=True)],
+    }
+    if "roles" in result:
+        report["roles"] = result["roles"]
+    return report
+
+
+def _benchmark_ordered(benchmark: dict[str, Any]) -> dict[str, Any]:
+    if not benchmark:
+        return {}
+    return {
+        "strategy": benchmark.get("strategy"),
+        "market": benchmark.get("market"),
+        "final_nav": benchmark.get("final_nav"),
+        "metrics": _ordered(benchmark.get("metrics", {}), _METRICS_ORDER),
+        "returns": _ordered(benchmark.get("returns", {}), _RETURNS_ORDER),
+        "attribution": _ordered(benchmark.get("attribution", {}), _ATTRIBUTION_ORDER),
+    }

@@ -34,24 +34,21 @@ _CLOSED_WINDOW_NAMED = (
     " AND closed"
 )
 _PRICES = ("open", "high", "low", "close")
-# The largest decimal scale of the window's prices, and how many closed candles it holds.
+# The largest decimal scale of the window's prices, how many closed candles it holds, and the largest price.
 _SCALE_SQL = f"""
-    SELECT coalesce(max(greatest(scale(open), scale(high), scale(low), scale(close))), 0), count(*)
+    SELECT coalesce(max(greatest(scale(open), scale(high), scale(low), scale(close))), 0), count(*), max(high)
     FROM marketdata_kline WHERE {_CLOSED_WINDOW}
 """  # noqa: S608  (constants only)
-# Scaled by 10^s every price must be an integer: a candle whose scale is above the window's maximum (none can be,
-# but this is what makes the int8 cast below exact rather than rounding) is counted here, with the largest price.
-_EXACT_SQL = f"""
-    SELECT max(high), count(*) FILTER (WHERE
-        open * %(f)s::numeric <> trunc(open * %(f)s::numeric)
-        OR high * %(f)s::numeric <> trunc(high * %(f)s::numeric)
-        OR low * %(f)s::numeric <> trunc(low * %(f)s::numeric)
-        OR close * %(f)s::numeric <> trunc(close * %(f)s::numeric))
-    FROM marketdata_kline WHERE {_CLOSED_WINDOW_NAMED}
-"""  # noqa: S608  (constants only)
+# Each price times 10^s as int8. The cast rounds, so each row is checked in SQL first: a price has at most s
+# decimals exactly when its scaled value is an integer, and a row where one has more (none can at the window's
+# largest scale, but a candle stored between the two statements could) gets a NULL open, which the reader refuses:
+# a NULL field is 8 bytes shorter, so the rows no longer fill the buffer as the row type says.
 _BARS_SQL = f"""
-    SELECT open_time, (open * %(f)s::numeric)::int8, (high * %(f)s::numeric)::int8, (low * %(f)s::numeric)::int8,
-        (close * %(f)s::numeric)::int8, volume::float8
+    SELECT open_time,
+        CASE WHEN greatest(scale(open), scale(high), scale(low), scale(close)) <= %(s)s
+            THEN (open * %(f)s::numeric)::int8 END,
+        (high * %(f)s::numeric)::int8, (low * %(f)s::numeric)::int8, (close * %(f)s::numeric)::int8,
+        volume::float8
     FROM marketdata_kline WHERE {_CLOSED_WINDOW_NAMED} ORDER BY open_time
 """  # noqa: S608  (constants only)
 _BAR_ROW = np.dtype(
@@ -66,8 +63,8 @@ def bar_series_read(*, instrument_id: int, interval: str, start_ms: int, end_ms:
     """The closed candles of ``[start_ms, end_ms)`` as the engine's :class:`BarSeries`: prices as exact integers
     ``price * 10**scale``, ``scale`` the largest decimal scale of the window's stored prices, volume as float64.
 
-    The scale (and count), then the exactness check, in SQL; then one binary ``COPY`` that numpy reads without a
-    Python loop.
+    Two statements: the scale (and count) in SQL, then one binary ``COPY`` of the scaled prices, each row checked in
+    SQL to be exact at that scale, that numpy reads without a Python loop.
     Raises :class:`~strategies.core.data.DataError` for a monthly interval, a price whose scaled value would not fit
     in int64, or one that is not an exact integer once scaled.
     """
@@ -77,18 +74,21 @@ def bar_series_read(*, instrument_id: int, interval: str, start_ms: int, end_ms:
     window: list[int | str] = [instrument_id, interval, start_ms, end_ms]
     with connection.cursor() as cursor:
         cursor.execute(_SCALE_SQL, window)
-        scale, count = cursor.fetchone()
-        if count == 0:
-            return BarSeries.empty(market, length_ms)
-        factor = 10**scale
-        named = {"f": factor, "instrument": instrument_id, "interval": interval, "start": start_ms, "end": end_ms}
-        cursor.execute(_EXACT_SQL, named)
-        highest, inexact = cursor.fetchone()
+        scale, count, highest = cursor.fetchone()
+    if count == 0:
+        return BarSeries.empty(market, length_ms)
+    factor = 10**scale
     if highest * factor > _INT8_MAX:
         raise DataError(f"{market}: prices at scale {scale} do not fit in 64-bit integers")
-    if inexact:
-        raise DataError(f"{market}: {inexact} candle(s) are not exact at scale {scale}")
-    rows = copy_binary_read(query=_BARS_SQL, params=named, dtype=_BAR_ROW)
+    named = {"instrument": instrument_id, "interval": interval, "start": start_ms, "end": end_ms}
+    named.update({"s": scale, "f": factor})
+    try:
+        rows = copy_binary_read(query=_BARS_SQL, params=named, dtype=_BAR_ROW)
+        exact = bool((rows["fields"] == 6).all()) and all(bool((rows[f"len_{p}"] == 8).all()) for p in _PRICES)
+    except ValueError:  # the buffer is not a whole number of rows: a NULL (inexact) price shortened one
+        exact = False
+    if not exact:
+        raise DataError(f"{market}: a price is not an exact integer at scale {scale}")
     return BarSeries(
         market=market,
         interval_ms=length_ms,

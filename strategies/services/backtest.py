@@ -20,12 +20,13 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import numpy as np
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from hftplatform.core.decimal_text import decimal_text_keep_scale, decimal_text_trim_zeros
@@ -35,8 +36,9 @@ from marketdata.core.venues import Venue
 from marketdata.models import Instrument
 from marketdata.selectors import instrument_get
 from strategies import broadcasts, selectors
+from strategies.core.benchmark import BENCHMARK, hold_benchmark
 from strategies.core.costs import CostError, CostModel, FeeModel, FeeSchedule
-from strategies.core.data import DataError, MarketData
+from strategies.core.data import BarSeries, DataError, MarketData
 from strategies.core.engine import Engine, EngineConfig, EngineError, EngineResult
 from strategies.core.markets import Market
 from strategies.core.metrics import TradeActivity, performance_metrics, trade_statistics
@@ -63,7 +65,6 @@ DAY_MS = 86_400_000
 YEAR_MS = 365 * DAY_MS
 DAILY_FROM_MS = 2 * DAY_MS  # a run spanning at least this is measured on UTC-day returns, 365 a year
 PROGRESS_SECONDS = 0.5  # the run row (and the live page) hear of progress at most this often
-BENCHMARK = "hold"
 
 RunProgress = Callable[[int, int], None]
 
@@ -374,21 +375,35 @@ def _metrics(result: EngineResult, cash: Decimal, first_open_ms: int, interval_m
     return {"metrics": metrics, "returns": basis}
 
 
-def _bars(run: StrategyRun, reporter: _Progress) -> MarketData:
-    series = []
-    for spec in run.markets:
-        market = Market(spec["exchange"], spec["symbol"])
-        bars = selectors.bar_series_read(
-            instrument_id=spec["instrument_id"],
-            interval=run.interval,
-            start_ms=run.start_ms,
-            end_ms=run.end_ms if run.end_ms is not None else run.start_ms,
-            market=market,
-        )
-        if not len(bars):
-            raise StrategyNoCandles(f"{market}: no closed {run.interval} candles in the window")
-        series.append(bars)
-    return MarketData(series)
+def _bars_read(spec: Mapping[str, Any], run: StrategyRun) -> BarSeries:
+    market = Market(spec["exchange"], spec["symbol"])
+    bars = selectors.bar_series_read(
+        instrument_id=spec["instrument_id"],
+        interval=run.interval,
+        start_ms=run.start_ms,
+        end_ms=run.end_ms if run.end_ms is not None else run.start_ms,
+        market=market,
+    )
+    if not len(bars):
+        raise StrategyNoCandles(f"{market}: no closed {run.interval} candles in the window")
+    return bars
+
+
+def _bars_read_own_connection(spec: Mapping[str, Any], run: StrategyRun) -> BarSeries:
+    try:
+        return _bars_read(spec, run)
+    finally:
+        connections.close_all()  # this thread's connection: nobody else will close it
+
+
+def _bars(run: StrategyRun) -> MarketData:
+    """Every venue's bars. Outside a transaction the venues are read at once, each on a connection of its own (the
+    server does the work of a read, so they overlap); inside one, whose uncommitted rows other connections cannot
+    see, one after the other."""
+    if connection.in_atomic_block or len(run.markets) == 1:
+        return MarketData([_bars_read(spec, run) for spec in run.markets])
+    with ThreadPoolExecutor(max_workers=len(run.markets), thread_name_prefix="strategy-bars") as pool:
+        return MarketData(list(pool.map(lambda spec: _bars_read_own_connection(spec, run), run.markets)))
 
 
 def _fees_json(costs: CostModel, markets: Sequence[Market]) -> dict[str, dict[str, str]]:
@@ -402,7 +417,7 @@ def _fees_json(costs: CostModel, markets: Sequence[Market]) -> dict[str, dict[st
 def _backtest(run: StrategyRun, reporter: _Progress) -> tuple[EngineResult, dict[str, Any], dict[str, float]]:
     timings: dict[str, float] = {}
     clock = time.perf_counter()
-    data = _bars(run, reporter)
+    data = _bars(run)
     timings["read"] = time.perf_counter() - clock
     markets = [s.market for s in data.series]
     strategy = strategy_build(run.strategy, run.parameters, markets)
@@ -412,7 +427,7 @@ def _backtest(run: StrategyRun, reporter: _Progress) -> tuple[EngineResult, dict
     interval_ms = data.series[0].interval_ms
     first_open = int(min(int(s.open_ms[0]) for s in data.series))
     steps = len(data)
-    total = 2 * steps
+    total = 2 * steps  # the strategy's steps, then the benchmark's (one stroke: see hold_benchmark)
 
     clock = time.perf_counter()
     engine = Engine(strategy=strategy, data=data, config=EngineConfig(cash=cash, costs=costs, limits=limits))
@@ -428,10 +443,8 @@ def _backtest(run: StrategyRun, reporter: _Progress) -> tuple[EngineResult, dict
     if run.strategy == BENCHMARK and limits == RiskLimits():
         benchmark = result
     else:
-        hold = strategy_build(BENCHMARK, {}, [benchmark_market])
-        benchmark = Engine(strategy=hold, data=data, config=EngineConfig(cash=cash, costs=costs)).run(
-            progress=lambda done, _: reporter(steps + done, total)
-        )
+        benchmark = hold_benchmark(data=data, market=benchmark_market, cash=cash, costs=costs)
+        reporter(total, total)
     benchmark_summary = _metrics(benchmark, cash, first_open, interval_ms)
     timings["benchmark"] = time.perf_counter() - clock
 

@@ -10,7 +10,7 @@ from marketdata.core.candles import Candle
 from marketdata.core.intervals import MINUTE_MS
 from marketdata.models import Instrument, LeadLagRun
 from strategies import selectors
-from strategies.core.data import BarSeries
+from strategies.core.data import BarSeries, DataError
 from strategies.core.markets import Market
 from tests.strategies.conftest import BINANCE, BYBIT, T0
 
@@ -109,3 +109,29 @@ def test_leadlag_roles_only_among_the_runs_venues() -> None:
     assert selectors.leadlag_roles_latest(symbol="BTC/USDT", venues=["binance", "coinbase"]) == selectors.LeadLagRoles(
         "coinbase", "binance", LeadLagRun.objects.get().pk
     )
+
+
+def test_a_price_finer_than_the_scale_is_refused_not_rounded(
+    binance: Instrument, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a scale read that misses the window's finest price (as if a candle arrived between the two statements)
+    monkeypatch.setattr(
+        selectors, "_SCALE_SQL", selectors._SCALE_SQL.replace("coalesce(max(greatest(", "-1 + coalesce(max(greatest(")
+    )
+    with pytest.raises(DataError, match="binance:BTC/USDT: a price is not an exact integer at scale 1"):
+        selectors.bar_series_read(
+            instrument_id=binance.pk, interval="1m", start_ms=T0, end_ms=T0 + 60 * MINUTE_MS, market=MARKET
+        )
+
+
+def test_prices_beyond_64_bits_at_the_scale_are_refused(binance: Instrument) -> None:
+    marketdata_services.klines_store(
+        instrument_id=binance.pk,
+        interval="1m",
+        candles=[Candle(T0 + 9 * MINUTE_MS, "101", "99999999999.000000001", "100.9", "101.05", "0.5")],
+        covered=None,
+    )
+    with pytest.raises(DataError, match="do not fit in 64-bit integers"):
+        selectors.bar_series_read(
+            instrument_id=binance.pk, interval="1m", start_ms=T0, end_ms=T0 + 60 * MINUTE_MS, market=MARKET
+        )

@@ -56,6 +56,13 @@ class StrategyCostInvalid(StrategyError):
     code = "strategy_cost_invalid"
 
 
+class StrategyTooManyRuns(StrategyError):
+    """A user already has as many backtests queued or running as one may at once."""
+
+    code = "strategy_too_many_runs"
+    http_status = 429
+
+
 class StrategyRunFailed(StrategyError):
     """A run that failed while executing; it is marked failed with this message and stores no partial ledger."""
 

@@ -24,8 +24,8 @@ from marketdata.selectors import copy_binary_read
 from strategies.core.data import BarSeries, DataError
 from strategies.core.markets import Market
 from strategies.core.metrics import METRIC_KEYS
-from strategies.core.params import ParamError
-from strategies.core.strategy import strategy_class
+from strategies.core.params import ParamError, params_describe
+from strategies.core.strategy import STRATEGIES, strategy_class
 from strategies.models import StrategyLedgerEntry, StrategyNavPoint, StrategyRefusal, StrategyRun
 
 _CLOSED_WINDOW = "instrument_id = %s AND interval = %s AND open_time >= %s AND open_time < %s AND closed"
@@ -285,3 +285,23 @@ def _benchmark_ordered(benchmark: dict[str, Any]) -> dict[str, Any]:
         "returns": _ordered(benchmark.get("returns", {}), _RETURNS_ORDER),
         "attribution": _ordered(benchmark.get("attribution", {}), _ATTRIBUTION_ORDER),
     }
+
+
+# -- registered strategies -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyDescription:
+    name: str
+    family: str
+    description: str
+    parameters: list[dict[str, Any]]  # params_describe: name, type, default, required, help
+
+
+def strategies_registered() -> list[StrategyDescription]:
+    """Every registered strategy, by name, with its parameters described."""
+    strategy_class("hold")  # imports the built-in strategies, which registers them
+    return [
+        StrategyDescription(cls.name, cls.family, cls.description, params_describe(cls.Params))
+        for _, cls in sorted(STRATEGIES.items())
+    ]

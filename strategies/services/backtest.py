@@ -26,6 +26,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import numpy as np
+from django.contrib.auth import get_user_model
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
@@ -54,6 +55,7 @@ from strategies.errors import (
     StrategyNoCandles,
     StrategyParameterInvalid,
     StrategyRunFailed,
+    StrategyTooManyRuns,
     StrategyUnknown,
     StrategyWindowInvalid,
 )
@@ -64,6 +66,7 @@ logger = logging.getLogger(__name__)
 DAY_MS = 86_400_000
 YEAR_MS = 365 * DAY_MS
 DAILY_FROM_MS = 2 * DAY_MS  # a run spanning at least this is measured on UTC-day returns, 365 a year
+USER_CONCURRENCY = 2  # a user's backtests queued or running at once (the operator's command is not limited)
 PROGRESS_SECONDS = 0.5  # the run row (and the live page) hear of progress at most this often
 
 RunProgress = Callable[[int, int], None]
@@ -238,7 +241,9 @@ def strategy_run_create(
     earliest fill; ``risk_limits`` as :func:`risk_limits_parse` reads them. Stores the parameters with every default
     filled in (and, for ``leadlag`` without leader/follower, the roles of the latest stored lead-lag run).
 
-    Raises a :class:`~strategies.errors.StrategyError` subclass, and writes nothing, for any bad input.
+    Raises a :class:`~strategies.errors.StrategyError` subclass, and writes nothing, for any bad input;
+    :class:`~strategies.errors.StrategyTooManyRuns` when ``created_by`` has :data:`USER_CONCURRENCY` backtests
+    queued or running.
     """
     cls = _strategy_class(strategy)
     try:
@@ -298,21 +303,39 @@ def strategy_run_create(
                 f"{instrument.exchange} {instrument.symbol}: no closed {iv.code} candles in the window",
                 fields={"start": ["No candles in the window."]},
             )
-    return StrategyRun.objects.create(
-        strategy=cls.name,
-        mode=StrategyRun.Mode.BACKTEST,
-        markets=[{"exchange": i.exchange, "symbol": i.symbol, "instrument_id": i.pk} for i in instruments],
-        interval=iv.code,
-        start_ms=start_ms,
-        end_ms=end_ms,
-        parameters=params_json(params),
-        cost_model=costs.json(),
-        risk_limits=limits.json(),
-        cash=cash_value,
-        numeraire=numeraires[0],
-        result={"roles": roles} if roles else {},
-        created_by=created_by,
-    )
+    with transaction.atomic():
+        if created_by is not None:
+            _user_slot_take(user_id=created_by.pk)
+        return StrategyRun.objects.create(
+            strategy=cls.name,
+            mode=StrategyRun.Mode.BACKTEST,
+            markets=[{"exchange": i.exchange, "symbol": i.symbol, "instrument_id": i.pk} for i in instruments],
+            interval=iv.code,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            parameters=params_json(params),
+            cost_model=costs.json(),
+            risk_limits=limits.json(),
+            cash=cash_value,
+            numeraire=numeraires[0],
+            result={"roles": roles} if roles else {},
+            created_by=created_by,
+        )
+
+
+def _user_slot_take(*, user_id: int) -> None:
+    """Refuse a user's new backtest while :data:`USER_CONCURRENCY` of theirs are queued or running. Called inside the
+    transaction that inserts the run, under a lock on the user's row, so two requests at once cannot both take the
+    last place."""
+    get_user_model().objects.select_for_update().filter(pk=user_id).values_list("pk", flat=True).get()
+    active = StrategyRun.objects.filter(
+        created_by_id=user_id, status__in=[StrategyRun.Status.QUEUED, StrategyRun.Status.RUNNING]
+    ).count()
+    if active >= USER_CONCURRENCY:
+        raise StrategyTooManyRuns(
+            f"you have {active} backtests queued or running, the most allowed at once is {USER_CONCURRENCY}; "
+            "wait for one to finish"
+        )
 
 
 # -- execution ---------------------------------------------------------------------------------------------------

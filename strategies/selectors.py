@@ -305,3 +305,69 @@ def strategies_registered() -> list[StrategyDescription]:
         StrategyDescription(cls.name, cls.family, cls.description, params_describe(cls.Params))
         for _, cls in sorted(STRATEGIES.items())
     ]
+
+
+# -- charts of a run (the run and compare pages): bucketed in SQL, floats for drawing only -----------------------
+
+CHART_POINTS = 1500
+CHART_TRADES = 2000
+
+_NAV_CHART_SQL = """
+    WITH steps AS (
+        SELECT time_ms, nav::float8 AS nav, row_number() OVER (ORDER BY time_ms) - 1 AS i,
+            greatest(max(nav::float8) OVER (ORDER BY time_ms), %(cash)s) AS peak
+        FROM strategies_strategynavpoint WHERE run_id = %(run)s
+    )
+    SELECT max(time_ms), (array_agg(nav ORDER BY time_ms DESC))[1], min(nav / peak - 1)
+    FROM steps GROUP BY i / %(bucket)s ORDER BY 1
+"""
+_PRICE_CHART_SQL = f"""
+    SELECT max(open_time) + %(length)s, (array_agg(close::float8 ORDER BY open_time DESC))[1]
+    FROM marketdata_kline WHERE {_CLOSED_WINDOW_NAMED}
+    GROUP BY (open_time - %(start)s) / %(bucket_ms)s ORDER BY 1
+"""  # noqa: S608  (constants only)
+
+
+def strategy_run_chart(*, run: StrategyRun, points: int = CHART_POINTS) -> dict[str, Any]:
+    """What the run page draws: the equity curve (the last NAV of each of at most ``points`` buckets of steps), its
+    drawdown (the deepest in each bucket, against the running peak of the whole series anchored at the starting
+    cash), the traded market's closes (bucketed alike) and the trades to mark on them (at most
+    :data:`CHART_TRADES`, evenly picked). Floats: for drawing, never for accounting."""
+    steps = int((run.result or {}).get("steps") or 0)
+    chart: dict[str, Any] = {"run": run.pk, "cash": float(run.cash), "nav": [], "price": None, "trades": []}
+    if not steps or run.status != StrategyRun.Status.DONE:
+        return chart
+    bucket = -(-steps // points)
+    with connection.cursor() as cursor:
+        cursor.execute(_NAV_CHART_SQL, {"run": run.pk, "cash": float(run.cash), "bucket": bucket})
+        chart["nav"] = [[t, nav, drawdown] for t, nav, drawdown in cursor.fetchall()]
+    market_key = (run.result.get("benchmark") or {}).get("market", "")
+    spec = next((m for m in run.markets if f"{m['exchange']}:{m['symbol']}" == market_key), None)
+    length = interval_get(run.interval).length_ms
+    if spec is not None and length is not None and run.end_ms is not None:
+        bars = -(-(run.end_ms - run.start_ms) // length)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _PRICE_CHART_SQL,
+                {
+                    "instrument": spec["instrument_id"],
+                    "interval": run.interval,
+                    "start": run.start_ms,
+                    "end": run.end_ms,
+                    "length": length,
+                    "bucket_ms": max(1, -(-bars // points)) * length,
+                },
+            )
+            chart["price"] = {"market": market_key, "points": [[t, c] for t, c in cursor.fetchall()]}
+    trades = strategy_ledger_list(run_id=run.pk, kind="trade").values_list(
+        "time_ms", "venue", "symbol", "side", "price"
+    )
+    count = trades.count()
+    step = max(1, -(-count // CHART_TRADES))
+    chart["trades_total"] = count
+    chart["trades"] = [
+        [t, f"{venue}:{symbol}", side, float(price)]
+        for k, (t, venue, symbol, side, price) in enumerate(trades.iterator())
+        if k % step == 0
+    ]
+    return chart

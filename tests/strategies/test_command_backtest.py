@@ -167,3 +167,17 @@ def test_bad_input_is_a_command_error_and_stores_nothing(
     with pytest.raises(CommandError, match=message.replace("(", r"\(").replace(")", r"\)")):
         backtest(*args)
     assert rows() == before == (0, 0, 0, 0)
+
+
+@pytest.mark.parametrize("minutes", [3, 4, 5, 6])
+def test_a_run_ending_earlier_makes_the_same_trades_up_to_its_end(
+    binance: Instrument, bybit: Instrument, minutes: int
+) -> None:
+    full = json.loads(backtest(*LEADLAG, "--json")[0])
+    args = list(LEADLAG)
+    end = f"2024-01-01T00:{minutes:02d}:00Z"
+    args[args.index("--end") + 1] = end
+    cut = json.loads(backtest(*args, "--json")[0])
+    assert cut["trades"] == [t for t in full["trades"] if t["time"] < end]
+    assert cut["nav"] == [point for point in full["nav"] if point[0] <= end]
+    assert len(cut["nav"]) == minutes

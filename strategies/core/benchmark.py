@@ -42,8 +42,13 @@ def hold_benchmark(*, data: MarketData, market: Market, cash: Decimal, costs: Co
         before = cash.quantize(NAV_QUANTUM)
         # Index n: the NAV once n bars of the market have closed (n = 0: marked at the first bar's open).
         scaled = [int(series.open[0]), *series.close.tolist()] if held else [0]
-        exact = [total_cash + portfolio.market_value(market, series.price(p)) for p in scaled]
-        values = [value.quantize(NAV_QUANTUM) for value in exact]
+        by_price: dict[int, Decimal] = {}  # a year of closes repeats most prices: each is marked once
+        for price in scaled:
+            if price not in by_price:
+                by_price[price] = total_cash + portfolio.market_value(market, series.price(price))
+        exact = [by_price[price] for price in scaled]
+        quantized = {price: value.quantize(NAV_QUANTUM) for price, value in by_price.items()}
+        values = [quantized[price] for price in scaled]
     visible = data.visible[data.index[market]].tolist() if held else [0] * steps
     navs = [values[n] if on else before for n, on in zip(visible, filled, strict=True)]
     exposed = [on and bool(held) for on in filled]

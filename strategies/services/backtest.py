@@ -372,13 +372,13 @@ def _returns(
     step at midnight closes the day before) when the run spans two days or more, 365 a year; otherwise per step, as
     many a year as the interval has. Floats: statistics only."""
     t = np.asarray(times, dtype=np.int64)
-    values = np.asarray([float(v) for v in navs], dtype=np.float64)
     if len(t) and int(t[-1]) - first_open_ms >= DAILY_FROM_MS:
         days = (t - 1) // DAY_MS
-        last = np.flatnonzero(np.diff(days) != 0)
-        values = values[np.append(last, len(values) - 1)]
+        ends = np.append(np.flatnonzero(np.diff(days) != 0), len(t) - 1)
+        values = np.asarray([float(navs[i]) for i in ends.tolist()], dtype=np.float64)
         basis, periods = "daily", 365.0
     else:
+        values = np.asarray([float(v) for v in navs], dtype=np.float64)
         basis, periods = "step", _periods_per_year(interval_ms)
     previous = np.concatenate(([float(cash)], values[:-1]))
     returns = values / previous - 1.0

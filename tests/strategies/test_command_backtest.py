@@ -16,6 +16,7 @@ from hftplatform.core.decimal_text import decimal_text_trim_zeros
 from marketdata.models import Instrument
 from strategies.core.portfolio import ACCOUNTING
 from strategies.models import StrategyLedgerEntry, StrategyNavPoint, StrategyRefusal, StrategyRun
+from tests.marketdata.factories import InstrumentFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -181,3 +182,37 @@ def test_a_run_ending_earlier_makes_the_same_trades_up_to_its_end(
     assert cut["trades"] == [t for t in full["trades"] if t["time"] < end]
     assert cut["nav"] == [point for point in full["nav"] if point[0] <= end]
     assert len(cut["nav"]) == minutes
+
+
+def test_hold_on_candles_imported_with_klines_import(tmp_path: Any) -> None:
+    # given an instrument and a CSV of its candles in the export format, imported by market data's own command
+    InstrumentFactory(exchange="coinbase", symbol="ETH/USD", venue_symbol="ETH-USD", base="ETH", quote="USD")
+    lines = ["open_time,open,high,low,close,volume"]
+    start = 1_709_251_200_000  # 2024-03-01 00:00 UTC
+    closes = ["3405.01", "3399.99", "3421.7", "3418.25", "3430.125"]
+    opens = ["3400.15", "3405.01", "3399.99", "3421.7", "3418.25"]
+    for i, (o, c) in enumerate(zip(opens, closes, strict=True)):
+        high, low = max(o, c, key=Decimal), min(o, c, key=Decimal)
+        lines.append(f"{start + i * 300_000},{o},{high},{low},{c},12.5")
+    path = tmp_path / "eth.csv"
+    path.write_text("\n".join(lines) + "\n")
+    call_command("klines", "import", str(path), "--exchange", "coinbase", "--symbol", "ETH/USD", "--interval", "5m",
+                 stdout=io.StringIO(), stderr=io.StringIO())  # fmt: skip
+    out, _ = backtest(
+        "--strategy", "hold", "--exchanges", "coinbase", "--symbol", "ETH/USD", "--interval", "5m",
+        "--start", "2024-03-01", "--end", "2024-03-02", "--cash", "1000", "--json",
+    )  # fmt: skip
+    report = json.loads(out)
+    with localcontext(ACCOUNTING):
+        # Coinbase Exchange's lowest-tier taker fee, 0.6 %; closes carry three decimals, so every price is scaled
+        quantity = Decimal(1000) / (Decimal("3400.15") * (1 + Decimal("0.006")))
+        closed_form = (quantity * Decimal("3430.125")).quantize(Decimal("1e-8"))
+    assert report["final_nav"] == str(closed_form)
+    assert [point[0] for point in report["nav"]] == [
+        "2024-03-01T00:05:00Z", "2024-03-01T00:10:00Z", "2024-03-01T00:15:00Z", "2024-03-01T00:20:00Z",
+        "2024-03-01T00:25:00Z",
+    ]  # fmt: skip
+    assert report["trades"][0]["price"] == "3400.15"
+    assert report["fees"] == {
+        "coinbase:ETH/USD": {"maker": "0.004", "taker": "0.006", "source": "Coinbase Exchange, lowest tier"}
+    }

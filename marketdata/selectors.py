@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import io
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from django.db import connection
 from django.db.models import Max, QuerySet
@@ -369,25 +369,6 @@ _COPY_BINARY_HEADER = 19  # "PGCOPY\n\377\r\n\0", flags int32, extension length 
 _COPY_BINARY_TRAILER = 2  # int16 -1
 
 
-def copy_binary_read(*, query: str, params: Sequence[object] | Mapping[str, object], dtype: Any) -> Any:
-    """Rows of ``COPY (query) TO STDOUT (FORMAT binary)`` as a numpy structured array of ``dtype``.
-
-    ``dtype`` spells out the binary rows (big-endian, fixed width, no NULLs): an int16 field count, then per field
-    an int32 length and the value. numpy reads the whole buffer without a Python loop per row.
-    """
-    import numpy as np  # imported here: only numeric reads need it, and every process imports this module
-
-    buffer = io.BytesIO()
-    with connection.cursor() as cursor:
-        # Parameters bound client-side: COPY takes no server-side parameters.
-        sql = cursor.cursor.mogrify(f"COPY ({query}) TO STDOUT (FORMAT binary)", params)
-        with cursor.cursor.copy(sql) as copy:
-            for chunk in copy:
-                buffer.write(chunk)
-    data = buffer.getbuffer()
-    return np.frombuffer(data[_COPY_BINARY_HEADER : len(data) - _COPY_BINARY_TRAILER], dtype=dtype)
-
-
 def leadlag_series_read(
     *, instrument_id: int, interval: str, start_ms: int, end_ms: int
 ) -> tuple[IntArray, FloatArray]:
@@ -396,15 +377,22 @@ def leadlag_series_read(
     One ``COPY (SELECT open_time, close::float8 …) TO STDOUT (FORMAT binary)``: fixed-width rows that numpy reads
     without a Python loop (a year of 1m candles in a fraction of a second).
     """
-    import numpy as np
+    import numpy as np  # imported here: only lead-lag runs need it, and every process imports this module
 
     # COPY BINARY rows of (int8, float8): int16 field count, then per field an int32 length and the value, big-endian.
     row = np.dtype([("fields", ">i2"), ("len_t", ">i4"), ("open_time", ">i8"), ("len_c", ">i4"), ("close", ">f8")])
-    rows = copy_binary_read(
-        query=f"SELECT open_time, close::float8 FROM marketdata_kline WHERE {_CLOSED_WINDOW} ORDER BY open_time",  # noqa: S608
-        params=[instrument_id, interval, start_ms, end_ms],
-        dtype=row,
-    )
+    buffer = io.BytesIO()
+    with connection.cursor() as cursor:
+        query = cursor.cursor.mogrify(
+            f"COPY (SELECT open_time, close::float8 FROM marketdata_kline WHERE {_CLOSED_WINDOW}"  # noqa: S608
+            " ORDER BY open_time) TO STDOUT (FORMAT binary)",
+            [instrument_id, interval, start_ms, end_ms],
+        )
+        with cursor.cursor.copy(query) as copy:
+            for chunk in copy:
+                buffer.write(chunk)
+    data = buffer.getbuffer()
+    rows = np.frombuffer(data[_COPY_BINARY_HEADER : len(data) - _COPY_BINARY_TRAILER], dtype=row)
     return rows["open_time"].astype(np.int64), rows["close"].astype(np.float64)
 
 

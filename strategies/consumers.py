@@ -2,7 +2,8 @@
 
 Only the run's owner (or an operator) may watch it; anyone else, or no one signed in, is refused with
 :data:`CLOSE_UNKNOWN_RUN` whether the run exists or not. On joining, the run's current progress is sent, then every
-broadcast (:mod:`strategies.broadcasts`).
+broadcast (:mod:`strategies.broadcasts`): a backtest's progress (``type`` ``progress``) and a paper run's new NAV
+points (``type`` ``nav``).
 """
 
 from __future__ import annotations
@@ -53,4 +54,9 @@ class StrategyRunConsumer(ReadOnlyGroupConsumer):
                 "done": event["done"],
                 "total": event["total"],
             }
+        )
+
+    async def run_nav(self, event: dict[str, Any]) -> None:
+        await self.send_json(
+            {"type": "nav", "run_id": event["run_id"], "points": event["points"], "final_nav": event["final_nav"]}
         )

@@ -24,8 +24,9 @@ from strategies.core.data import BarSeries, DataError
 from strategies.core.markets import Market
 from strategies.core.metrics import METRIC_KEYS
 from strategies.core.params import ParamError, params_describe
-from strategies.core.strategy import STRATEGIES, strategy_class
+from strategies.core.strategy import STRATEGIES
 from strategies.models import StrategyLedgerEntry, StrategyNavPoint, StrategyRefusal, StrategyRun
+from strategies.registry import strategy_class
 
 _CLOSED_WINDOW = "instrument_id = %s AND interval = %s AND open_time >= %s AND open_time < %s AND closed"
 _CLOSED_WINDOW_NAMED = (
@@ -303,7 +304,6 @@ class StrategyDescription:
 
 def strategies_registered() -> list[StrategyDescription]:
     """Every registered strategy, by name, with its parameters described."""
-    strategy_class("hold")  # imports the built-in strategies, which registers them
     return [
         StrategyDescription(cls.name, cls.family, cls.description, params_describe(cls.Params))
         for _, cls in sorted(STRATEGIES.items())

@@ -37,7 +37,7 @@ from marketdata.core.venues import Venue
 from marketdata.models import Instrument
 from marketdata.selectors import instrument_get
 from strategies import broadcasts, selectors
-from strategies.core.benchmark import BENCHMARK, hold_benchmark
+from strategies.cex.core.hold_benchmark import BENCHMARK, hold_benchmark
 from strategies.core.costs import CostError, CostModel, FeeModel, FeeSchedule
 from strategies.core.data import BarSeries, DataError, MarketData
 from strategies.core.engine import Engine, EngineConfig, EngineError, EngineResult
@@ -46,7 +46,7 @@ from strategies.core.metrics import TradeActivity, performance_metrics, trade_st
 from strategies.core.params import ParamError, params_json, params_parse
 from strategies.core.portfolio import ZERO
 from strategies.core.risk import RiskLimits
-from strategies.core.strategy import Strategy, strategy_build, strategy_class
+from strategies.core.strategy import Strategy
 from strategies.errors import (
     StrategyCashInvalid,
     StrategyCostInvalid,
@@ -60,6 +60,7 @@ from strategies.errors import (
     StrategyWindowInvalid,
 )
 from strategies.models import StrategyRun
+from strategies.registry import strategy_build, strategy_class
 
 logger = logging.getLogger(__name__)
 

@@ -4,6 +4,7 @@ and the Redis channel layer; only the run's owner or an operator may watch."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from django.test import Client
 from hftplatform.asgi import application
 from marketdata.models import Instrument
 from strategies import services
-from strategies.broadcasts import strategy_run_broadcast, strategy_run_group
+from strategies.broadcasts import strategy_run_broadcast, strategy_run_group, strategy_run_nav_broadcast
 from strategies.consumers import CLOSE_UNKNOWN_RUN
 from strategies.models import StrategyRun
 from tests.factories import OperatorFactory, UserFactory
@@ -119,3 +120,27 @@ def test_others_are_refused_whether_the_run_exists_or_not(
     connected, closed = async_to_sync(scenario)()
     assert connected == (True, None)  # accepted, then closed with the application code (not a 1006)
     assert closed == {"type": "websocket.close", "code": CLOSE_UNKNOWN_RUN}
+
+
+def test_a_paper_runs_nav_points_reach_the_page(redis_namespace: Any, binance: Instrument, bybit: Instrument) -> None:
+    owner = UserFactory()
+    run = queued_run(owner)
+
+    async def scenario() -> dict[str, Any]:
+        socket = run_socket(run.pk, cookie=await sync_to_async(cookie_of)(owner))
+        await socket.connect()
+        try:
+            await socket.receive_json_from(timeout=5)  # the progress snapshot
+            await sync_to_async(strategy_run_nav_broadcast)(
+                run_id=run.pk, points=[(1_704_067_260_000, Decimal("10000.50000000"))], final_nav=Decimal("10000.5")
+            )
+            return dict(await socket.receive_json_from(timeout=5))
+        finally:
+            await socket.disconnect()
+
+    assert async_to_sync(scenario)() == {
+        "type": "nav",
+        "run_id": run.pk,
+        "points": [{"time": "2024-01-01T00:01:00Z", "time_ms": 1_704_067_260_000, "nav": "10000.50000000"}],
+        "final_nav": "10000.5",
+    }

@@ -7,12 +7,12 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from strategies.core.benchmark import hold_benchmark
+from strategies.cex.core.hold_benchmark import hold_benchmark
 from strategies.core.costs import CostModel, FeeModel
 from strategies.core.data import BarSeries, MarketData
 from strategies.core.engine import Engine, EngineConfig
 from strategies.core.markets import Market
-from strategies.core.strategy import strategy_build
+from strategies.registry import strategy_build
 
 MINUTE = 60_000
 T0 = 1_704_067_200_000

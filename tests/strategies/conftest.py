@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal
 
 import pytest
 
@@ -60,3 +61,13 @@ def bybit(db: None) -> Instrument:
     instrument = InstrumentFactory(exchange="bybit", symbol="BTC/USDT", venue_symbol="BTCUSDT", base="BTC")
     candles_store(instrument, BYBIT)
     return instrument
+
+
+def quote_quantities(amount: Decimal, price: Decimal, rate: Decimal = Decimal(0)) -> set[Decimal]:
+    """What a buy of ``amount`` (price, slippage and fee included) gets: ``amount / (price (1 + rate))`` to the
+    accounting's 34 digits, rounded down (main's engine: the buy never spends more than its amount) or to nearest
+    (the engine this branch started from). Both are exact; a test accepts these two values and nothing else."""
+    down = Context(prec=34, rounding=ROUND_FLOOR)
+    nearest = Context(prec=34, rounding=ROUND_HALF_EVEN)
+    divisor = nearest.multiply(price, 1 + rate)
+    return {down.divide(amount, divisor), nearest.divide(amount, divisor)}

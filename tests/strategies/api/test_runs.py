@@ -4,6 +4,7 @@ an operator) sees, and their trades, NAV points and refusals page by page."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from marketdata.models import Instrument
 from strategies import services
 from strategies.models import StrategyLedgerEntry, StrategyRun
 from tests.factories import OperatorFactory, UserFactory
-from tests.strategies.conftest import T0
+from tests.strategies.conftest import T0, quote_quantities
 
 pytestmark = pytest.mark.django_db
 
@@ -197,16 +198,18 @@ def test_trades_nav_and_refusals_page_through(binance: Instrument, bybit: Instru
     trades = client.get(f"{RUNS}{run.pk}/trades/").json()
     exit_amount = decimal_text_trim_zeros(StrategyLedgerEntry.objects.get(run=run, seq=2).amount)
     assert exit_amount.startswith("10089.5522388059701492537313")
+    quantity = decimal_text_trim_zeros(StrategyLedgerEntry.objects.get(run=run, seq=1).quantity)
+    assert Decimal(quantity) in quote_quantities(Decimal(10000), Decimal("100.5"))
     assert trades["next"] is None
     assert trades["results"] == [
         {
             "seq": 1, "time": "2024-01-01T00:02:00Z", "time_ms": T0 + 120_000, "venue": "bybit", "symbol": "BTC/USDT",
-            "side": "buy", "quantity": "99.5024875621890547263681592039801", "price": "100.5", "fee": "0",
+            "side": "buy", "quantity": quantity, "price": "100.5", "fee": "0",
             "fee_asset": "USDT", "amount": "-10000", "reference_price": "100.5", "slippage": "0", "tag": "entry long",
         },
         {
             "seq": 2, "time": "2024-01-01T00:04:00Z", "time_ms": T0 + 240_000, "venue": "bybit", "symbol": "BTC/USDT",
-            "side": "sell", "quantity": "99.5024875621890547263681592039801", "price": "101.4", "fee": "0",
+            "side": "sell", "quantity": quantity, "price": "101.4", "fee": "0",
             "fee_asset": "USDT", "amount": exit_amount,
             "reference_price": "101.4", "slippage": "0", "tag": "exit",
         },

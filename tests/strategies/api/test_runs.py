@@ -198,14 +198,16 @@ def test_trades_nav_and_refusals_page_through(binance: Instrument, bybit: Instru
     trades = client.get(f"{RUNS}{run.pk}/trades/").json()
     exit_amount = decimal_text_trim_zeros(StrategyLedgerEntry.objects.get(run=run, seq=2).amount)
     assert exit_amount.startswith("10089.5522388059701492537313")
-    quantity = decimal_text_trim_zeros(StrategyLedgerEntry.objects.get(run=run, seq=1).quantity)
+    entry = StrategyLedgerEntry.objects.get(run=run, seq=1)
+    quantity, entry_amount = decimal_text_trim_zeros(entry.quantity), decimal_text_trim_zeros(entry.amount)
+    assert abs(entry.amount + 10000) < Decimal("1e-29")  # all the cash, to the 34th digit
     assert Decimal(quantity) in quote_quantities(Decimal(10000), Decimal("100.5"))
     assert trades["next"] is None
     assert trades["results"] == [
         {
             "seq": 1, "time": "2024-01-01T00:02:00Z", "time_ms": T0 + 120_000, "venue": "bybit", "symbol": "BTC/USDT",
-            "side": "buy", "quantity": quantity, "price": "100.5", "fee": "0",
-            "fee_asset": "USDT", "amount": "-10000", "reference_price": "100.5", "slippage": "0", "tag": "entry long",
+            "side": "buy", "quantity": quantity, "price": "100.5", "fee": "0", "fee_asset": "USDT",
+            "amount": entry_amount, "reference_price": "100.5", "slippage": "0", "tag": "entry long",
         },
         {
             "seq": 2, "time": "2024-01-01T00:04:00Z", "time_ms": T0 + 240_000, "venue": "bybit", "symbol": "BTC/USDT",

@@ -17,7 +17,7 @@ from strategies.cex.core.hold import Hold, HoldParams
 from strategies.core.costs import CostModel
 from strategies.core.data import MarketData
 from strategies.core.engine import Engine, EngineConfig, EngineResult
-from strategies.core.markets import Market
+from strategies.core.markets import Market, MarketKind
 from strategies.core.portfolio import ACCOUNTING, NAV_QUANTUM
 
 BENCHMARK = Hold.name
@@ -43,10 +43,16 @@ def hold_benchmark(*, data: MarketData, market: Market, cash: Decimal, costs: Co
         before = cash.quantize(NAV_QUANTUM)
         # Index n: the NAV once n bars of the market have closed (n = 0: marked at the first bar's open).
         scaled = [int(series.open[0]), *series.close.tolist()] if held else [0]
-        by_price: dict[int, Decimal] = {}  # a year of closes repeats many prices: each is marked once
+        # What Portfolio.market_value gives, inline (one context for the year, not one a bar): spot is marked at
+        # the price, a perpetual at its move from the entry. A year of closes repeats many prices: each is marked once.
+        position = portfolio.positions.get(market)
+        entry = position.entry_price if position is not None and market.kind is MarketKind.PERP else None
+        by_price: dict[int, Decimal] = {}
+        scale = -series.scale
         for price in scaled:
             if price not in by_price:
-                by_price[price] = total_cash + portfolio.market_value(market, series.price(price))
+                mark = Decimal(price).scaleb(scale)
+                by_price[price] = total_cash + held * (mark if entry is None else mark - entry)
         exact = [by_price[price] for price in scaled]
         quantized = {price: value.quantize(NAV_QUANTUM) for price, value in by_price.items()}
         values = [quantized[price] for price in scaled]

@@ -64,3 +64,23 @@ def test_vectorised_hold_equals_the_engines(seed: int, offset: int, costs: CostM
     assert got.refusals == expected.refusals
     assert len(got.trades) == 1
     assert got.nav[0] == cash or offset == 0
+
+
+def test_vectorised_hold_of_a_perpetual_equals_the_engines() -> None:
+    rng = np.random.default_rng(5)
+    perp = Market("binance", "BTC/USDT:USDT")
+    data = MarketData(
+        [
+            random_series(perp, rng, count=200, offset=1, missing=0.1),
+            random_series(Market("bybit", "BTC/USDT:USDT"), rng, count=200, offset=0, missing=0.1),
+        ]
+    )
+    cash = Decimal(5000)
+    costs = CostModel(slippage_bps=Decimal(2))
+    engine = Engine(strategy=strategy_build("hold", {}, [perp]), data=data, config=EngineConfig(cash=cash, costs=costs))
+    expected = engine.run()
+    got = hold_benchmark(data=data, market=perp, cash=cash, costs=costs)
+    assert got.nav == expected.nav
+    assert got.exposed == expected.exposed
+    assert got.attribution == expected.attribution
+    assert got.final_nav == expected.final_nav != cash

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -147,15 +148,14 @@ def strategy_nav_list(*, run_id: int) -> QuerySet[StrategyNavPoint]:
     return StrategyNavPoint.objects.filter(run_id=run_id).order_by("time_ms")
 
 
-def strategy_nav_series(*, run_id: int) -> tuple[list[int], list[Any]]:
+def strategy_nav_series(*, run_id: int) -> tuple[list[int], list[Decimal]]:
     """A run's NAV points as two lists, times (ms) and exact NAVs, in one query without model instances."""
-    rows = StrategyNavPoint.objects.filter(run_id=run_id).order_by("time_ms").values_list("time_ms", "nav")
-    times: list[int] = []
-    navs: list[Any] = []
-    for time_ms, nav in rows.iterator(chunk_size=20_000):
-        times.append(time_ms)
-        navs.append(nav)
-    return times, navs
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT time_ms, nav FROM strategies_strategynavpoint WHERE run_id = %s ORDER BY time_ms", [run_id]
+        )
+        rows = cursor.fetchall()
+    return [row[0] for row in rows], [row[1] for row in rows]
 
 
 def strategy_refusals_list(*, run_id: int) -> QuerySet[StrategyRefusal]:
@@ -271,11 +271,31 @@ def strategy_run_report(*, run: StrategyRun) -> dict[str, Any]:
         "halted": result.get("halted", ""),
         "unfilled": result.get("unfilled", 0),
         "trades": trades,
-        "nav": [[utc_iso(utc_from_ms(t)), decimal_text_keep_scale(v)] for t, v in zip(times, navs, strict=True)],
+        "nav": [[at, decimal_text_keep_scale(v)] for at, v in zip(iso_times(times), navs, strict=True)],
     }
     if "roles" in result:
         report["roles"] = result["roles"]
     return report
+
+
+_DAY_MS = 86_400_000
+
+
+def iso_times(times: Sequence[int]) -> list[str]:
+    """``utc_iso(utc_from_ms(t))`` for each of ``times`` (ms UTC), the same text, with the date written once a day:
+    a year of 1m steps is half a million datetimes otherwise."""
+    out: list[str] = []
+    day_seen, prefix = None, ""
+    for t in times:
+        day, ms = divmod(t, _DAY_MS)
+        if ms % 1000 or day < 0:
+            out.append(utc_iso(utc_from_ms(t)))
+            continue
+        if day != day_seen:
+            day_seen, prefix = day, utc_from_ms(day * _DAY_MS).date().isoformat() + "T"
+        seconds = ms // 1000
+        out.append(f"{prefix}{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}Z")
+    return out
 
 
 def _benchmark_ordered(benchmark: dict[str, Any]) -> dict[str, Any]:

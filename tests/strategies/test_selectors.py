@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hftplatform.core.utc import utc_from_ms, utc_iso
 from marketdata import services as marketdata_services
 from marketdata.core.candles import Candle
 from marketdata.core.intervals import MINUTE_MS
@@ -135,3 +136,11 @@ def test_prices_beyond_64_bits_at_the_scale_are_refused(binance: Instrument) -> 
         selectors.bar_series_read(
             instrument_id=binance.pk, interval="1m", start_ms=T0, end_ms=T0 + 60 * MINUTE_MS, market=MARKET
         )
+
+
+def test_iso_times_write_what_utc_iso_writes() -> None:
+    rng = np.random.default_rng(7)
+    times = [0, 59_999, 60_000, 86_399_000, 86_400_000, T0, T0 + 1, -1_000, -86_400_001]
+    times += rng.integers(0, 4_102_444_800_000, 2000).tolist()  # to 2100
+    times += (rng.integers(0, 4_102_444_800, 2000) * 1000).tolist()  # whole seconds
+    assert selectors.iso_times(times) == [utc_iso(utc_from_ms(t)) for t in times]

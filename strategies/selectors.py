@@ -48,17 +48,25 @@ _SCALE_SQL = f"""
 # one has more (none can at the window's largest scale, but a candle stored between the two statements could) gets
 # an open of -1, which no price is and the reader refuses.
 _CHUNK_CANDLES = 65_536
-_BARS_SQL = f"""
-    SELECT string_agg(
-        int8send(open_time)
-        || int8send(CASE WHEN greatest(scale(open), scale(high), scale(low), scale(close)) <= %(s)s
-            THEN (open * %(f)s::numeric)::int8 ELSE -1 END)
-        || int8send((high * %(f)s::numeric)::int8) || int8send((low * %(f)s::numeric)::int8)
-        || int8send((close * %(f)s::numeric)::int8) || float8send(volume::float8),
-        ''::bytea ORDER BY open_time)
-    FROM marketdata_kline WHERE {_CLOSED_WINDOW_NAMED}
-    GROUP BY (open_time - %(start)s) / %(chunk_ms)s ORDER BY (open_time - %(start)s) / %(chunk_ms)s
-"""  # noqa: S608  (constants only)
+# Each chunk is an index range scan, already in time order, that the aggregate reads as it comes (no sort: sorting
+# half a million rows by chunk and then by time cost a third of the read). Should the order ever differ, the series
+# refuses times that do not increase: a read can fail, never come back shuffled.
+_BARS_SQL = """
+    SELECT (
+        SELECT string_agg(row_bytes, ''::bytea) FROM (
+            SELECT int8send(open_time)
+                || int8send(CASE WHEN greatest(scale(open), scale(high), scale(low), scale(close)) <= %(s)s
+                    THEN (open * %(f)s::numeric)::int8 ELSE -1 END)
+                || int8send((high * %(f)s::numeric)::int8) || int8send((low * %(f)s::numeric)::int8)
+                || int8send((close * %(f)s::numeric)::int8) || float8send(volume::float8) AS row_bytes
+            FROM marketdata_kline
+            WHERE instrument_id = %(instrument)s AND interval = %(interval)s AND closed
+                AND open_time >= chunk AND open_time < least(chunk + %(chunk_ms)s, %(end)s)
+            ORDER BY open_time
+        ) AS chunk_rows
+    )
+    FROM generate_series(%(start)s::bigint, %(end)s::bigint - 1, %(chunk_ms)s::bigint) AS chunk ORDER BY chunk
+"""
 _BAR_ROW = np.dtype(
     [("open_time", ">i8"), ("open", ">i8"), ("high", ">i8"), ("low", ">i8"), ("close", ">i8"), ("volume", ">f8")]
 )
@@ -90,7 +98,7 @@ def bar_series_read(*, instrument_id: int, interval: str, start_ms: int, end_ms:
     named.update({"s": scale, "f": factor, "chunk_ms": _CHUNK_CANDLES * length_ms})
     with connection.cursor() as cursor:
         cursor.execute(_BARS_SQL, named)
-        chunks = [bytes(chunk) for (chunk,) in cursor.fetchall()]
+        chunks = [bytes(chunk) for (chunk,) in cursor.fetchall() if chunk is not None]  # None: a chunk of no candles
     rows = np.frombuffer(b"".join(chunks), dtype=_BAR_ROW)
     if len(rows) and bool((rows["open"] < 0).any()):
         raise DataError(f"{market}: a price is not an exact integer at scale {scale}")

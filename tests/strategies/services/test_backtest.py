@@ -282,3 +282,15 @@ def test_a_failed_run_is_marked_and_stores_no_ledger(binance: Instrument, bybit:
     run = services.strategy_run_execute(run_id=run.pk)
     assert run.status == StrategyRun.Status.DONE
     assert run.error == ""
+
+
+def test_deleting_a_run_deletes_its_nav_points_ledger_and_refusals(binance: Instrument, bybit: Instrument) -> None:
+    # the NAV points' run key has no database constraint (COPY speed): Django's cascade still removes them
+    run = services.strategy_run_execute(run_id=services.strategy_run_create(**leadlag_inputs()).pk)
+    kept = services.strategy_run_execute(run_id=services.strategy_run_create(**leadlag_inputs()).pk)
+    assert StrategyNavPoint.objects.filter(run=run).count() == 8
+    run.delete()
+    assert StrategyNavPoint.objects.filter(run_id=run.pk).count() == 0
+    assert StrategyLedgerEntry.objects.filter(run_id=run.pk).count() == 0
+    assert rows() == (1, 3, 8, 0)
+    assert StrategyNavPoint.objects.filter(run=kept).count() == 8

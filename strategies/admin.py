@@ -1,6 +1,7 @@
-"""Operators' view of strategies: configurations (edited here), runs with their progress and results (written only
-by the services, so read-only), and each run's ledger and refusals as filtered lists (a run's NAV points, up to
-525,600 of them, are read through the API and the run page, not here)."""
+"""Operators' view of strategies: configurations (edited here); runs with their progress and results, each run's
+ledger and refusals as filtered lists, and parameter sweeps and walk-forward studies with their progress (all written
+by the services only: operators look, never add, edit or delete). A run's NAV points, up to 525,600 of them, are read
+through the API and the run page, not here."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from strategies.models import StrategyConfig, StrategyLedgerEntry, StrategyRefusal, StrategyRun
+from strategies.models import StrategyConfig, StrategyLedgerEntry, StrategyRefusal, StrategyRun, StrategySweep
 
 
 class _ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -134,3 +135,23 @@ class StrategyRefusalAdmin(_ReadOnlyAdmin):
     list_filter = ("reason",)
     list_per_page = 200
     ordering = ("run_id", "time_ms", "id")
+
+
+@admin.register(StrategySweep)
+class StrategySweepAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("id", "kind", "strategy", "interval", "status", "progress", "created", "finished_at")
+    list_filter = ("kind", "status", "strategy")
+    readonly_fields = [f.name for f in StrategySweep._meta.fields]
+
+    @admin.display(description="progress")
+    def progress(self, sweep: StrategySweep) -> str:
+        return f"{sweep.progress_done}/{sweep.progress_total}"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -58,7 +58,8 @@ def _metric(key: str, value: Any) -> str:
 
 
 class BacktestSubcommand(BaseCommand):
-    """Mixed into the ``strategies`` command: ``arguments_backtest`` and ``handle_backtest``."""
+    """Mixed into the ``strategies`` command: ``arguments_backtest`` and ``handle_backtest``; its helpers are named
+    ``_backtest_…``, apart from the other subcommands' (the mixins share one object)."""
 
     def arguments_backtest(self, parser: CommandParser) -> None:
         parser.add_argument("--strategy", required=True, help="a registered strategy: hold, leadlag")
@@ -94,8 +95,8 @@ class BacktestSubcommand(BaseCommand):
                 slippage_bps=options["slippage_bps"],
                 latency_ms=options["latency_ms"],
             )
-            self._bar_shown = -1
-            run = services.strategy_run_execute(run_id=run.pk, progress=self._progress)
+            self._backtest_bar_shown = -1
+            run = services.strategy_run_execute(run_id=run.pk, progress=self._backtest_progress)
         except StrategyError as error:
             raise CommandError(error.message) from None
         self.stderr.write("")
@@ -103,22 +104,22 @@ class BacktestSubcommand(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(report, allow_nan=False, sort_keys=False))
         else:
-            self._report(report)
+            self._backtest_report(report)
         stages = ", ".join(f"{k} {v:.2f}" for k, v in run.timings.items())
         self.stderr.write(f"run {run.pk}: {time.perf_counter() - clock:.2f} s ({stages})")
 
-    def _progress(self, done: int, total: int) -> None:
+    def _backtest_progress(self, done: int, total: int) -> None:
         percent = 100 * done // total if total else 100
-        if percent == self._bar_shown:
+        if percent == self._backtest_bar_shown:
             return
-        self._bar_shown = percent
+        self._backtest_bar_shown = percent
         filled = BAR_WIDTH * percent // 100
         self.stderr.write(
             f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {percent:3d} % {done:,}/{total:,} steps", ending=""
         )
         self.stderr.flush() if hasattr(self.stderr, "flush") else sys.stderr.flush()
 
-    def _report(self, report: dict[str, Any]) -> None:
+    def _backtest_report(self, report: dict[str, Any]) -> None:
         write = self.stdout.write
         markets = ", ".join(f"{m['exchange']} {m['symbol']}" for m in report["markets"])
         write(f"{report['strategy']} on {markets}, {report['interval']}, {report['start']} → {report['end']}")

@@ -1,1 +1,2 @@
-"""The strategy engine's pure core: markets and bars, intents, parameters, portfolio and ledger, costs, risk, engine."""
+"""The strategy engine's pure core (no Django): markets and bars, intents, parameters, portfolio and ledger, costs,
+risk, engine, metrics."""

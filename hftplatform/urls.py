@@ -11,6 +11,7 @@ urlpatterns = [
     path("markets/", include("marketdata.views.urls")),
     path("fees/", include("fees.urls")),
     path("orderbook/", include("orderbook.urls")),
+    path("strategies/", include("strategies.urls")),
     path("vaults/", include("vaults.custody.urls")),  # before vaults.urls: its <slug>/ would take proposals/
     path("vaults/", include("vaults.urls")),
     path("admin/", admin.site.urls),

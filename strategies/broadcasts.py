@@ -50,3 +50,20 @@ def strategy_run_nav_broadcast(
         async_to_sync(layer.group_send)(strategy_run_group(run_id), event)
     except Exception:  # the NAV is stored; the push is a courtesy
         logger.warning("NAV points of strategy run %s were not broadcast", run_id, exc_info=True)
+
+
+PROGRESS_EVENT = "run.progress"  # for a consumer's run_progress
+
+
+def strategy_run_broadcast(*, run_id: int, status: str, done: int, total: int) -> None:
+    """Push a run's progress (``status``: queued, running, done, failed; ``done``/``total`` steps: a backtest's
+    strategy steps, then its benchmark's) to every page watching the run (from a worker or a command, not from an
+    event loop)."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    event = {"type": PROGRESS_EVENT, "run_id": int(run_id), "status": str(status), "done": done, "total": total}
+    try:
+        async_to_sync(layer.group_send)(strategy_run_group(run_id), event)
+    except Exception:  # progress is a courtesy: the run goes on
+        logger.warning("progress of strategy run %s was not broadcast", run_id, exc_info=True)

@@ -181,7 +181,13 @@ class StrategyNavPoint(models.Model):
     """NAV at one step of a run (quantized to 1e-8 of the numeraire), written with COPY."""
 
     pk = models.CompositePrimaryKey("run", "time_ms")
-    run = models.ForeignKey(StrategyRun, on_delete=models.CASCADE, related_name="nav_points")
+    # No database constraint and no index of its own (the primary key starts with the run): a year of 1m is 525,600
+    # points, and PostgreSQL checking each one's run at commit cost more than writing them (as the klines' instrument
+    # key, for the same reason). The points are written only by the run services, in the transaction that holds the
+    # run's row lock; deleting a run through Django still deletes its points.
+    run = models.ForeignKey(
+        StrategyRun, on_delete=models.CASCADE, related_name="nav_points", db_constraint=False, db_index=False
+    )
     time_ms = models.BigIntegerField()
     nav = ExactNumericField()
     exposed = models.BooleanField(default=False)

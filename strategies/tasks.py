@@ -1,11 +1,23 @@
-"""Celery tasks of strategies: thin, take ids, idempotent (a study's chunk is recorded once, however often it
-runs)."""
+"""Celery tasks of strategies: thin, take ids, idempotent (a finished backtest is not executed again; a study's
+chunk is recorded once, however often it runs)."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
+from strategies import services
+from strategies.errors import StrategyRunFailed
 from strategies.services import sweeps
+
+
+@shared_task(ignore_result=True, acks_late=True, soft_time_limit=1800, time_limit=1860)
+def strategy_run_execute_task(run_id: int) -> None:
+    """Execute one backtest run. A failure is stored on the run (status failed) and not retried: the same data
+    would fail the same way."""
+    try:
+        services.strategy_run_execute(run_id=run_id)
+    except StrategyRunFailed:
+        return
 
 
 @shared_task(ignore_result=True, acks_late=True)

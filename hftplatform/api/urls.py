@@ -13,5 +13,6 @@ urlpatterns = [
     path("", include("orderbook.api_urls")),
     path("", include("vaults.api_urls")),
     path("", include("vaults.custody.api_urls")),
+    path("", include("strategies.api.urls")),
     re_path(r"^.*$", api_not_found),
 ]

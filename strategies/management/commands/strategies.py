@@ -6,6 +6,9 @@
   "periods": N, "observations": n, "start": first date, "end": last date}`` with an undefined or infinite metric
   as ``null`` (the definitions: :mod:`strategies.core.metrics`).
 - ``strategies paper start|status|step|stop ...``: paper runs (see :mod:`strategies.management.paper_command`).
+- ``strategies backtest --strategy … --exchanges … --symbol … --interval … --start … --end … [--json]``: a
+  backtest over the stored candles, a progress bar, then a report or one JSON object (see
+  :mod:`strategies.management.backtest_command`).
 
 Each subcommand is a pair of methods, ``arguments_<name>(parser)`` and ``handle_<name>(**options)``, listed in
 :attr:`Command.subcommands`: adding one touches nothing of the others.
@@ -22,6 +25,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from strategies.core.metrics import METRIC_KEYS, performance_metrics
 from strategies.core.return_series import return_series_parse_csv
+from strategies.management.backtest_command import BacktestSubcommand
 from strategies.management.paper_command import PaperSubcommand
 from strategies.management.sweep_command import SweepSubcommand
 
@@ -52,8 +56,8 @@ def _metric_text(key: str, value: float | None) -> str:
     return f"{text}  ({value * 100:.2f} %)" if key in _RETURN_METRICS else text
 
 
-class Command(SweepSubcommand, PaperSubcommand):
-    help = "The strategy engine: metrics of a return series, paper runs, sweeps and walk-forward studies."
+class Command(SweepSubcommand, PaperSubcommand, BacktestSubcommand):
+    help = "The strategy engine: metrics of a return series, paper runs, sweeps and walk-forward studies, backtests."
 
     # name → help; each has arguments_<name>(parser) and handle_<name>(**options)
     subcommands: dict[str, str] = {
@@ -61,6 +65,7 @@ class Command(SweepSubcommand, PaperSubcommand):
         "paper": "paper runs: start, status, step, stop (the strategy on live candles and books, stepped by beat)",
         "sweep": "a parameter sweep of leadlag over stored candles (vectorised; --celery: over the workers)",
         "walkforward": "a walk-forward study: the best grid point in sample, run out of sample, stitched",
+        "backtest": "backtest a strategy over the stored candles",
     }
 
     def add_arguments(self, parser: CommandParser) -> None:

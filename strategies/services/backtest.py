@@ -32,16 +32,18 @@ from django.utils import timezone
 
 from hftplatform.core.decimal_text import decimal_text_keep_scale, decimal_text_trim_zeros
 from hftplatform.core.utc import utc_aware, utc_ms
+from marketdata import selectors as marketdata_selectors
 from marketdata.core.intervals import IntervalError, interval_get
 from marketdata.core.venues import Venue
 from marketdata.models import Instrument
 from marketdata.selectors import instrument_get
 from strategies import broadcasts, selectors
+from strategies.cex.core.hold import Hold, HoldParams
 from strategies.cex.core.hold_benchmark import BENCHMARK, hold_benchmark
 from strategies.core.costs import CostError, CostModel, FeeModel, FeeSchedule
 from strategies.core.data import BarSeries, DataError, MarketData
 from strategies.core.engine import Engine, EngineConfig, EngineError, EngineResult
-from strategies.core.markets import Market
+from strategies.core.markets import Market, MarketKind
 from strategies.core.metrics import TradeActivity, performance_metrics, trade_statistics
 from strategies.core.params import ParamError, params_json, params_parse
 from strategies.core.portfolio import ZERO
@@ -438,6 +440,19 @@ def _fees_json(costs: CostModel, markets: Sequence[Market]) -> dict[str, dict[st
     return schedules
 
 
+def _funding(run: StrategyRun, markets: Sequence[Market]) -> dict[Market, list[tuple[int, Decimal]]]:
+    """The stored funding events of each perpetual in the run's window (``marketdata`` downloads them)."""
+    assert run.end_ms is not None
+    by_key = {f"{spec['exchange']}:{spec['symbol']}": int(spec["instrument_id"]) for spec in run.markets}
+    return {
+        market: marketdata_selectors.funding_rates_read(
+            instrument_id=by_key[market.key], start_ms=run.start_ms, end_ms=run.end_ms
+        )
+        for market in markets
+        if market.kind is MarketKind.PERP
+    }
+
+
 def _backtest(run: StrategyRun, reporter: _Progress) -> tuple[EngineResult, dict[str, Any], dict[str, float]]:
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -453,8 +468,10 @@ def _backtest(run: StrategyRun, reporter: _Progress) -> tuple[EngineResult, dict
     steps = len(data)
     total = 2 * steps  # the strategy's steps, then the benchmark's (one stroke: see hold_benchmark)
 
+    funding = _funding(run, markets) if costs.funding else {}
     clock = time.perf_counter()
-    engine = Engine(strategy=strategy, data=data, config=EngineConfig(cash=cash, costs=costs, limits=limits))
+    config = EngineConfig(cash=cash, costs=costs, limits=limits)
+    engine = Engine(strategy=strategy, data=data, config=config, funding=funding)
     result = engine.run(progress=lambda done, _: reporter(done, total))
     timings["run"] = time.perf_counter() - clock
 
@@ -466,6 +483,15 @@ def _backtest(run: StrategyRun, reporter: _Progress) -> tuple[EngineResult, dict
     benchmark_market = next(iter(strategy.traded()))
     if run.strategy == BENCHMARK and limits == RiskLimits():
         benchmark = result
+    elif funding.get(benchmark_market):  # the one-stroke benchmark charges no funding: run hold in full
+        hold = Engine(
+            strategy=Hold(HoldParams(), [benchmark_market]),
+            data=data,
+            config=EngineConfig(cash=cash, costs=costs),
+            funding={benchmark_market: funding[benchmark_market]},
+        )
+        benchmark = hold.run()
+        reporter(total, total)
     else:
         benchmark = hold_benchmark(data=data, market=benchmark_market, cash=cash, costs=costs)
         reporter(total, total)

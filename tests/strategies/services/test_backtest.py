@@ -294,3 +294,39 @@ def test_deleting_a_run_deletes_its_nav_points_ledger_and_refusals(binance: Inst
     assert StrategyLedgerEntry.objects.filter(run_id=run.pk).count() == 0
     assert rows() == (1, 3, 8, 0)
     assert StrategyNavPoint.objects.filter(run=kept).count() == 8
+
+
+def test_a_perpetual_backtest_is_charged_the_stored_funding(db: None) -> None:
+    # Given a Binance USD-M perpetual with hourly candles over a day and three stored funding events in the window
+    from marketdata.core.funding import FundingEvent
+
+    perp = InstrumentFactory(
+        exchange="binance",
+        market_type="perp",
+        symbol="BTC/USDT:USDT",
+        venue_symbol="BTCUSDT",
+        base="BTC",
+        settle="USDT",
+    )
+    day = int(START.timestamp() * 1000)
+    marketdata_services.klines_store(
+        instrument_id=perp.pk,
+        interval="1h",
+        candles=[Candle(day + i * HOUR_MS, "100.0", "100.0", "100.0", "100.0", "1") for i in range(24)],
+        covered=(day, day + 24 * HOUR_MS),
+    )
+    rates = ["0.0001", "-0.00005", "0.0002"]
+    events = [FundingEvent(day + (8 * i + 4) * HOUR_MS, rate) for i, rate in enumerate(rates)]
+    marketdata_services.funding_rates_store(instrument_id=perp.pk, events=events)
+    # When hold (a full-cash long, no fees) is backtested on it
+    run = services.strategy_run_create(
+        **leadlag_inputs(strategy="hold", exchanges=["binance"], symbol="BTC/USDT:USDT", interval="1h", parameters={})
+    )
+    run = services.strategy_run_execute(run_id=run.pk)
+    # Then each event is one ledger row paying -q * p * rate at its time, and NAV is the cash they leave
+    flows = list(run.ledger.filter(kind="funding").order_by("seq").values_list("time_ms", "amount"))
+    quantity = Decimal(100)  # 10000 of cash at 100.0
+    assert flows == [(e.time_ms, -quantity * Decimal("100.0") * Decimal(e.rate)) for e in events]
+    assert run.final_nav == Decimal(10000) - Decimal("100") * Decimal("0.00025") * 100
+    assert run.result["attribution"]["funding"] == "-2.5"
+    assert run.result["benchmark"]["final_nav"] == "9997.50000000"

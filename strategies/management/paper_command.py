@@ -21,6 +21,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from hftplatform.core.utc import utc_from_ms, utc_iso
 from strategies import paper_selectors
+from strategies.errors import StrategyPaperError
 from strategies.models import StrategyRun
 from strategies.services import paper
 
@@ -81,7 +82,7 @@ class PaperSubcommand(BaseCommand):
                     "latency_ms": options["latency_ms"],
                 },
             )
-        except paper.StrategyPaperError as error:
+        except StrategyPaperError as error:
             raise CommandError(str(error)) from None
         self._paper_show(run.pk, as_json=options["json"])
         if not options["json"]:
@@ -103,7 +104,7 @@ class PaperSubcommand(BaseCommand):
         self._paper_run_check(run_id)
         try:
             result = paper.strategy_paper_step(run_id=run_id)
-        except paper.StrategyPaperError as error:
+        except StrategyPaperError as error:
             raise CommandError(str(error)) from None
         if result is None:
             self.stdout.write(f"paper run {run_id} is not running, or another worker is stepping it")

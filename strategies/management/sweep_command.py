@@ -28,6 +28,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from hftplatform.core.utc import utc_from_ms, utc_iso, utc_ms_parse
+from strategies.errors import StrategySweepError
 from strategies.models import StrategySweep
 from strategies.services import sweeps
 
@@ -167,7 +168,7 @@ class SweepSubcommand(BaseCommand):
                 study = self._follow(study, options["queue"])
             else:
                 study = sweeps.strategy_sweep_execute(sweep_id=study.pk, progress=self._progress)
-        except sweeps.SweepError as error:
+        except StrategySweepError as error:
             raise CommandError(str(error)) from None
         self.stderr.write("")
         if study.status != StrategySweep.Status.DONE:

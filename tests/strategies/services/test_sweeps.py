@@ -19,6 +19,7 @@ from strategies import tasks
 from strategies.core.data import BarSeries, MarketData
 from strategies.core.vectorised import LeadLagArrays, SweepKernel, VectorCosts, aligned_bars, leadlag_grid
 from strategies.core.walkforward import Scheme, walkforward_run, walkforward_splits
+from strategies.errors import StrategySweepError
 from strategies.models import StrategySweep
 from strategies.services import sweeps
 from tests import live_processes
@@ -179,7 +180,7 @@ def test_a_walkforward_study_stores_the_in_process_result(stored: tuple[BarSerie
 def test_bad_input_is_refused_and_stores_nothing(
     stored: tuple[BarSeries, BarSeries], overrides: dict[str, Any], fragment: str
 ) -> None:
-    with pytest.raises(sweeps.SweepError) as refused:
+    with pytest.raises(StrategySweepError) as refused:
         create(**overrides)
     assert fragment in str(refused.value)
     assert StrategySweep.objects.count() == 0
@@ -256,7 +257,7 @@ def test_a_chunk_without_data_fails_the_study_and_records_nothing(stored: tuple[
     )
 
     # When it runs
-    with pytest.raises(sweeps.SweepError, match="no bar at a common time"):
+    with pytest.raises(StrategySweepError, match="no bar at a common time"):
         sweeps.strategy_sweep_execute(sweep_id=sweep.pk)
 
     # Then it is failed with the reason, nothing recorded, and running it again does nothing

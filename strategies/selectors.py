@@ -25,6 +25,7 @@ from strategies.core.data import BarSeries, DataError
 from strategies.core.markets import Market
 from strategies.core.metrics import METRIC_KEYS
 from strategies.core.params import ParamError, params_describe
+from strategies.core.risk import RISK_LIMIT_KEYS
 from strategies.core.strategy import STRATEGIES
 from strategies.models import StrategyLedgerEntry, StrategyNavPoint, StrategyRefusal, StrategyRun
 from strategies.registry import strategy_class
@@ -229,15 +230,6 @@ def leadlag_roles_latest(*, symbol: str, venues: list[str], interval: str | None
 # cost model and risk limits list them.
 _METRICS_ORDER = (*METRIC_KEYS, "turnover", "exposure", "hit_rate", "profit_factor", "round_trips")
 _COST_ORDER = ("fee_model", "slippage_bps", "latency_ms", "funding", "fee_overrides")
-_LIMITS_ORDER = (
-    "max_position",
-    "max_notional",
-    "max_gross_leverage",
-    "family_caps",
-    "max_daily_loss",
-    "stale_after_ms",
-    "price_band",
-)
 _RETURNS_ORDER = ("basis", "periods", "observations")
 _ATTRIBUTION_ORDER = ("total", "price", "fees", "slippage", "funding", "interest", "gas")
 
@@ -289,7 +281,7 @@ def strategy_run_report(*, run: StrategyRun) -> dict[str, Any]:
         "cash": decimal_text_trim_zeros(run.cash),
         "numeraire": run.numeraire,
         "cost_model": _ordered(run.cost_model, _COST_ORDER),
-        "risk_limits": _ordered(run.risk_limits, _LIMITS_ORDER),
+        "risk_limits": _ordered(run.risk_limits, RISK_LIMIT_KEYS),
         "metrics": _ordered(result.get("metrics", {}), _METRICS_ORDER),
         "returns": _ordered(result.get("returns", {}), _RETURNS_ORDER),
         "final_nav": decimal_text_keep_scale(run.final_nav) if run.final_nav is not None else None,

@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from strategies.core.costs import CostModel, FeeModel, FeeSchedule
-from strategies.core.risk import RiskLimits
+from strategies.core.risk import RISK_LIMIT_KEYS, RiskLimits
 
 
 def decimal_parse(value: object, *, what: str) -> Decimal:
@@ -35,25 +35,14 @@ def _optional_decimal(raw: object, *, what: str) -> Decimal | None:
     return None if raw is None else decimal_parse(raw, what=what)
 
 
-_RISK_KEYS = (
-    "max_position",
-    "max_notional",
-    "max_gross_leverage",
-    "family_caps",
-    "max_daily_loss",
-    "stale_after_ms",
-    "price_band",
-)
-
-
 def risk_limits_parse(raw: Mapping[str, object] | None) -> RiskLimits:
     """Risk limits from JSON (:meth:`RiskLimits.json`'s shape; missing keys keep their defaults); ``ValueError``
     for an unknown key or a bad value."""
     if not raw:
         return RiskLimits()
-    unknown = sorted(set(raw) - set(_RISK_KEYS))
+    unknown = sorted(set(raw) - set(RISK_LIMIT_KEYS))
     if unknown:
-        raise ValueError(f"unknown risk limit(s) {', '.join(unknown)}; known: {', '.join(_RISK_KEYS)}")
+        raise ValueError(f"unknown risk limit(s) {', '.join(unknown)}; known: {', '.join(RISK_LIMIT_KEYS)}")
     kwargs: dict[str, Any] = {}
     for key in ("max_position", "max_notional", "family_caps"):
         if key in raw:

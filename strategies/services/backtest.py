@@ -45,7 +45,7 @@ from strategies.core.data import BarSeries, DataError, MarketData
 from strategies.core.engine import Engine, EngineConfig, EngineError, EngineResult
 from strategies.core.markets import Market, MarketKind
 from strategies.core.metrics import TradeActivity, performance_metrics, trade_statistics
-from strategies.core.params import ParamError, params_json, params_parse
+from strategies.core.params import ParamError, decimal_parse, params_json, params_parse
 from strategies.core.portfolio import ZERO
 from strategies.core.risk import RiskLimits
 from strategies.core.strategy import Strategy
@@ -63,7 +63,7 @@ from strategies.errors import (
 )
 from strategies.models import StrategyRun
 from strategies.registry import strategy_build, strategy_class
-from strategies.services.inputs import cost_model_parse, decimal_parse, risk_limits_parse
+from strategies.services.inputs import cost_model_parse, risk_limits_parse
 
 logger = logging.getLogger(__name__)
 

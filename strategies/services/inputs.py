@@ -1,28 +1,18 @@
-"""The inputs every kind of run shares, parsed from JSON (an API body, a command's options, a stored run): exact
-decimals, the cost model and the risk limits. Each parser raises ``ValueError`` (or
-:class:`~strategies.core.costs.CostError`) for a bad value; the calling service turns it into its own error.
+"""The inputs every kind of run shares, parsed from JSON (an API body, a command's options, a stored run): the cost
+model and the risk limits, their amounts exact decimals (:func:`strategies.core.params.decimal_parse`). Each parser
+raises ``ValueError`` (or :class:`~strategies.core.costs.CostError`) for a bad value; the calling service turns it
+into its own error.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from strategies.core.costs import CostModel, FeeModel, FeeSchedule
+from strategies.core.params import decimal_parse
 from strategies.core.risk import RISK_LIMIT_KEYS, RiskLimits
-
-
-def decimal_parse(value: object, *, what: str) -> Decimal:
-    if isinstance(value, float):
-        raise ValueError(f"{what}: give a decimal as text, not a float ({value!r})")
-    try:
-        number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
-    except InvalidOperation:
-        raise ValueError(f"{what}: {value!r} is not a decimal number") from None
-    if not number.is_finite():
-        raise ValueError(f"{what}: {value!r} is not finite")
-    return number
 
 
 def _decimal_map(raw: object, *, what: str) -> dict[str, Decimal]:

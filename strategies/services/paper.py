@@ -38,14 +38,14 @@ from strategies.core.engine import EngineConfig, EngineError
 from strategies.core.intents import Side
 from strategies.core.markets import Market, MarketKind
 from strategies.core.paper import BookSide, PaperBatch, PaperEngine, PaperState, PaperStateError
-from strategies.core.params import ParamError, params_json
+from strategies.core.params import ParamError, decimal_parse, params_json
 from strategies.core.portfolio import EntryKind, LedgerEntry, PortfolioError, portfolio_replay
 from strategies.core.risk import RiskLimits
 from strategies.core.strategy import Strategy
 from strategies.errors import StrategyPaperError
 from strategies.models import StrategyLedgerEntry, StrategyNavPoint, StrategyRefusal, StrategyRun
 from strategies.registry import strategy_build
-from strategies.services.inputs import cost_model_parse, decimal_parse, risk_limits_parse
+from strategies.services.inputs import cost_model_parse, risk_limits_parse
 
 
 @dataclass(frozen=True, slots=True)

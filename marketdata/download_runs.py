@@ -12,7 +12,8 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator, Sequence
-from typing import Any, Protocol, TypeVar, overload
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, overload
 
 from marketdata import services
 from marketdata.exchanges.transport import TransportStats
@@ -79,17 +80,23 @@ def network_thread_results(
         raise crashed[0]
 
 
-class DownloadCounts(Protocol):
-    """The counts every download summary keeps (a download job's progress fields)."""
+@dataclass
+class DownloadCounts:
+    """What every download summary counts (a download job's progress fields among them), and its errors: one line
+    per market that stopped."""
 
-    planned: int
-    done: int
-    rows_written: int
-    rows_present: int
-    requests: int
-    retries: int
-    rate_limited: int
-    errors: list[str]
+    planned: int = 0  # units of work planned (candles, funding windows)
+    done: int = 0  # of those, done
+    rows_written: int = 0
+    rows_present: int = 0
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0  # 429/418/403-ban answers: each one a limit we failed to respect
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
 
 
 S = TypeVar("S", bound=DownloadCounts)

@@ -48,6 +48,7 @@ from marketdata.core.paging import windows
 from marketdata.core.rest import InstrumentInfo, PayloadError, RestRequest, VenueError
 from marketdata.core.venues import MarketType, Venue
 from marketdata.download_runs import (
+    DownloadCounts,
     DownloadProgress,
     Produce,
     download_job_run,
@@ -104,26 +105,16 @@ class DownloadTarget:
 
 
 @dataclass
-class DownloadSummary:
-    planned: int = 0  # candles the missing ranges can hold
-    done: int = 0  # of those, in ranges now fetched
-    rows_written: int = 0
-    rows_present: int = 0
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0  # 429/418/403-ban answers: each one a limit we failed to respect
+class DownloadSummary(DownloadCounts):
+    """``planned``: candles the missing ranges can hold; ``done``: of those, in ranges now fetched."""
+
     archives: int = 0
     archives_republished: int = 0  # imported archives whose checksum changed since: periods re-imported
     archive_fallbacks: int = 0  # archive periods fetched through REST instead (404, bad checksum, corrupt zip)
     gaps_left: int = 0  # candles neither fetched nor known to be absent at the venue
     venue_empty: int = 0  # candles the venue was asked for and does not have
-    errors: list[str] = field(default_factory=list)
     # With ``collect``: every candle fetched by REST (new closes and the open candle), for live broadcasts.
     fetched: list[tuple[DownloadTarget, Candle]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
 
     def line(self) -> str:
         return (

@@ -24,7 +24,7 @@ import logging
 import queue
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
@@ -36,7 +36,13 @@ from marketdata.core.gaps import ranges_subtract
 from marketdata.core.intervals import DAY_MS, MINUTE_MS
 from marketdata.core.rest import PayloadError, VenueError
 from marketdata.core.venues import MarketType, Venue
-from marketdata.download_runs import DownloadProgress, download_job_run, download_stats_count, network_thread_results
+from marketdata.download_runs import (
+    DownloadCounts,
+    DownloadProgress,
+    download_job_run,
+    download_stats_count,
+    network_thread_results,
+)
 from marketdata.downloads import endpoints_from_settings
 from marketdata.exchanges.clients import FundingClient, VenueClients, VenueEndpoints
 from marketdata.exchanges.transport import RetryPolicy, TransportError, TransportStats
@@ -78,19 +84,8 @@ class FundingTarget:
 
 
 @dataclass
-class FundingSummary:
-    planned: int = 0  # windows to fetch (a window is usually one request)
-    done: int = 0  # windows fetched and stored
-    rows_written: int = 0
-    rows_present: int = 0
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
+class FundingSummary(DownloadCounts):
+    """``planned``: windows to fetch (a window is usually one request); ``done``: windows fetched and stored."""
 
     def line(self) -> str:
         return (

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.database import django_setup, scratch_database
+from bench.database import django_setup, klines_analyze, klines_copy, scratch_database, spot_instrument_create
 
 YEAR_MINUTES = 525_600
 START_MS = 1_672_531_200_000  # 2023-01-01 00:00 UTC
@@ -23,30 +23,14 @@ TARGET_SECONDS = 10.0
 
 
 def _instruments() -> dict[str, Any]:
-    from marketdata.models import Instrument
-
-    def make(exchange: str, quote: str, venue_symbol: str) -> Any:
-        return Instrument.objects.create(
-            exchange=exchange,
-            market_type="spot",
-            symbol=f"BTC/{quote}",
-            venue_symbol=venue_symbol,
-            base="BTC",
-            quote=quote,
-            tick_size="0.01",
-            lot_size="0.00001",
-        )
-
     return {
-        "binance": make("binance", "USDT", "BTCUSDT"),
-        "coinbase": make("coinbase", "USD", "BTC-USD"),
-        "bybit": make("bybit", "USDT", "BTCUSDT"),
+        "binance": spot_instrument_create("binance"),
+        "coinbase": spot_instrument_create("coinbase", quote="USD", venue_symbol="BTC-USD"),
+        "bybit": spot_instrument_create("bybit"),
     }
 
 
 def _copy_year(instruments: dict[str, Any]) -> int:
-    from django.db import connection
-
     rng = np.random.default_rng(3)
     path = np.log(20_000.0) + np.cumsum(rng.normal(0, 8e-4, YEAR_MINUTES + 1))
     closes = {
@@ -63,17 +47,9 @@ def _copy_year(instruments: dict[str, Any]) -> int:
             f"{instrument.pk}\t1m\t{t}\t{c}\t{c}\t{c}\t{c}\t1.0\tt\n"
             for t, c in zip(times[keep].tolist(), text.tolist(), strict=True)
         )
-        with (
-            connection.cursor() as cursor,
-            cursor.cursor.copy(
-                "COPY marketdata_kline (instrument_id, interval, open_time, open, high, low, close, volume, closed)"
-                " FROM STDIN"
-            ) as copy,
-        ):
-            copy.write(lines.encode())
+        klines_copy(lines)
         rows += int(keep.sum())
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE marketdata_kline")
+    klines_analyze()
     return rows
 
 

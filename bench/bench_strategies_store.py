@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.database import django_setup, scratch_database
+from bench.database import django_setup, klines_analyze, klines_copy, scratch_database, spot_instrument_create
 
 YEAR_MINUTES = 525_600
 START_MS = 1_672_531_200_000  # 2023-01-01 00:00 UTC
@@ -26,26 +26,10 @@ VENUES = ("binance", "bybit", "coinbase")
 
 
 def _instruments() -> dict[str, Any]:
-    from marketdata.models import Instrument
-
-    return {
-        venue: Instrument.objects.create(
-            exchange=venue,
-            market_type="spot",
-            symbol="BTC/USDT",
-            venue_symbol="BTCUSDT",
-            base="BTC",
-            quote="USDT",
-            tick_size="0.01",
-            lot_size="0.00001",
-        )
-        for venue in VENUES
-    }
+    return {venue: spot_instrument_create(venue) for venue in VENUES}
 
 
 def _copy_year(instruments: dict[str, Any]) -> int:
-    from django.db import connection
-
     rng = np.random.default_rng(14)
     path = np.log(20_000.0) + np.cumsum(rng.normal(0, 8e-4, YEAR_MINUTES + 1))
     times = START_MS + 60_000 * np.arange(YEAR_MINUTES, dtype=np.int64)
@@ -63,17 +47,9 @@ def _copy_year(instruments: dict[str, Any]) -> int:
             f"{instrument.pk}\t1m\t{t}\t{o}\t{h}\t{lo}\t{c}\t1.5\tt\n"
             for t, o, h, lo, c in zip(times[keep].tolist(), *columns, strict=True)
         )
-        with (
-            connection.cursor() as cursor,
-            cursor.cursor.copy(
-                "COPY marketdata_kline (instrument_id, interval, open_time, open, high, low, close, volume, closed)"
-                " FROM STDIN"
-            ) as copy,
-        ):
-            copy.write(lines.encode())
+        klines_copy(lines)
         rows += int(keep.sum())
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE marketdata_kline")
+    klines_analyze()
     return rows
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.database import django_setup, scratch_database
+from bench.database import django_setup, klines_analyze, klines_copy, scratch_database, spot_instrument_create
 
 DAYS = 180
 MINUTES = DAYS * 1440
@@ -42,26 +42,13 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 def _copy_candles() -> dict[str, Any]:
-    from django.db import connection
-
-    from marketdata.models import Instrument
-
     rng = np.random.default_rng(5)
     path = 20_000.0 * np.exp(np.cumsum(rng.normal(0, 8e-4, MINUTES + 2)))
     closes = {"binance": path[1:-1], "bybit": path[:-2] * np.exp(rng.normal(0, 1e-4, MINUTES))}
     times = START_MS + MINUTE * np.arange(MINUTES, dtype=np.int64)
     instruments = {}
     for venue, close in closes.items():
-        instrument = Instrument.objects.create(
-            exchange=venue,
-            market_type="spot",
-            symbol="BTC/USDT",
-            venue_symbol="BTCUSDT",
-            base="BTC",
-            quote="USDT",
-            tick_size="0.01",
-            lot_size="0.00001",
-        )
+        instrument = spot_instrument_create(venue)
         instruments[venue] = instrument
         text = np.char.mod("%.2f", close)
         opened = np.concatenate(([text[0]], text[:-1]))
@@ -69,16 +56,8 @@ def _copy_candles() -> dict[str, Any]:
             f"{instrument.pk}\t1m\t{t}\t{o}\t{max(o, c, key=float)}\t{min(o, c, key=float)}\t{c}\t1.0\tt\n"
             for t, o, c in zip(times.tolist(), opened.tolist(), text.tolist(), strict=True)
         )
-        with (
-            connection.cursor() as cursor,
-            cursor.cursor.copy(
-                "COPY marketdata_kline (instrument_id, interval, open_time, open, high, low, close, volume, closed)"
-                " FROM STDIN"
-            ) as copy,
-        ):
-            copy.write(lines.encode())
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE marketdata_kline")
+        klines_copy(lines)
+    klines_analyze()
     return instruments
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 
 def django_setup() -> None:
@@ -26,3 +27,42 @@ def scratch_database() -> Iterator[None]:
         yield
     finally:
         teardown_databases(config, verbosity=0)
+
+
+def spot_instrument_create(exchange: str, *, quote: str = "USDT", venue_symbol: str = "BTCUSDT") -> Any:
+    """A BTC spot market of ``exchange`` quoted in ``quote`` (cent ticks), for benchmarks that store candles."""
+    from marketdata.models import Instrument
+
+    return Instrument.objects.create(
+        exchange=exchange,
+        market_type="spot",
+        symbol=f"BTC/{quote}",
+        venue_symbol=venue_symbol,
+        base="BTC",
+        quote=quote,
+        tick_size="0.01",
+        lot_size="0.00001",
+    )
+
+
+def klines_copy(lines: str) -> None:
+    """COPY candles given as text lines (instrument id, interval, open time, open, high, low, close, volume,
+    closed; tab-separated) into the kline table."""
+    from django.db import connection
+
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(
+            "COPY marketdata_kline (instrument_id, interval, open_time, open, high, low, close, volume, closed)"
+            " FROM STDIN"
+        ) as copy,
+    ):
+        copy.write(lines.encode())
+
+
+def klines_analyze() -> None:
+    """Fresh planner statistics after a bulk COPY, as autovacuum would give them later."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE marketdata_kline")

@@ -27,12 +27,11 @@ import asyncio
 import dataclasses
 import logging
 import queue
-import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, overload
+from typing import Literal, overload
 
 from django.conf import settings
 from django.core.cache import cache
@@ -48,6 +47,14 @@ from marketdata.core.intervals import Interval, interval_get, venue_interval_cod
 from marketdata.core.paging import windows
 from marketdata.core.rest import InstrumentInfo, PayloadError, RestRequest, VenueError
 from marketdata.core.venues import MarketType, Venue
+from marketdata.download_runs import (
+    DownloadCounts,
+    DownloadProgress,
+    Produce,
+    download_job_run,
+    download_stats_count,
+    network_thread_results,
+)
 from marketdata.exchanges.clients import KlineClient, VenueClients, VenueEndpoints
 from marketdata.exchanges.limits import SlidingWindowLimiter
 from marketdata.exchanges.transport import RestTransport, RetryPolicy, TransportError, TransportStats
@@ -66,7 +73,6 @@ IDLE_POLL_S = 0.05  # how often the storing side looks at lingering windows when
 ARCHIVE_CONCURRENCY = 4  # archive downloads in flight
 ARCHIVE_BATCH = 8  # fetched archives imported together
 ARCHIVE_IMPORT_WORKERS = 2  # database connections importing them (one PostgreSQL backend keeps one core busy)
-PROGRESS_EVERY_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,26 +105,16 @@ class DownloadTarget:
 
 
 @dataclass
-class DownloadSummary:
-    planned: int = 0  # candles the missing ranges can hold
-    done: int = 0  # of those, in ranges now fetched
-    rows_written: int = 0
-    rows_present: int = 0
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0  # 429/418/403-ban answers: each one a limit we failed to respect
+class DownloadSummary(DownloadCounts):
+    """``planned``: candles the missing ranges can hold; ``done``: of those, in ranges now fetched."""
+
     archives: int = 0
     archives_republished: int = 0  # imported archives whose checksum changed since: periods re-imported
     archive_fallbacks: int = 0  # archive periods fetched through REST instead (404, bad checksum, corrupt zip)
     gaps_left: int = 0  # candles neither fetched nor known to be absent at the venue
     venue_empty: int = 0  # candles the venue was asked for and does not have
-    errors: list[str] = field(default_factory=list)
     # With ``collect``: every candle fetched by REST (new closes and the open candle), for live broadcasts.
     fetched: list[tuple[DownloadTarget, Candle]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
 
     def line(self) -> str:
         return (
@@ -154,9 +150,6 @@ class _Fetched:
     unchanged: bool = False  # ... whose .CHECKSUM still names the imported zip (not downloaded again)
 
 
-_DONE = object()
-
-
 class KlineDownloader:
     """One download run over several targets.
 
@@ -184,12 +177,10 @@ class KlineDownloader:
         self.archive_url = archive_url.rstrip("/") if archive_url else None
         self.concurrency = max(1, concurrency)
         self._now_ms = now_ms or (lambda: int(time.time() * 1000))
-        self._progress = progress
+        self._progress = DownloadProgress(callback=progress, job_id=job_id)
         self.job_id = job_id
         self.collect = collect
         self.summary = DownloadSummary()
-        self._reported = DownloadSummary()
-        self._last_report = 0.0
         self._failed: set[DownloadTarget] = set()
         self._errored: set[DownloadTarget] = set()
         self._stats: list[TransportStats] = []
@@ -263,53 +254,20 @@ class KlineDownloader:
     # -- the network thread -------------------------------------------------------------------------------------
 
     @overload
-    def _fetch(
-        self, produce: Callable[[queue.Queue[object]], Coroutine[Any, Any, None]], idle: Literal[False] = False
-    ) -> Iterator[_Fetched]: ...
+    def _fetch(self, produce: Produce, idle: Literal[False] = False) -> Iterator[_Fetched]: ...
 
     @overload
-    def _fetch(
-        self, produce: Callable[[queue.Queue[object]], Coroutine[Any, Any, None]], idle: Literal[True]
-    ) -> Iterator[_Fetched | None]: ...
+    def _fetch(self, produce: Produce, idle: Literal[True]) -> Iterator[_Fetched | None]: ...
 
-    def _fetch(
-        self, produce: Callable[[queue.Queue[object]], Coroutine[Any, Any, None]], idle: bool = False
-    ) -> Iterator[_Fetched | None]:
+    def _fetch(self, produce: Produce, idle: bool = False) -> Iterator[_Fetched | None]:
         """Run ``produce`` on a loop in a thread of its own; yield what it fetches, in arrival order (and, with
         ``idle``, None whenever nothing has arrived yet, and every IDLE_POLL_S while that lasts: the moments to
         store what waits)."""
-        results: queue.Queue[object] = queue.Queue(maxsize=256)
-        crashed: list[BaseException] = []
-
-        def network() -> None:
-            try:
-                asyncio.run(produce(results))
-            except BaseException as error:  # handed to the calling thread below
-                crashed.append(error)
-            finally:
-                results.put(_DONE)
-
-        thread = threading.Thread(target=network, name="klines-download", daemon=True)
-        thread.start()
-        while True:
-            try:
-                item = results.get_nowait()
-            except queue.Empty:
-                if not idle:
-                    item = results.get()
-                else:
-                    yield None
-                    try:
-                        item = results.get(timeout=IDLE_POLL_S)
-                    except queue.Empty:
-                        continue
-            if item is _DONE:
-                break
-            assert isinstance(item, _Fetched)
-            yield item
-        thread.join()
-        if crashed:
-            raise crashed[0]
+        if idle:
+            return network_thread_results(
+                produce, kind=_Fetched, name="klines-download", maxsize=256, idle_poll_s=IDLE_POLL_S
+            )
+        return network_thread_results(produce, kind=_Fetched, name="klines-download", maxsize=256)
 
     async def _put(self, results: queue.Queue[object], item: _Fetched) -> None:
         while True:
@@ -319,9 +277,7 @@ class KlineDownloader:
             except queue.Full:  # the storing side is behind: wait for it, without blocking the loop
                 await asyncio.sleep(0.005)
 
-    def _rest_fetch(
-        self, rest: list[tuple[DownloadTarget, int, int]], now: int
-    ) -> Callable[[queue.Queue[object]], Coroutine[Any, Any, None]]:
+    def _rest_fetch(self, rest: list[tuple[DownloadTarget, int, int]], now: int) -> Produce:
         async def produce(results: queue.Queue[object]) -> None:
             async with VenueClients(self.endpoints, self.policy) as clients:
                 queues: dict[int, asyncio.Queue[tuple[DownloadTarget, KlineClient, int, int]]] = {}
@@ -348,9 +304,7 @@ class KlineDownloader:
 
         return produce
 
-    def _archives_fetch(
-        self, jobs: list[tuple[DownloadTarget, str, str | None]]
-    ) -> Callable[[queue.Queue[object]], Coroutine[Any, Any, None]]:
+    def _archives_fetch(self, jobs: list[tuple[DownloadTarget, str, str | None]]) -> Produce:
         assert self.archive_url is not None
         base = self.archive_url
 
@@ -484,9 +438,7 @@ class KlineDownloader:
     # -- reporting ----------------------------------------------------------------------------------------------
 
     def _gaps_count(self, targets: Sequence[DownloadTarget], now: int) -> None:
-        self.summary.requests = sum(s.requests for s in self._stats)
-        self.summary.retries = sum(s.retries for s in self._stats)
-        self.summary.rate_limited = sum(s.rate_limited for s in self._stats)
+        download_stats_count(self.summary, self._stats)
         for target in targets:
             iv = interval_get(target.interval)
             end = min(target.end_ms, iv.floor(now))
@@ -499,27 +451,7 @@ class KlineDownloader:
             self.summary.venue_empty += report.venue_empty_candles
 
     def _report(self, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_report < PROGRESS_EVERY_S:
-            return
-        self._last_report = now
-        if self._progress is not None:
-            self._progress(self.summary)
-        if self.job_id is not None:
-            s, r = self.summary, self._reported
-            services.download_job_progress(
-                job_id=self.job_id,
-                total=s.planned,
-                done=s.done - r.done,
-                rows_written=s.rows_written - r.rows_written,
-                rows_present=s.rows_present - r.rows_present,
-                requests=s.requests - r.requests,
-                retries=s.retries - r.retries,
-            )
-            self._reported = DownloadSummary(
-                done=s.done, rows_written=s.rows_written, rows_present=s.rows_present, requests=s.requests,
-                retries=s.retries,
-            )  # fmt: skip
+        self._progress(self.summary, force=force)
 
 
 def _archive_error(status: int, body: bytes) -> VenueError:
@@ -574,15 +506,7 @@ def klines_download(
         collect=collect,
         recheck_archives=recheck_archives,
     )
-    try:
-        summary = downloader.run(targets)
-    except BaseException as error:
-        if job_id is not None:
-            services.download_job_finish(job_id=job_id, gaps_left=0, error=f"{type(error).__name__}: {error}")
-        raise
-    if job_id is not None:
-        services.download_job_finish(job_id=job_id, gaps_left=summary.gaps_left, error="; ".join(summary.errors))
-    return summary
+    return download_job_run(job_id, lambda: downloader.run(targets), gaps_left=lambda summary: summary.gaps_left)
 
 
 def instruments_load(

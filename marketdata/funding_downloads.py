@@ -22,10 +22,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
@@ -37,6 +36,13 @@ from marketdata.core.gaps import ranges_subtract
 from marketdata.core.intervals import DAY_MS, MINUTE_MS
 from marketdata.core.rest import PayloadError, VenueError
 from marketdata.core.venues import MarketType, Venue
+from marketdata.download_runs import (
+    DownloadCounts,
+    DownloadProgress,
+    download_job_run,
+    download_stats_count,
+    network_thread_results,
+)
 from marketdata.downloads import endpoints_from_settings
 from marketdata.exchanges.clients import FundingClient, VenueClients, VenueEndpoints
 from marketdata.exchanges.transport import RetryPolicy, TransportError, TransportStats
@@ -48,7 +54,6 @@ logger = logging.getLogger(__name__)
 # few seconds after; five minutes leave room for a slow publication without hiding anything for long.
 PUBLISH_DELAY_MS = 5 * MINUTE_MS
 FUNDING_LIMITS: dict[Venue, int] = {Venue.BINANCE: binance.FUNDING_LIMIT, Venue.BYBIT: bybit.FUNDING_LIMIT}
-PROGRESS_EVERY_S = 1.0
 
 
 class FundingTargetError(ValueError):
@@ -79,19 +84,8 @@ class FundingTarget:
 
 
 @dataclass
-class FundingSummary:
-    planned: int = 0  # windows to fetch (a window is usually one request)
-    done: int = 0  # windows fetched and stored
-    rows_written: int = 0
-    rows_present: int = 0
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
+class FundingSummary(DownloadCounts):
+    """``planned``: windows to fetch (a window is usually one request); ``done``: windows fetched and stored."""
 
     def line(self) -> str:
         return (
@@ -113,9 +107,6 @@ class _Window:
     error: Exception | None = None
 
 
-_DONE = object()
-
-
 class FundingDownloader:
     """One run over several targets: plans from coverage, fetches on a thread of its own, stores on the caller's."""
 
@@ -133,11 +124,9 @@ class FundingDownloader:
         self.policy = policy
         self.concurrency = max(1, concurrency)
         self._now_ms = now_ms
-        self._progress = progress
+        self._progress = DownloadProgress(callback=progress, job_id=job_id)
         self.job_id = job_id
         self.summary = FundingSummary()
-        self._reported = FundingSummary()
-        self._last_report = 0.0
         self._failed: set[FundingTarget] = set()  # read by the network thread: no more windows for these
         self._errored: set[FundingTarget] = set()
         self._stats: list[TransportStats] = []
@@ -163,18 +152,14 @@ class FundingDownloader:
         if jobs:
             for window in self._fetch(jobs):
                 self._store(window)
-        self.summary.requests = sum(s.requests for s in self._stats)
-        self.summary.retries = sum(s.retries for s in self._stats)
-        self.summary.rate_limited = sum(s.rate_limited for s in self._stats)
+        download_stats_count(self.summary, self._stats)
         self._report(force=True)
         return self.summary
 
     def _fetch(self, jobs: list[tuple[FundingTarget, int, int]]) -> Iterator[_Window]:
         """Fetch every window on a loop in a thread of its own; yield them in arrival order."""
-        results: queue.Queue[object] = queue.Queue()
-        crashed: list[BaseException] = []
 
-        async def produce() -> None:
+        async def produce(results: queue.Queue[object]) -> None:
             async with VenueClients(self.endpoints, self.policy) as clients:
                 queues: dict[int, asyncio.Queue[tuple[FundingTarget, FundingClient, int, int]]] = {}
                 for target, lo, hi in jobs:
@@ -197,22 +182,7 @@ class FundingDownloader:
                 await asyncio.gather(*(worker(w) for w in queues.values() for _ in range(self.concurrency)))
                 self._stats.extend(clients.stats().values())
 
-        def network() -> None:
-            try:
-                asyncio.run(produce())
-            except BaseException as error:  # handed to the calling thread below
-                crashed.append(error)
-            finally:
-                results.put(_DONE)
-
-        thread = threading.Thread(target=network, name="funding-download", daemon=True)
-        thread.start()
-        while (item := results.get()) is not _DONE:
-            assert isinstance(item, _Window)
-            yield item
-        thread.join()
-        if crashed:
-            raise crashed[0]
+        return network_thread_results(produce, kind=_Window, name="funding-download")
 
     def _store(self, window: _Window) -> None:
         target = window.target
@@ -239,27 +209,7 @@ class FundingDownloader:
         self._report()
 
     def _report(self, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_report < PROGRESS_EVERY_S:
-            return
-        self._last_report = now
-        if self._progress is not None:
-            self._progress(self.summary)
-        if self.job_id is not None:
-            s, r = self.summary, self._reported
-            services.download_job_progress(
-                job_id=self.job_id,
-                total=s.planned,
-                done=s.done - r.done,
-                rows_written=s.rows_written - r.rows_written,
-                rows_present=s.rows_present - r.rows_present,
-                requests=s.requests - r.requests,
-                retries=s.retries - r.retries,
-            )
-            self._reported = FundingSummary(
-                done=s.done, rows_written=s.rows_written, rows_present=s.rows_present, requests=s.requests,
-                retries=s.retries,
-            )  # fmt: skip
+        self._progress(self.summary, force=force)
 
 
 def funding_rates_download(
@@ -296,15 +246,7 @@ def funding_rates_download(
         progress=progress,
         job_id=job_id,
     )
-    try:
-        summary = downloader.run(targets)
-    except BaseException as error:
-        if job_id is not None:
-            services.download_job_finish(job_id=job_id, gaps_left=0, error=f"{type(error).__name__}: {error}")
-        raise
-    if job_id is not None:
-        services.download_job_finish(job_id=job_id, gaps_left=0, error="; ".join(summary.errors))
-    return summary
+    return download_job_run(job_id, lambda: downloader.run(targets), gaps_left=lambda summary: 0)
 
 
 # -- tracked perpetuals, kept current by beat ------------------------------------------------------------------

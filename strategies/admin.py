@@ -138,7 +138,7 @@ class StrategyRefusalAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(StrategySweep)
-class StrategySweepAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class StrategySweepAdmin(_ReadOnlyAdmin):
     list_display = ("id", "kind", "strategy", "interval", "status", "progress", "created", "finished_at")
     list_filter = ("kind", "status", "strategy")
     readonly_fields = [f.name for f in StrategySweep._meta.fields]
@@ -146,12 +146,3 @@ class StrategySweepAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.display(description="progress")
     def progress(self, sweep: StrategySweep) -> str:
         return f"{sweep.progress_done}/{sweep.progress_total}"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

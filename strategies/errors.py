@@ -1,4 +1,5 @@
-"""The errors the strategy services raise: bad input to a run (nothing stored) and a run that failed (marked failed).
+"""The errors the strategy services raise: bad input to a run (nothing stored) and a run that failed (marked failed),
+for backtests, paper runs and studies alike.
 
 Each carries a stable ``code`` and, where it is about one input, ``fields`` (the API's common error format).
 """
@@ -61,6 +62,20 @@ class StrategyTooManyRuns(StrategyError):
 
     code = "strategy_too_many_runs"
     http_status = 429
+
+
+class StrategyPaperError(StrategyError):
+    """A paper run that cannot start (bad strategy, parameters, markets, cash or costs) or step (a stored state or
+    data the engine refuses); the message says why, and nothing was stored."""
+
+    code = "strategy_paper_invalid"
+
+
+class StrategySweepError(StrategyError):
+    """Bad input for a sweep or walk-forward study (nothing stored), or a study that cannot run on its data
+    (recorded on it)."""
+
+    code = "strategy_sweep_invalid"
 
 
 class StrategyRunFailed(StrategyError):

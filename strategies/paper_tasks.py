@@ -6,6 +6,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from strategies import paper_selectors
+from strategies.errors import StrategyPaperError
 from strategies.services import paper
 
 # A step queued longer than this is dropped: beat has queued a newer one, which does the same work.
@@ -18,7 +19,7 @@ def strategy_paper_step(run_id: int) -> None:
     retried: retrying cannot fix it."""
     try:
         paper.strategy_paper_step(run_id=run_id)
-    except paper.StrategyPaperError as error:
+    except StrategyPaperError as error:
         paper.strategy_paper_fail(run_id=run_id, error=str(error))
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from strategies import services
-from strategies.errors import StrategyRunFailed
+from strategies.errors import StrategyRunFailed, StrategySweepError
 from strategies.services import sweeps
 
 
@@ -32,5 +32,5 @@ def strategy_sweep_chunk(sweep_id: int, chunk: int) -> None:
     """Compute and record one chunk. A data error is recorded on the study and not retried."""
     try:
         sweeps.strategy_sweep_execute(sweep_id=sweep_id, chunks=[chunk])
-    except sweeps.SweepError:
+    except StrategySweepError:
         return  # recorded on the study (status failed); retrying cannot fix the data

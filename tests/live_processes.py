@@ -156,6 +156,36 @@ def broker_queue_delete(app: Celery, name: str) -> None:
         queue.delete()
 
 
+@contextlib.contextmanager
+def celery_worker(namespace: RedisNamespace, log_path: Path, *, timeout: float = 60.0) -> Iterator[str]:
+    """One real worker (solo pool) alone on a queue of its own, reading the test database; yields the queue's name
+    once the worker is ready. Afterwards the worker is stopped, its queue deleted, and a worker that did not exit
+    cleanly fails the test with its log."""
+    from hftplatform.celery import app
+
+    queue = broker_queue_name()
+    node = f"{queue}@{socket.gethostname()}"
+    command = [
+        sys.executable, "-m", "celery", "-A", "hftplatform", "worker",
+        "--pool", "solo", "--queues", queue, "--hostname", node,
+        "--without-mingle", "--without-gossip", "--without-heartbeat", "--loglevel", "INFO",
+    ]  # fmt: skip
+    process = process_start(command, env=child_env(namespace), log_path=log_path)
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"worker exited with {process.returncode}:\n{log_path.read_text(errors='replace')}")
+        return f"{node} ready.".encode() in log_path.read_bytes()
+
+    try:
+        wait_until(ready, timeout=timeout, what=node, log_path=log_path)
+        yield queue
+    finally:
+        exit_status = process_stop(process)
+        broker_queue_delete(app, queue)
+    assert exit_status == 0, log_path.read_text(errors="replace")[-4000:]
+
+
 @dataclass(frozen=True)
 class DevChainProcess:
     """The demo's dev chain (``python -m hftplatform.devchain``) in a child process: a real EVM over JSON-RPC."""

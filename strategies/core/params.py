@@ -18,6 +18,20 @@ class ParamError(ValueError):
 P = TypeVar("P")
 
 
+def decimal_parse(value: object, *, what: str) -> Decimal:
+    """An exact decimal from text, an int or a Decimal; :class:`ParamError` (a ``ValueError``) naming ``what`` for a
+    float (not exact), text that is not a number, or an infinite or NaN value."""
+    if isinstance(value, float):
+        raise ParamError(f"{what}: give decimals as text, not a float ({value!r})")
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ParamError(f"{what}: {value!r} is not a decimal number") from None
+    if not number.is_finite():
+        raise ParamError(f"{what}: {value!r} is not finite")
+    return number
+
+
 def _convert(name: str, kind: Any, value: object) -> object:
     if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
         options = [k for k in typing.get_args(kind) if k is not type(None)]
@@ -41,15 +55,7 @@ def _convert(name: str, kind: Any, value: object) -> object:
         except ValueError:
             raise ParamError(f"parameter {name!r}: {value!r} is not an integer") from None
     if kind is Decimal:
-        if isinstance(value, float):
-            raise ParamError(f"parameter {name!r}: give decimals as text, not a float ({value!r})")
-        try:
-            number = Decimal(str(value).strip())
-        except InvalidOperation:
-            raise ParamError(f"parameter {name!r}: {value!r} is not a decimal number") from None
-        if not number.is_finite():
-            raise ParamError(f"parameter {name!r}: {value!r} is not finite")
-        return number
+        return decimal_parse(value, what=f"parameter {name!r}")
     if kind is str:
         return str(value).strip()
     raise ParamError(f"parameter {name!r}: unsupported type {kind!r}")

@@ -10,7 +10,7 @@ price band around the last trade. Orders that only reduce a position pass every 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal, localcontext
 from enum import StrEnum
 
@@ -86,6 +86,9 @@ class RiskLimits:
             "stale_after_ms": self.stale_after_ms,
             "price_band": text(self.price_band),
         }
+
+
+RISK_LIMIT_KEYS = tuple(f.name for f in fields(RiskLimits))  # the limits' names, in the order json() writes them
 
 
 @dataclass

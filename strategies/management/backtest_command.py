@@ -14,38 +14,18 @@ identical runs print identical bytes. The run id and the timings go to stderr.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from decimal import Decimal
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from hftplatform.core.utc import utc_from_ms, utc_ms_parse
+from hftplatform.core.utc import utc_from_ms
 from strategies import selectors, services
 from strategies.errors import StrategyError
+from strategies.management import run_options
 
-BAR_WIDTH = 30
 _RETURN_METRICS = frozenset({"annual_volatility", "max_drawdown", "cagr", "total_return", "var_5", "exposure"})
-
-
-def _utc_ms(text: str, option: str) -> int:
-    try:
-        return utc_ms_parse(text)
-    except ValueError as error:
-        raise CommandError(f"{option}: {error}") from None
-
-
-def _params(pairs: list[str]) -> dict[str, str]:
-    params: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
-            raise CommandError(f"--param {pair!r}: expected name=value")
-        if name.strip() in params:
-            raise CommandError(f"--param {name.strip()} given twice")
-        params[name.strip()] = value.strip()
-    return params
 
 
 def _metric(key: str, value: Any) -> str:
@@ -63,23 +43,15 @@ class BacktestSubcommand(BaseCommand):
 
     def arguments_backtest(self, parser: CommandParser) -> None:
         parser.add_argument("--strategy", required=True, help="a registered strategy: hold, leadlag")
-        parser.add_argument("--exchanges", required=True, help="venues, comma-separated: binance,bybit,coinbase")
-        parser.add_argument("--symbol", required=True, help="unified symbol: BTC/USDT")
-        parser.add_argument("--interval", required=True, help="candle interval: 1m 5m 1h 1d …")
-        parser.add_argument("--start", required=True, help="date or ISO datetime, UTC")
-        parser.add_argument("--end", required=True, help="date or ISO datetime, UTC, exclusive")
-        parser.add_argument(
-            "--param", action="append", default=[], metavar="NAME=VALUE", help="a strategy parameter (repeat)"
-        )
-        parser.add_argument("--cash", default="10000", help="starting cash in the quote asset (default 10000)")
-        parser.add_argument("--fee-model", default="venue", help="venue (base-tier schedules) or zero")
-        parser.add_argument("--slippage-bps", default="0", help="slippage against every taker fill, in bps")
-        parser.add_argument("--latency-ms", type=int, default=0, help="decision to earliest fill, ms")
+        run_options.market_arguments(parser)
+        run_options.window_arguments(parser)
+        run_options.param_arguments(parser)
+        run_options.cost_arguments(parser)
         parser.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
 
     def handle_backtest(self, **options: Any) -> None:
-        start = _utc_ms(options["start"], "--start")
-        end = _utc_ms(options["end"], "--end")
+        start = run_options.utc_ms_option(options["start"], "--start")
+        end = run_options.utc_ms_option(options["end"], "--end")
         clock = time.perf_counter()
         try:
             run = services.strategy_run_create(
@@ -89,14 +61,14 @@ class BacktestSubcommand(BaseCommand):
                 interval=options["interval"],
                 start=utc_from_ms(start),
                 end=utc_from_ms(end),
-                parameters=_params(options["param"]),
+                parameters=run_options.pairs_option(options["param"]),
                 cash=options["cash"],
                 fee_model=options["fee_model"],
                 slippage_bps=options["slippage_bps"],
                 latency_ms=options["latency_ms"],
             )
-            self._backtest_bar_shown = -1
-            run = services.strategy_run_execute(run_id=run.pk, progress=self._backtest_progress)
+            progress = run_options.ProgressBar(self.stderr, unit=" steps")
+            run = services.strategy_run_execute(run_id=run.pk, progress=progress)
         except StrategyError as error:
             raise CommandError(error.message) from None
         self.stderr.write("")
@@ -107,17 +79,6 @@ class BacktestSubcommand(BaseCommand):
             self._backtest_report(report)
         stages = ", ".join(f"{k} {v:.2f}" for k, v in run.timings.items())
         self.stderr.write(f"run {run.pk}: {time.perf_counter() - clock:.2f} s ({stages})")
-
-    def _backtest_progress(self, done: int, total: int) -> None:
-        percent = 100 * done // total if total else 100
-        if percent == self._backtest_bar_shown:
-            return
-        self._backtest_bar_shown = percent
-        filled = BAR_WIDTH * percent // 100
-        self.stderr.write(
-            f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {percent:3d} % {done:,}/{total:,} steps", ending=""
-        )
-        self.stderr.flush() if hasattr(self.stderr, "flush") else sys.stderr.flush()
 
     def _backtest_report(self, report: dict[str, Any]) -> None:
         write = self.stdout.write

@@ -21,20 +21,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from hftplatform.core.utc import utc_from_ms, utc_iso
 from strategies import paper_selectors
+from strategies.errors import StrategyPaperError
+from strategies.management import run_options
 from strategies.models import StrategyRun
 from strategies.services import paper
-
-
-def _params(pairs: list[str]) -> dict[str, str]:
-    params: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
-            raise CommandError(f"--param {pair!r}: expected name=value")
-        if name.strip() in params:
-            raise CommandError(f"--param {name.strip()} given twice")
-        params[name.strip()] = value.strip()
-    return params
 
 
 class PaperSubcommand(BaseCommand):
@@ -44,16 +34,9 @@ class PaperSubcommand(BaseCommand):
         actions = parser.add_subparsers(dest="paper_action", required=True)
         start = actions.add_parser("start", help="start a paper run (stepped by Celery beat)")
         start.add_argument("--strategy", required=True, help="a registered strategy: hold, leadlag")
-        start.add_argument("--exchanges", required=True, help="venues, comma-separated: binance,bybit,coinbase")
-        start.add_argument("--symbol", required=True, help="unified symbol: BTC/USDT")
-        start.add_argument("--interval", required=True, help="candle interval the markets are tracked at: 1m 5m 1h")
-        start.add_argument(
-            "--param", action="append", default=[], metavar="NAME=VALUE", help="a strategy parameter (repeat)"
-        )
-        start.add_argument("--cash", default="10000", help="starting cash in the quote asset (default 10000)")
-        start.add_argument("--fee-model", default="venue", help="venue (base-tier schedules) or zero")
-        start.add_argument("--slippage-bps", default="0", help="slippage on a fill at a candle's open, in bps")
-        start.add_argument("--latency-ms", type=int, default=0, help="decision to earliest fill, ms")
+        run_options.market_arguments(start, interval_help="candle interval the markets are tracked at: 1m 5m 1h")
+        run_options.param_arguments(start)
+        run_options.cost_arguments(start, slippage_help="slippage on a fill at a candle's open, in bps")
         start.add_argument("--json", action="store_true", help="print the run's status as one JSON object")
         status = actions.add_parser("status", help="a paper run's status, or every running one's")
         status.add_argument("run_id", type=int, nargs="?", help="a paper run's id (default: every running run)")
@@ -74,14 +57,10 @@ class PaperSubcommand(BaseCommand):
                 symbol=options["symbol"],
                 interval=options["interval"],
                 cash=options["cash"],
-                parameters=_params(options["param"]),
-                cost_model={
-                    "fee_model": options["fee_model"],
-                    "slippage_bps": options["slippage_bps"],
-                    "latency_ms": options["latency_ms"],
-                },
+                parameters=run_options.pairs_option(options["param"]),
+                cost_model=run_options.cost_model_option(options),
             )
-        except paper.StrategyPaperError as error:
+        except StrategyPaperError as error:
             raise CommandError(str(error)) from None
         self._paper_show(run.pk, as_json=options["json"])
         if not options["json"]:
@@ -103,7 +82,7 @@ class PaperSubcommand(BaseCommand):
         self._paper_run_check(run_id)
         try:
             result = paper.strategy_paper_step(run_id=run_id)
-        except paper.StrategyPaperError as error:
+        except StrategyPaperError as error:
             raise CommandError(str(error)) from None
         if result is None:
             self.stdout.write(f"paper run {run_id} is not running, or another worker is stepping it")

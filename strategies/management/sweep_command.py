@@ -27,21 +27,15 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from hftplatform.core.utc import utc_from_ms, utc_iso, utc_ms_parse
+from hftplatform.core.utc import utc_from_ms, utc_iso
+from strategies.errors import StrategySweepError
+from strategies.management import run_options
 from strategies.models import StrategySweep
 from strategies.services import sweeps
 
-BAR_WIDTH = 30
 POLL_SECONDS = 0.2
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d|w)\s*$")
 _UNIT_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
-
-
-def _utc_ms(text: str, option: str) -> int:
-    try:
-        return utc_ms_parse(text)
-    except ValueError as error:
-        raise CommandError(f"{option}: {error}") from None
 
 
 def _duration_ms(text: str, option: str) -> int:
@@ -50,19 +44,6 @@ def _duration_ms(text: str, option: str) -> int:
     if not match or int(match.group(1)) <= 0:
         raise CommandError(f"{option}: {text!r} is not a duration such as 90d, 12h or 30m")
     return int(match.group(1)) * _UNIT_MS[match.group(2)]
-
-
-def _pairs(pairs: list[str], option: str) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise CommandError(f"{option} {pair!r}: expected name=value")
-        if name in values:
-            raise CommandError(f"{option} {name} given twice")
-        values[name] = value.strip()
-    return values
 
 
 def _number(value: Any, digits: str = ".4g") -> str:
@@ -77,14 +58,9 @@ class SweepSubcommand(BaseCommand):
 
     def _study_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--strategy", default="leadlag", help="the strategy (the vectorised path has leadlag)")
-        parser.add_argument("--exchanges", required=True, help="venues, comma-separated: binance,bybit")
-        parser.add_argument("--symbol", required=True, help="unified symbol: BTC/USDT")
-        parser.add_argument("--interval", required=True, help="candle interval: 1m 5m 1h 1d ...")
-        parser.add_argument("--start", required=True, help="date or ISO datetime, UTC")
-        parser.add_argument("--end", required=True, help="date or ISO datetime, UTC, exclusive")
-        parser.add_argument(
-            "--param", action="append", default=[], metavar="NAME=VALUE", help="a fixed parameter (repeat)"
-        )
+        run_options.market_arguments(parser)
+        run_options.window_arguments(parser)
+        run_options.param_arguments(parser, help_text="a fixed parameter (repeat)")
         parser.add_argument(
             "--grid",
             action="append",
@@ -92,10 +68,7 @@ class SweepSubcommand(BaseCommand):
             metavar="NAME=V1,V2,...",
             help="a swept parameter and its values (repeat; every combination runs)",
         )
-        parser.add_argument("--cash", default="10000", help="starting cash in the quote asset (default 10000)")
-        parser.add_argument("--fee-model", default="venue", help="venue (base-tier schedules) or zero")
-        parser.add_argument("--slippage-bps", default="0", help="slippage against every taker fill, in bps")
-        parser.add_argument("--latency-ms", type=int, default=0, help="decision to earliest fill, ms")
+        run_options.cost_arguments(parser)
         parser.add_argument("--celery", action="store_true", help="queue one task per chunk for the workers")
         parser.add_argument("--queue", default=None, help="with --celery: the queue (default: the default queue)")
         parser.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
@@ -132,7 +105,7 @@ class SweepSubcommand(BaseCommand):
     # -- running --------------------------------------------------------------------------------------------
 
     def _study(self, options: dict[str, Any], *, walkforward: dict[str, object] | None, chunk_size: int) -> None:
-        grid = {name: [v.strip() for v in values.split(",") if v.strip()] for name, values in _pairs(
+        grid = {name: [v.strip() for v in values.split(",") if v.strip()] for name, values in run_options.pairs_option(
             options["grid"], "--grid"
         ).items()}  # fmt: skip
         if not grid:
@@ -148,26 +121,22 @@ class SweepSubcommand(BaseCommand):
                 exchanges=[e.strip() for e in options["exchanges"].split(",") if e.strip()],
                 symbol=options["symbol"],
                 interval=options["interval"],
-                start_ms=_utc_ms(options["start"], "--start"),
-                end_ms=_utc_ms(options["end"], "--end"),
-                parameters=_pairs(options["param"], "--param"),
+                start_ms=run_options.utc_ms_option(options["start"], "--start"),
+                end_ms=run_options.utc_ms_option(options["end"], "--end"),
+                parameters=run_options.pairs_option(options["param"]),
                 grid=grid,
                 cash=cash,
-                cost_model={
-                    "fee_model": options["fee_model"],
-                    "slippage_bps": options["slippage_bps"],
-                    "latency_ms": options["latency_ms"],
-                },
+                cost_model=run_options.cost_model_option(options),
                 walkforward=walkforward,
                 chunk_size=chunk_size,
             )
-            self._bar_shown = -1
-            self._progress(0, study.progress_total)
+            progress = run_options.ProgressBar(self.stderr)
+            progress(0, study.progress_total)
             if options["celery"]:
-                study = self._follow(study, options["queue"])
+                study = self._follow(study, options["queue"], progress)
             else:
-                study = sweeps.strategy_sweep_execute(sweep_id=study.pk, progress=self._progress)
-        except sweeps.SweepError as error:
+                study = sweeps.strategy_sweep_execute(sweep_id=study.pk, progress=progress)
+        except StrategySweepError as error:
             raise CommandError(str(error)) from None
         self.stderr.write("")
         if study.status != StrategySweep.Status.DONE:
@@ -181,7 +150,7 @@ class SweepSubcommand(BaseCommand):
             self._sweep_report(study, options["top"])
         self.stderr.write(f"{study.kind} {study.pk}: {time.perf_counter() - clock:.2f} s")
 
-    def _follow(self, study: StrategySweep, queue: str | None) -> StrategySweep:
+    def _follow(self, study: StrategySweep, queue: str | None, progress: run_options.ProgressBar) -> StrategySweep:
         from hftplatform.celery import app
 
         # By name: the task module is Celery's (untyped) side of the same service.
@@ -189,19 +158,8 @@ class SweepSubcommand(BaseCommand):
         while study.status not in (StrategySweep.Status.DONE, StrategySweep.Status.FAILED):
             time.sleep(POLL_SECONDS)
             study.refresh_from_db()
-            self._progress(study.progress_done, study.progress_total)
+            progress(study.progress_done, study.progress_total)
         return study
-
-    def _progress(self, done: int, total: int) -> None:
-        percent = 100 * done // total if total else 100
-        if percent == self._bar_shown:
-            return
-        self._bar_shown = percent
-        filled = BAR_WIDTH * percent // 100
-        self.stderr.write(
-            f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {percent:3d} % {done:,}/{total:,}", ending=""
-        )
-        self.stderr.flush()
 
     # -- reports --------------------------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -40,12 +40,12 @@ from marketdata.selectors import instrument_get
 from strategies import broadcasts, selectors
 from strategies.cex.core.hold import Hold, HoldParams
 from strategies.cex.core.hold_benchmark import BENCHMARK, hold_benchmark
-from strategies.core.costs import CostError, CostModel, FeeModel, FeeSchedule
+from strategies.core.costs import CostError, CostModel, FeeModel
 from strategies.core.data import BarSeries, DataError, MarketData
 from strategies.core.engine import Engine, EngineConfig, EngineError, EngineResult
 from strategies.core.markets import Market, MarketKind
 from strategies.core.metrics import TradeActivity, performance_metrics, trade_statistics
-from strategies.core.params import ParamError, params_json, params_parse
+from strategies.core.params import ParamError, decimal_parse, params_json, params_parse
 from strategies.core.portfolio import ZERO
 from strategies.core.risk import RiskLimits
 from strategies.core.strategy import Strategy
@@ -63,6 +63,7 @@ from strategies.errors import (
 )
 from strategies.models import StrategyRun
 from strategies.registry import strategy_build, strategy_class
+from strategies.services.inputs import cost_model_parse, risk_limits_parse
 
 logger = logging.getLogger(__name__)
 
@@ -75,99 +76,6 @@ PROGRESS_SECONDS = 0.5  # the run row (and the live page) hear of progress at mo
 RunProgress = Callable[[int, int], None]
 
 _ONE = Decimal(1)
-
-
-# -- inputs ------------------------------------------------------------------------------------------------------
-
-
-def _decimal(value: object, *, what: str) -> Decimal:
-    if isinstance(value, float):
-        raise ValueError(f"{what}: give a decimal as text, not a float ({value!r})")
-    try:
-        number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
-    except InvalidOperation:
-        raise ValueError(f"{what}: {value!r} is not a decimal number") from None
-    if not number.is_finite():
-        raise ValueError(f"{what}: {value!r} is not finite")
-    return number
-
-
-def _decimal_map(raw: object, *, what: str) -> dict[str, Decimal]:
-    if not isinstance(raw, Mapping):
-        raise ValueError(f"{what} must be an object of market key to decimal")
-    return {str(key): _decimal(value, what=f"{what}[{key}]") for key, value in raw.items()}
-
-
-def _optional_decimal(raw: object, *, what: str) -> Decimal | None:
-    return None if raw is None else _decimal(raw, what=what)
-
-
-_RISK_KEYS = (
-    "max_position",
-    "max_notional",
-    "max_gross_leverage",
-    "family_caps",
-    "max_daily_loss",
-    "stale_after_ms",
-    "price_band",
-)
-
-
-def risk_limits_parse(raw: Mapping[str, object] | None) -> RiskLimits:
-    """Risk limits from JSON (:meth:`RiskLimits.json`'s shape; missing keys keep their defaults); ``ValueError``
-    for an unknown key or a bad value."""
-    if not raw:
-        return RiskLimits()
-    unknown = sorted(set(raw) - set(_RISK_KEYS))
-    if unknown:
-        raise ValueError(f"unknown risk limit(s) {', '.join(unknown)}; known: {', '.join(_RISK_KEYS)}")
-    kwargs: dict[str, Any] = {}
-    for key in ("max_position", "max_notional", "family_caps"):
-        if key in raw:
-            kwargs[key] = _decimal_map(raw[key], what=key)
-    for key in ("max_gross_leverage", "max_daily_loss", "price_band"):
-        if key in raw:
-            value = _optional_decimal(raw[key], what=key)
-            if value is not None and value <= 0:
-                raise ValueError(f"{key} must be positive (or null: no limit)")
-            kwargs[key] = value
-    if "stale_after_ms" in raw:
-        stale = raw["stale_after_ms"]
-        if stale is not None and (isinstance(stale, bool) or not isinstance(stale, int) or stale <= 0):
-            raise ValueError("stale_after_ms must be a positive integer (or null: no limit)")
-        kwargs["stale_after_ms"] = stale
-    return RiskLimits(**kwargs)
-
-
-def cost_model_parse(raw: Mapping[str, object]) -> CostModel:
-    """A cost model from JSON (:meth:`CostModel.json`'s shape); ``ValueError`` (or :class:`CostError`) for a bad
-    value."""
-    try:
-        fee_model = FeeModel(str(raw.get("fee_model", FeeModel.VENUE.value)))
-    except ValueError:
-        raise ValueError(f"fee model must be one of {', '.join(m.value for m in FeeModel)}") from None
-    latency = raw.get("latency_ms", 0)
-    if isinstance(latency, bool) or not isinstance(latency, int):
-        raise ValueError(f"latency must be a whole number of milliseconds, not {latency!r}")
-    overrides_raw = raw.get("fee_overrides") or {}
-    if not isinstance(overrides_raw, Mapping):
-        raise ValueError("fee_overrides must be an object")
-    overrides = {}
-    for key, schedule in overrides_raw.items():
-        if not isinstance(schedule, Mapping):
-            raise ValueError(f"fee_overrides[{key}] must be an object with maker and taker")
-        maker = _decimal(schedule.get("maker"), what=f"fee_overrides[{key}].maker")
-        taker = _decimal(schedule.get("taker"), what=f"fee_overrides[{key}].taker")
-        if maker < 0 or taker < 0:
-            raise ValueError(f"fee_overrides[{key}]: fees must not be negative")
-        overrides[str(key)] = FeeSchedule(maker, taker, "override")
-    return CostModel(
-        fee_model=fee_model,
-        slippage_bps=_decimal(raw.get("slippage_bps", 0), what="slippage_bps"),
-        latency_ms=latency,
-        funding=bool(raw.get("funding", True)),
-        fee_overrides=overrides,
-    )
 
 
 def _strategy_class(name: str) -> type[Strategy[Any]]:
@@ -258,7 +166,7 @@ def strategy_run_create(
         message = "the end must be after the start (the end is exclusive)"
         raise StrategyWindowInvalid(message, fields={"end": [message]})
     try:
-        cash_value = _decimal(cash, what="cash")
+        cash_value = decimal_parse(cash, what="cash")
     except ValueError as error:
         raise StrategyCashInvalid(str(error), fields={"cash": [str(error)]}) from None
     if not cash_value > 0:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -32,23 +32,20 @@ from marketdata.core.intervals import IntervalError, interval_get
 from marketdata.core.venues import Venue
 from marketdata.models import Instrument
 from strategies import broadcasts, paper_selectors
-from strategies.core.costs import CostError, CostModel, FeeModel, FeeSchedule
+from strategies.core.costs import CostError, CostModel
 from strategies.core.data import BarSeries, DataError, MarketData
 from strategies.core.engine import EngineConfig, EngineError
 from strategies.core.intents import Side
 from strategies.core.markets import Market, MarketKind
 from strategies.core.paper import BookSide, PaperBatch, PaperEngine, PaperState, PaperStateError
-from strategies.core.params import ParamError, params_json
+from strategies.core.params import ParamError, decimal_parse, params_json
 from strategies.core.portfolio import EntryKind, LedgerEntry, PortfolioError, portfolio_replay
 from strategies.core.risk import RiskLimits
 from strategies.core.strategy import Strategy
+from strategies.errors import StrategyPaperError
 from strategies.models import StrategyLedgerEntry, StrategyNavPoint, StrategyRefusal, StrategyRun
 from strategies.registry import strategy_build
-
-
-class StrategyPaperError(ValueError):
-    """A paper run that cannot start (bad strategy, parameters, markets, cash or costs) or step (a stored state or
-    data the engine refuses); the message says why, and nothing was stored."""
+from strategies.services.inputs import cost_model_parse, risk_limits_parse
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,59 +69,19 @@ def _now_ms() -> int:
 # -- the run's configuration, stored as JSON -------------------------------------------------------------------
 
 
-def _decimal(value: object, what: str) -> Decimal:
-    if isinstance(value, float):
-        raise StrategyPaperError(f"{what}: give decimals as text, not a float ({value!r})")
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise StrategyPaperError(f"{what}: {value!r} is not a decimal number") from None
-    if not number.is_finite():
-        raise StrategyPaperError(f"{what}: {value!r} is not finite")
-    return number
-
-
 def _cost_model(data: Mapping[str, Any]) -> CostModel:
     """The cost model stored by :meth:`CostModel.json` (or given at start)."""
     try:
-        overrides = {
-            key: FeeSchedule(_decimal(fees["maker"], f"{key} maker fee"), _decimal(fees["taker"], f"{key} taker fee"))
-            for key, fees in dict(data.get("fee_overrides", {})).items()
-        }
-        return CostModel(
-            fee_model=FeeModel(data.get("fee_model", FeeModel.VENUE.value)),
-            slippage_bps=_decimal(data.get("slippage_bps", "0"), "slippage_bps"),
-            latency_ms=int(data.get("latency_ms", 0)),
-            funding=bool(data.get("funding", True)),
-            fee_overrides=overrides,
-        )
-    except (KeyError, TypeError, ValueError) as error:
+        return cost_model_parse(data)
+    except (ValueError, CostError) as error:
         raise StrategyPaperError(f"cost model: {error}") from None
 
 
 def _risk_limits(data: Mapping[str, Any]) -> RiskLimits:
     """The limits stored by :meth:`RiskLimits.json` (or given at start); an absent key keeps the default."""
-
-    def optional(name: str) -> Decimal | None:
-        value = data[name]
-        return None if value is None else _decimal(value, name)
-
     try:
-        defaults = RiskLimits()
-        return RiskLimits(
-            max_position={k: _decimal(v, f"max_position {k}") for k, v in dict(data.get("max_position", {})).items()},
-            max_notional={k: _decimal(v, f"max_notional {k}") for k, v in dict(data.get("max_notional", {})).items()},
-            max_gross_leverage=optional("max_gross_leverage")
-            if "max_gross_leverage" in data
-            else defaults.max_gross_leverage,
-            family_caps={k: _decimal(v, f"family cap {k}") for k, v in dict(data["family_caps"]).items()}
-            if "family_caps" in data
-            else defaults.family_caps,
-            max_daily_loss=optional("max_daily_loss") if "max_daily_loss" in data else None,
-            stale_after_ms=None if data.get("stale_after_ms") is None else int(data["stale_after_ms"]),
-            price_band=optional("price_band") if "price_band" in data else None,
-        )
-    except (KeyError, TypeError, ValueError) as error:
+        return risk_limits_parse(data)
+    except ValueError as error:
         raise StrategyPaperError(f"risk limits: {error}") from None
 
 
@@ -168,7 +125,10 @@ def strategy_paper_start(
         raise StrategyPaperError(str(error)) from None
     if iv.length_ms is None:
         raise StrategyPaperError("paper runs step on fixed-length intervals; a calendar month is not one")
-    amount = _decimal(cash, "cash")
+    try:
+        amount = decimal_parse(cash, what="cash")
+    except ValueError as error:
+        raise StrategyPaperError(str(error)) from None
     if not amount > 0:
         raise StrategyPaperError(f"cash must be positive, got {cash}")
     names = [str(e).strip().lower() for e in exchanges]

@@ -18,19 +18,20 @@ import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from marketdata.core.intervals import IntervalError, interval_get
 from marketdata.models import Instrument
 from marketdata.selectors import instrument_get
+from strategies import selectors
 from strategies.cex.core.leadlag import LeadLagParams
-from strategies.core.costs import CostError, CostModel, FeeModel
+from strategies.core.costs import CostError, CostModel
 from strategies.core.data import BarSeries, DataError
 from strategies.core.engine import EngineConfig
 from strategies.core.markets import Market, MarketKind
@@ -56,7 +57,9 @@ from strategies.core.walkforward import (
     walkforward_splits,
     walkforward_stitch,
 )
+from strategies.errors import StrategySweepError
 from strategies.models import StrategySweep
+from strategies.services.inputs import cost_model_parse
 
 MAX_POINTS = 100_000
 DEFAULT_CHUNK_SIZE = 8
@@ -69,26 +72,21 @@ HOUR_MS = 3_600_000
 Progress = Callable[[int, int], None]
 
 
-class SweepError(ValueError):
-    """Bad input for a study (nothing stored), or a study that cannot run on its data (recorded on it)."""
-
-
 # -- creation -------------------------------------------------------------------------------------------------
 
 
+_COST_KEYS = ("fee_model", "slippage_bps", "latency_ms")  # what the vectorised path models
+
+
 def _costs_parse(values: Mapping[str, object]) -> CostModel:
-    known = {"fee_model", "slippage_bps", "latency_ms"}
-    unknown = sorted(set(values) - known)
+    unknown = sorted(set(values) - set(_COST_KEYS))
     if unknown:
-        raise SweepError(f"unknown cost setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        known = ", ".join(sorted(_COST_KEYS))
+        raise StrategySweepError(f"unknown cost setting(s) {', '.join(unknown)}; known: {known}")
     try:
-        return CostModel(
-            fee_model=FeeModel(str(values.get("fee_model", FeeModel.VENUE.value))),
-            slippage_bps=Decimal(str(values.get("slippage_bps", "0"))),
-            latency_ms=int(str(values.get("latency_ms", 0))),
-        )
-    except (ValueError, InvalidOperation, CostError) as error:
-        raise SweepError(f"cost model: {error}") from None
+        return cost_model_parse(values)
+    except (ValueError, CostError) as error:
+        raise StrategySweepError(f"cost model: {error}") from None
 
 
 def _grid_points(parameters: Mapping[str, object], grid: Mapping[str, Sequence[object]]) -> list[dict[str, str]]:
@@ -96,17 +94,17 @@ def _grid_points(parameters: Mapping[str, object], grid: Mapping[str, Sequence[o
     varies fastest), values in the given order."""
     unknown = sorted(set(grid) - SWEPT)
     if unknown:
-        raise SweepError(f"cannot sweep {', '.join(map(repr, unknown))}; sweepable: {', '.join(SWEPT_ORDER)}")
+        raise StrategySweepError(f"cannot sweep {', '.join(map(repr, unknown))}; sweepable: {', '.join(SWEPT_ORDER)}")
     names = [name for name in SWEPT_ORDER if name in grid]
     for name in names:
         if not grid[name]:
-            raise SweepError(f"grid {name!r} has no values")
+            raise StrategySweepError(f"grid {name!r} has no values")
     clash = sorted(set(names) & set(parameters))
     if clash:
-        raise SweepError(f"{', '.join(clash)} both fixed and swept")
+        raise StrategySweepError(f"{', '.join(clash)} both fixed and swept")
     count = math.prod(len(grid[name]) for name in names)
     if count > MAX_POINTS:
-        raise SweepError(f"{count} grid points; at most {MAX_POINTS}")
+        raise StrategySweepError(f"{count} grid points; at most {MAX_POINTS}")
     fixed = {k: str(v) for k, v in parameters.items()}
     return [
         {**fixed, **dict(zip(names, (str(v) for v in values), strict=True))}
@@ -122,15 +120,6 @@ def _point(params: LeadLagParams) -> LeadLagPoint:
         stop=float(params.stop),
         size=float(params.size),
     )
-
-
-def _closed_candles(instrument_id: int, interval: str, start_ms: int, end_ms: int) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT count(*) FROM marketdata_kline WHERE {_CLOSED_WINDOW}",  # noqa: S608  (constants only)
-            [instrument_id, interval, start_ms, end_ms],
-        )
-        return int(cursor.fetchone()[0])
 
 
 def strategy_sweep_create(
@@ -153,29 +142,29 @@ def strategy_sweep_create(
     validated as the strategy's parameters), or with ``walkforward`` (``scheme`` rolling|anchored,
     ``in_sample_ms``, ``out_sample_ms``, optional ``step_ms`` and ``objective``) a walk-forward study choosing
     from the grid in each split. Sweeps run ``chunk_size`` points per task; a walk-forward one split per task.
-    Raises :class:`SweepError` and stores nothing on bad input."""
+    Raises :class:`StrategySweepError` and stores nothing on bad input."""
     if strategy != "leadlag":
-        raise SweepError(f"sweeps run on the vectorised path, which has leadlag only (not {strategy!r})")
+        raise StrategySweepError(f"sweeps run on the vectorised path, which has leadlag only (not {strategy!r})")
     if not cash > 0:
-        raise SweepError(f"cash must be positive, got {cash}")
+        raise StrategySweepError(f"cash must be positive, got {cash}")
     if start_ms >= end_ms:
-        raise SweepError("the window is empty: start must be before end")
+        raise StrategySweepError("the window is empty: start must be before end")
     if chunk_size < 1:
-        raise SweepError("chunk size must be at least 1")
+        raise StrategySweepError("chunk size must be at least 1")
     try:
         length_ms = interval_get(interval).length_ms
     except IntervalError as error:
-        raise SweepError(str(error)) from None
+        raise StrategySweepError(str(error)) from None
     if length_ms is None:
-        raise SweepError(f"{interval} candles have no fixed length")
+        raise StrategySweepError(f"{interval} candles have no fixed length")
     if len(set(exchanges)) < 2:
-        raise SweepError("leadlag needs two venues (leader and follower)")
+        raise StrategySweepError("leadlag needs two venues (leader and follower)")
     instruments: list[Instrument] = []
     for exchange in exchanges:
         try:
             instruments.append(instrument_get(exchange=exchange, symbol=symbol))
         except (Instrument.DoesNotExist, ValueError):
-            raise SweepError(f"no instrument {symbol} on {exchange}") from None
+            raise StrategySweepError(f"no instrument {symbol} on {exchange}") from None
     points = _grid_points(parameters, grid)
     markets = [Market(i.exchange, i.symbol) for i in instruments]
     try:
@@ -186,16 +175,18 @@ def strategy_sweep_create(
         for p in parsed:
             _point(p)
     except (ParamError, VectorisedError) as error:
-        raise SweepError(str(error)) from None
+        raise StrategySweepError(str(error)) from None
     costs = _costs_parse(cost_model or {})
     follower_market = next(m for m in markets if m.venue == follower)
     try:
         costs.fees(follower_market)
     except CostError as error:
-        raise SweepError(str(error)) from None
+        raise StrategySweepError(str(error)) from None
     for instrument in instruments:
-        if not _closed_candles(instrument.pk, interval, start_ms, end_ms):
-            raise SweepError(f"no candles for {instrument.exchange} {symbol} {interval} in the window")
+        if not selectors.closed_candles_count(
+            instrument_id=instrument.pk, interval=interval, start_ms=start_ms, end_ms=end_ms
+        ):
+            raise StrategySweepError(f"no candles for {instrument.exchange} {symbol} {interval} in the window")
     kind = StrategySweep.Kind.SWEEP
     plan: dict[str, Any] = {}
     total = len(points)
@@ -227,10 +218,12 @@ def _walkforward_plan(settings: Mapping[str, object], start_ms: int, end_ms: int
     known = {"scheme", "in_sample_ms", "out_sample_ms", "step_ms", "objective"}
     unknown = sorted(set(settings) - known)
     if unknown:
-        raise SweepError(f"unknown walk-forward setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        raise StrategySweepError(
+            f"unknown walk-forward setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
     objective = str(settings.get("objective", "sharpe"))
     if objective not in OBJECTIVES:
-        raise SweepError(f"unknown objective {objective!r}; known: {', '.join(sorted(OBJECTIVES))}")
+        raise StrategySweepError(f"unknown objective {objective!r}; known: {', '.join(sorted(OBJECTIVES))}")
     try:
         scheme = Scheme(str(settings.get("scheme", Scheme.ROLLING.value)))
         step = settings.get("step_ms")
@@ -243,9 +236,9 @@ def _walkforward_plan(settings: Mapping[str, object], start_ms: int, end_ms: int
             scheme=scheme,
         )
     except KeyError as missing:
-        raise SweepError(f"walk-forward needs {missing.args[0]}") from None
+        raise StrategySweepError(f"walk-forward needs {missing.args[0]}") from None
     except (ValueError, WalkForwardError) as error:
-        raise SweepError(f"walk-forward: {error}") from None
+        raise StrategySweepError(f"walk-forward: {error}") from None
     # Statistics on NAV sampled once a period: a day if every window starts and ends on one, else an hour, else
     # each bar, so that every window holds whole periods and the stitched series' periods are all alike.
     first = windows[0]
@@ -265,46 +258,6 @@ def _walkforward_plan(settings: Mapping[str, object], start_ms: int, end_ms: int
 
 
 # -- reading --------------------------------------------------------------------------------------------------
-
-
-_CLOSED_WINDOW = "instrument_id = %s AND interval = %s AND open_time >= %s AND open_time < %s AND closed"
-_SCALE_SQL = f"""
-    SELECT coalesce(max(greatest(scale(open), scale(close))), 0)
-    FROM marketdata_kline WHERE {_CLOSED_WINDOW}
-"""  # noqa: S608  (constants only)
-# Scaled by the largest scale of the window every price is an integer, so the int8 casts are exact. Each column
-# comes as one bytea of big-endian 8-byte values, all in the one order the aggregate reads the rows in (sorted by
-# open time after, in numpy: an ORDER BY per aggregate would sort three times). Only opens and closes: the
-# vectorised path fills market orders at opens and decides at closes (the numeric casts are most of the read).
-_BARS_SQL = f"""
-    SELECT count(*),
-        string_agg(int8send(open_time), ''::bytea),
-        string_agg(int8send((open * %s)::int8), ''::bytea),
-        string_agg(int8send((close * %s)::int8), ''::bytea)
-    FROM marketdata_kline WHERE {_CLOSED_WINDOW}
-"""  # noqa: S608  (constants only)
-
-
-def _bar_series_read(*, instrument_id: int, interval: str, start_ms: int, end_ms: int, market: Market) -> BarSeries:
-    """The closed candles of ``[start_ms, end_ms)`` as a :class:`BarSeries` for the vectorised path: exact opens and
-    closes (scaled by the window's largest decimal scale); high and low are the larger and smaller of the two, and
-    volume is not read. A minimal reader until the shared one in ``strategies.selectors`` is merged."""
-    length_ms = interval_get(interval).length_ms
-    assert length_ms is not None
-    window: list[int | str] = [instrument_id, interval, start_ms, end_ms]
-    with connection.cursor() as cursor:
-        cursor.execute(_SCALE_SQL, window)
-        scale = int(cursor.fetchone()[0])
-        factor = 10**scale
-        cursor.execute(_BARS_SQL, [factor, factor, *window])
-        count, *columns = cursor.fetchone()
-    if not count:
-        return BarSeries.empty(market, length_ms)
-    open_ms, opens, closes = (np.frombuffer(bytes(c), dtype=">i8").astype(np.int64) for c in columns)
-    order = np.argsort(open_ms, kind="stable")
-    open_ms, opens, closes = open_ms[order], opens[order], closes[order]
-    high, low = np.maximum(opens, closes), np.minimum(opens, closes)
-    return BarSeries(market, length_ms, open_ms, opens, high, low, closes, np.zeros(len(open_ms)), scale)
 
 
 @dataclass(frozen=True)
@@ -337,18 +290,19 @@ def _bars_aligned(series: Sequence[BarSeries]) -> StudyBars:
             )
         )
     if not len(common):
-        raise SweepError("the markets have no bar at a common time in the window")
+        raise StrategySweepError("the markets have no bar at a common time in the window")
     return StudyBars(aligned_bars(kept), dropped)
 
 
 def _study_bars(sweep: StrategySweep, start_ms: int, end_ms: int) -> StudyBars:
     series = [
-        _bar_series_read(
+        selectors.bar_series_read(
             instrument_id=int(m["instrument_id"]),
             interval=sweep.interval,
             start_ms=start_ms,
             end_ms=end_ms,
             market=Market(m["exchange"], m["symbol"]),
+            opens_closes_only=True,
         )
         for m in sweep.markets
     ]
@@ -385,9 +339,7 @@ def _study(sweep: StrategySweep) -> Study:
     grid = {k: list(v) for k, v in sweep.grid.items()}
     parsed = [params_parse(LeadLagParams, p) for p in _grid_points(parameters, grid)]
     markets = {m["exchange"]: Market(m["exchange"], m["symbol"]) for m in sweep.markets}
-    costs = _costs_parse(
-        {k: sweep.cost_model[k] for k in ("fee_model", "slippage_bps", "latency_ms") if k in sweep.cost_model}
-    )
+    costs = _costs_parse({k: sweep.cost_model[k] for k in _COST_KEYS if k in sweep.cost_model})
     return Study(
         points=[_point(p) for p in parsed],
         leader=markets[parsed[0].leader],
@@ -449,7 +401,7 @@ def strategy_sweep_execute(
 ) -> StrategySweep:
     """Run ``chunks`` of the study (every chunk not recorded yet when None) in this process and record each;
     the chunk that completes the study writes its results. A data problem marks the study failed and raises
-    :class:`SweepError`."""
+    :class:`StrategySweepError`."""
     startable = strategy_sweep_start(sweep_id=sweep_id)
     pending = startable if chunks is None else [k for k in chunks if k in startable]
     sweep = StrategySweep.objects.get(pk=sweep_id)
@@ -461,9 +413,9 @@ def strategy_sweep_execute(
             continue
         try:
             result, units = _chunk_compute(sweep, study, chunk)
-        except (SweepError, DataError, VectorisedError, WalkForwardError) as error:
+        except (StrategySweepError, DataError, VectorisedError, WalkForwardError) as error:
             strategy_sweep_fail(sweep_id=sweep_id, error=str(error))
-            raise SweepError(str(error)) from error
+            raise StrategySweepError(str(error)) from error
         _chunk_record(sweep_id, chunk, result, units)
         if progress is not None:
             fresh = StrategySweep.objects.get(pk=sweep_id)

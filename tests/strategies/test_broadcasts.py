@@ -3,7 +3,6 @@ and the Redis channel layer; only the run's owner or an operator may watch."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +19,7 @@ from strategies.broadcasts import strategy_run_broadcast, strategy_run_group, st
 from strategies.consumers import CLOSE_UNKNOWN_RUN
 from strategies.models import StrategyRun
 from tests.factories import OperatorFactory, UserFactory
+from tests.strategies.backtests import leadlag_inputs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,17 +40,7 @@ def cookie_of(user: Any) -> bytes:
 
 
 def queued_run(user: Any) -> StrategyRun:
-    return services.strategy_run_create(
-        strategy="leadlag",
-        exchanges=["binance", "bybit"],
-        symbol="BTC/USDT",
-        interval="1m",
-        start=datetime(2024, 1, 1, tzinfo=UTC),
-        end=datetime(2024, 1, 2, tzinfo=UTC),
-        parameters={"leader": "binance", "follower": "bybit", "hold_bars": "2"},
-        fee_model="zero",
-        created_by=user,
-    )
+    return services.strategy_run_create(**leadlag_inputs(created_by=user))
 
 
 def test_group_name_is_per_run() -> None:

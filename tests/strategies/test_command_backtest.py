@@ -15,8 +15,9 @@ from django.core.management.base import CommandError
 from hftplatform.core.decimal_text import decimal_text_trim_zeros
 from marketdata.models import Instrument
 from strategies.core.portfolio import ACCOUNTING
-from strategies.models import StrategyLedgerEntry, StrategyNavPoint, StrategyRefusal, StrategyRun
+from strategies.models import StrategyLedgerEntry, StrategyRun
 from tests.marketdata.factories import InstrumentFactory
+from tests.strategies.backtests import rows
 from tests.strategies.conftest import quote_quantities
 
 pytestmark = pytest.mark.django_db
@@ -32,15 +33,6 @@ def backtest(*args: str) -> tuple[str, str]:
     out, err = io.StringIO(), io.StringIO()
     call_command("strategies", "backtest", *args, stdout=out, stderr=err)
     return out.getvalue(), err.getvalue()
-
-
-def rows() -> tuple[int, int, int, int]:
-    return (
-        StrategyRun.objects.count(),
-        StrategyLedgerEntry.objects.count(),
-        StrategyNavPoint.objects.count(),
-        StrategyRefusal.objects.count(),
-    )
 
 
 def test_json_of_a_tiny_leadlag_run(binance: Instrument, bybit: Instrument) -> None:

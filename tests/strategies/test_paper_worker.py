@@ -3,15 +3,11 @@ module is imported by the Celery settings), reads the test database and stores w
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from hftplatform.celery import app as celery_app
 from strategies import paper_tasks
 from strategies.models import StrategyRun
 from strategies.services.paper import strategy_paper_step
@@ -24,32 +20,11 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 DEADLINE_SECONDS = 60.0
 
 
-def _ready(process: subprocess.Popen[bytes], log_path: Path, node: str) -> bool:
-    if process.poll() is not None:
-        raise AssertionError(f"worker exited with {process.returncode}:\n{log_path.read_text(errors='replace')}")
-    return f"{node} ready.".encode() in log_path.read_bytes()
-
-
 @pytest.fixture
 def worker_queue(redis_namespace: live_processes.RedisNamespace, tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    queue = live_processes.broker_queue_name()
-    node = f"{queue}@{socket.gethostname()}"
     log_path = tmp_path / "worker.log"
-    command = [
-        sys.executable, "-m", "celery", "-A", "hftplatform", "worker",
-        "--pool", "solo", "--queues", queue, "--hostname", node,
-        "--without-mingle", "--without-gossip", "--without-heartbeat", "--loglevel", "INFO",
-    ]  # fmt: skip
-    process = live_processes.process_start(command, env=live_processes.child_env(redis_namespace), log_path=log_path)
-    try:
-        live_processes.wait_until(
-            lambda: _ready(process, log_path, node), timeout=DEADLINE_SECONDS, what=node, log_path=log_path
-        )
+    with live_processes.celery_worker(redis_namespace, log_path, timeout=DEADLINE_SECONDS) as queue:
         yield queue, log_path
-    finally:
-        exit_status = live_processes.process_stop(process)
-        live_processes.broker_queue_delete(celery_app, queue)
-    assert exit_status == 0, log_path.read_text(errors="replace")[-4000:]
 
 
 def test_a_worker_steps_a_paper_run_as_an_in_process_step_does(worker_queue: tuple[str, Path]) -> None:

@@ -45,6 +45,21 @@ def test_bars_equal_the_cores_own_reading_of_the_stored_text(binance: Instrument
     assert bars.interval_ms == MINUTE_MS
 
 
+def test_bars_of_opens_and_closes_only(binance: Instrument) -> None:
+    # given the hand-made candles, read whole and read for the vectorised path
+    window = {"instrument_id": binance.pk, "interval": "1m", "start_ms": T0, "end_ms": T0 + 60 * MINUTE_MS}
+    whole = selectors.bar_series_read(**window, market=MARKET)
+    bars = selectors.bar_series_read(**window, market=MARKET, opens_closes_only=True)
+    # then the same exact opens and closes; high and low the larger and smaller of the two, no volume
+    assert (bars.scale, len(bars)) == (whole.scale, 8)
+    for column in ("open_ms", "open", "close"):
+        assert np.array_equal(getattr(bars, column), getattr(whole, column)), column
+    assert bars.high.tolist() == [max(o, c) for o, c in zip(whole.open.tolist(), whole.close.tolist(), strict=True)]
+    assert bars.low.tolist() == [min(o, c) for o, c in zip(whole.open.tolist(), whole.close.tolist(), strict=True)]
+    assert bars.volume.tolist() == [0.0] * 8
+    assert bars.open.dtype == bars.high.dtype == np.int64
+
+
 def test_bars_of_a_half_open_window(bybit: Instrument) -> None:
     bars = selectors.bar_series_read(
         instrument_id=bybit.pk, interval="1m", start_ms=T0 + MINUTE_MS, end_ms=T0 + 3 * MINUTE_MS, market=MARKET
@@ -119,10 +134,16 @@ def test_a_price_finer_than_the_scale_is_refused_not_rounded(
     monkeypatch.setattr(
         selectors, "_SCALE_SQL", selectors._SCALE_SQL.replace("coalesce(max(greatest(", "-1 + coalesce(max(greatest(")
     )
-    with pytest.raises(DataError, match="binance:BTC/USDT: a price is not an exact integer at scale 1"):
-        selectors.bar_series_read(
-            instrument_id=binance.pk, interval="1m", start_ms=T0, end_ms=T0 + 60 * MINUTE_MS, market=MARKET
-        )
+    for opens_closes_only in (False, True):
+        with pytest.raises(DataError, match="binance:BTC/USDT: a price is not an exact integer at scale 1"):
+            selectors.bar_series_read(
+                instrument_id=binance.pk,
+                interval="1m",
+                start_ms=T0,
+                end_ms=T0 + 60 * MINUTE_MS,
+                market=MARKET,
+                opens_closes_only=opens_closes_only,
+            )
 
 
 def test_prices_beyond_64_bits_at_the_scale_are_refused(binance: Instrument) -> None:

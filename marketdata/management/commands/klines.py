@@ -401,6 +401,11 @@ def _download(command: BaseCommand, options: dict[str, Any]) -> None:
         progress=bar,
     )
     bar.close()
+    _summary_write(command, summary)
+
+
+def _summary_write(command: BaseCommand, summary: DownloadSummary | FundingSummary) -> None:
+    """A download's errors on stderr and its summary line on stdout; a failed market fails the command."""
     for error in summary.errors:
         command.stderr.write(f"error: {error}")
     command.stdout.write(summary.line())
@@ -458,11 +463,7 @@ def _funding(command: BaseCommand, options: dict[str, Any]) -> None:
     bar = _ProgressBar(command, unit="windows")
     summary = funding_rates_download(targets=targets, concurrency=options["concurrency"], progress=bar)
     bar.close()
-    for error in summary.errors:
-        command.stderr.write(f"error: {error}")
-    command.stdout.write(summary.line())
-    if summary.errors:
-        raise CommandError(f"{len(summary.errors)} market(s) failed; re-run to resume where they stopped")
+    _summary_write(command, summary)
 
 
 # -- markets ----------------------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@ an operator) sees, and their trades, NAV points and refusals page by page."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +16,7 @@ from marketdata.models import Instrument
 from strategies import services
 from strategies.models import StrategyLedgerEntry, StrategyRun
 from tests.factories import OperatorFactory, UserFactory
+from tests.strategies.backtests import leadlag_inputs
 from tests.strategies.conftest import T0, quote_quantities
 
 pytestmark = pytest.mark.django_db
@@ -50,17 +50,7 @@ def error(response: Any, status: int) -> dict[str, Any]:
 
 
 def finished_run(user: User | None) -> StrategyRun:
-    run = services.strategy_run_create(
-        strategy="leadlag",
-        exchanges=["binance", "bybit"],
-        symbol="BTC/USDT",
-        interval="1m",
-        start=datetime(2024, 1, 1, tzinfo=UTC),
-        end=datetime(2024, 1, 2, tzinfo=UTC),
-        parameters={"leader": "binance", "follower": "bybit", "hold_bars": "2"},
-        fee_model="zero",
-        created_by=user,
-    )
+    run = services.strategy_run_create(**leadlag_inputs(created_by=user))
     return services.strategy_run_execute(run_id=run.pk)
 
 

@@ -26,40 +26,14 @@ from strategies.errors import (
     StrategyUnknown,
     StrategyWindowInvalid,
 )
-from strategies.models import StrategyLedgerEntry, StrategyNavPoint, StrategyRefusal, StrategyRun
+from strategies.models import StrategyLedgerEntry, StrategyNavPoint, StrategyRun
 from tests.marketdata.factories import InstrumentFactory
+from tests.strategies.backtests import END, START, leadlag_inputs, rows
 from tests.strategies.conftest import T0, candles_store, quote_quantities
 
 pytestmark = pytest.mark.django_db
 
-START = datetime(2024, 1, 1, tzinfo=UTC)
-END = datetime(2024, 1, 2, tzinfo=UTC)
 NAV_QUANTUM = Decimal("1e-8")
-
-
-def leadlag_inputs(**overrides: Any) -> dict[str, Any]:
-    inputs: dict[str, Any] = {
-        "strategy": "leadlag",
-        "exchanges": ["binance", "bybit"],
-        "symbol": "BTC/USDT",
-        "interval": "1m",
-        "start": START,
-        "end": END,
-        "parameters": {"leader": "binance", "follower": "bybit", "hold_bars": "2"},
-        "cash": "10000",
-        "fee_model": "zero",
-    }
-    inputs.update(overrides)
-    return inputs
-
-
-def rows() -> tuple[int, int, int, int]:
-    return (
-        StrategyRun.objects.count(),
-        StrategyLedgerEntry.objects.count(),
-        StrategyNavPoint.objects.count(),
-        StrategyRefusal.objects.count(),
-    )
 
 
 # -- creation: bad input stores nothing ------------------------------------------------------------------------

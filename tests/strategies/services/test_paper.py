@@ -27,10 +27,11 @@ from strategies.core.data import BarSeries, MarketData
 from strategies.core.engine import Engine, EngineConfig
 from strategies.core.markets import Market
 from strategies.core.portfolio import ACCOUNTING
+from strategies.errors import StrategyPaperError
 from strategies.models import StrategyLedgerEntry, StrategyRefusal, StrategyRun
 from strategies.registry import strategy_build
 from strategies.services import paper
-from strategies.services.paper import StrategyPaperError, strategy_paper_step
+from strategies.services.paper import strategy_paper_step
 from tests.marketdata.factories import InstrumentFactory
 from tests.strategies.paper_bars import BINANCE, BYBIT, IV, LEADLAG, T0, Row, walk
 from tests.strategies.paper_runs import candles_write, paper_start, stored, tracked_markets

@@ -3,8 +3,6 @@ recorded once (a retried chunk changes nothing); the stored results are the vect
 
 from __future__ import annotations
 
-import socket
-import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -13,12 +11,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hftplatform.celery import app as celery_app
 from marketdata import services as marketdata_services
 from strategies import tasks
 from strategies.core.data import BarSeries, MarketData
 from strategies.core.vectorised import LeadLagArrays, SweepKernel, VectorCosts, aligned_bars, leadlag_grid
 from strategies.core.walkforward import Scheme, walkforward_run, walkforward_splits
+from strategies.errors import StrategySweepError
 from strategies.models import StrategySweep
 from strategies.services import sweeps
 from tests import live_processes
@@ -179,7 +177,7 @@ def test_a_walkforward_study_stores_the_in_process_result(stored: tuple[BarSerie
 def test_bad_input_is_refused_and_stores_nothing(
     stored: tuple[BarSeries, BarSeries], overrides: dict[str, Any], fragment: str
 ) -> None:
-    with pytest.raises(sweeps.SweepError) as refused:
+    with pytest.raises(StrategySweepError) as refused:
         create(**overrides)
     assert fragment in str(refused.value)
     assert StrategySweep.objects.count() == 0
@@ -191,27 +189,9 @@ def test_bad_input_is_refused_and_stores_nothing(
 @pytest.fixture
 def worker_queue(redis_namespace: live_processes.RedisNamespace, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """One real worker (solo pool) alone on a queue of its own, reading the test database."""
-    queue = live_processes.broker_queue_name()
-    node = f"{queue}@{socket.gethostname()}"
     log_path = tmp_path / "worker.log"
-    command = [
-        sys.executable, "-m", "celery", "-A", "hftplatform", "worker", "--pool", "solo", "--queues", queue,
-        "--hostname", node, "--without-mingle", "--without-gossip", "--without-heartbeat", "--loglevel", "INFO",
-    ]  # fmt: skip
-    process = live_processes.process_start(command, env=live_processes.child_env(redis_namespace), log_path=log_path)
-    try:
-        live_processes.wait_until(
-            lambda: f"{node} ready.".encode() in log_path.read_bytes() or process.poll() is not None or None,
-            timeout=30.0,
-            what=node,
-            log_path=log_path,
-        )
-        assert process.poll() is None, log_path.read_text(errors="replace")
+    with live_processes.celery_worker(redis_namespace, log_path, timeout=30.0) as queue:
         yield queue, log_path
-    finally:
-        exit_status = live_processes.process_stop(process)
-        live_processes.broker_queue_delete(celery_app, queue)
-    assert exit_status == 0, log_path.read_text(errors="replace")[-4000:]
 
 
 @pytest.mark.worker
@@ -256,7 +236,7 @@ def test_a_chunk_without_data_fails_the_study_and_records_nothing(stored: tuple[
     )
 
     # When it runs
-    with pytest.raises(sweeps.SweepError, match="no bar at a common time"):
+    with pytest.raises(StrategySweepError, match="no bar at a common time"):
         sweeps.strategy_sweep_execute(sweep_id=sweep.pk)
 
     # Then it is failed with the reason, nothing recorded, and running it again does nothing

@@ -20,8 +20,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from hftplatform.core.decimal_text import decimal_text_keep_scale
 from hftplatform.core.utc import utc_from_ms
 from strategies import selectors, services
+from strategies.core.portfolio import NAV_QUANTUM
 from strategies.errors import StrategyError
 from strategies.management import run_options
 
@@ -107,13 +109,19 @@ class BacktestSubcommand(BaseCommand):
             f"\nfinal NAV {report['final_nav']} {report['numeraire']} (from {report['cash']}: "
             f"{(final / cash - 1) * 100:+.2f} %); hold {benchmark['final_nav']} ({(held / cash - 1) * 100:+.2f} %)"
         )
-        write("attribution: " + ", ".join(f"{k} {v}" for k, v in report["attribution"].items()))
+        # The report rounds to the NAV's 1e-8 for reading; --json keeps every digit.
+        write("attribution: " + ", ".join(f"{k} {_money(v)}" for k, v in report["attribution"].items()))
         write(
             f"trades: {report['trade_count']} ({report['round_trips']} round trips), "
-            f"traded notional {report['traded_notional']}"
+            f"traded notional {_money(report['traded_notional'])}"
         )
         refusals = report["refusals"]
         by_reason = ", ".join(f"{k} {v}" for k, v in refusals["by_reason"].items()) or "none"
         write(f"refusals: {refusals['count']} ({by_reason})")
         if report["halted"]:
             write(f"halted: {report['halted']}")
+
+
+def _money(text: str) -> str:
+    """Decimal text rounded half-even to 1e-8 for the readable report."""
+    return decimal_text_keep_scale(Decimal(text).quantize(NAV_QUANTUM))

@@ -127,7 +127,8 @@ def test_readable_report(binance: Instrument, bybit: Instrument) -> None:
     out, _ = backtest(*LEADLAG)
     assert "leadlag on binance BTC/USDT, bybit BTC/USDT, 1m, 2024-01-01T00:00:00Z → 2024-01-02T00:00:00Z" in out
     assert "final NAV 10089.55223881 USDT (from 10000: +0.90 %); hold 10120.00000000 (+1.20 %)" in out
-    assert "trades: 2 (1 round trips)" in out
+    assert "trades: 2 (1 round trips), traded notional 20089.55223881" in out  # rounded to 1e-8 to read
+    assert "attribution: total 89.55223881, price 89.55223881, fees 0.00000000, slippage 0.00000000," in out
     assert "refusals: 0 (none)" in out
     assert "total_return" in out
 

@@ -303,13 +303,6 @@ class ClosedRoundTrip(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class RoundTrip:
-    """The least a closed round trip carries: its ``pnl`` after every cost, in the NAV's currency."""
-
-    pnl: Decimal
-
-
-@dataclass(frozen=True, slots=True)
 class TradeActivity:
     """What :func:`trade_statistics` reads from one run of n periods.
 

@@ -44,7 +44,7 @@ from strategies.core.costs import CostError, CostModel, FeeModel
 from strategies.core.data import BarSeries, DataError, MarketData
 from strategies.core.engine import Engine, EngineConfig, EngineError, EngineResult
 from strategies.core.markets import Market, MarketKind
-from strategies.core.metrics import TradeActivity, performance_metrics, trade_statistics
+from strategies.core.metrics import TradeActivity, performance_metrics, returns_from_nav, trade_statistics
 from strategies.core.params import ParamError, decimal_parse, params_json, params_parse
 from strategies.core.portfolio import ZERO
 from strategies.core.risk import RiskLimits
@@ -286,13 +286,12 @@ def _returns(
     if len(t) and int(t[-1]) - first_open_ms >= DAILY_FROM_MS:
         days = (t - 1) // DAY_MS
         ends = np.append(np.flatnonzero(np.diff(days) != 0), len(t) - 1)
-        values = np.asarray([float(navs[i]) for i in ends.tolist()], dtype=np.float64)
+        values = [navs[i] for i in ends.tolist()]
         basis, periods = "daily", 365.0
     else:
-        values = np.asarray([float(v) for v in navs], dtype=np.float64)
+        values = list(navs)
         basis, periods = "step", _periods_per_year(interval_ms)
-    previous = np.concatenate(([float(cash)], values[:-1]))
-    returns = values / previous - 1.0
+    returns = returns_from_nav([cash, *values])
     return returns, {"basis": basis, "periods": periods, "observations": len(returns)}
 
 

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from strategies.core.markets import Market
 from strategies.core.metrics import (
     METRIC_KEYS,
     Metrics,
-    RoundTrip,
     TradeActivity,
     TradeStatistics,
     drawdown_series,
@@ -27,10 +27,12 @@ from strategies.core.metrics import (
     returns_from_nav,
     trade_statistics,
 )
+from strategies.core.portfolio import RoundTrip
 
 KEYS = ["sharpe", "sortino", "annual_volatility", "max_drawdown", "cagr", "calmar", "total_return", "omega"]
 KEYS += ["tail_ratio", "var_5", "stability"]
 PERIODS = [12, 252, 365, 8760, 525600]
+MARKET = Market("binance", "BTC/USDT")
 
 
 def reference(returns: np.ndarray[Any, Any], periods: int) -> dict[str, float]:
@@ -376,7 +378,7 @@ def _activity(
     position: list[str] | None = None,
 ) -> TradeActivity:
     return TradeActivity(
-        round_trips=[RoundTrip(pnl=Decimal(p)) for p in pnls or []],
+        round_trips=[RoundTrip(MARKET, 0, 1, Decimal(p)) for p in pnls or []],
         traded_notional=Decimal(notional),
         nav=[Decimal(v) for v in nav or []],
         position=[Decimal(v) for v in position or []],

@@ -350,8 +350,6 @@ CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "hftbot")
 # `manage.py demo`), so an analysis backlog on the default queue (lead-lag runs take minutes) never delays a
 # withdrawal's execution, the co-signer's retry or a deposit's credit.
 CELERY_CUSTODY_QUEUE = env("CELERY_CUSTODY_QUEUE", "custody")
-# Task modules autodiscovery (``<app>.tasks``) does not find.
-CELERY_IMPORTS = ("strategies.paper_tasks",)
 CELERY_TASK_ROUTES = {
     "vaults.custody.tasks.*": {"queue": CELERY_CUSTODY_QUEUE},
     # the deposit scans, registered under their old vaults.tasks names
@@ -388,7 +386,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": schedule(timedelta(days=1)),
     },
     "strategies-paper-step-all": {
-        "task": "strategies.paper_tasks.strategy_paper_step_all",
+        "task": "strategies.tasks.strategy_paper_step_all",
         "schedule": schedule(timedelta(seconds=STRATEGY_PAPER_STEP_SECONDS)),
         "options": {"expires": STRATEGY_PAPER_STEP_SECONDS * 2},
     },

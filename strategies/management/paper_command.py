@@ -6,7 +6,7 @@
     manage.py strategies paper step RUN_ID                  # one step now (beat does this every few seconds)
     manage.py strategies paper stop RUN_ID
 
-A started run is stepped by Celery beat (``strategies.paper_tasks.strategy_paper_step_all``) from the next candle on;
+A started run is stepped by Celery beat (``strategies.tasks.strategy_paper_step_all``) from the next candle on;
 its markets must be tracked at the interval (the live candle sync), and a live order-book watcher
 (``manage.py orderbook watch``) lets its market orders fill against the book instead of the next candle's open.
 """
@@ -20,7 +20,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from hftplatform.core.utc import utc_from_ms, utc_iso
-from strategies import paper_selectors
+from strategies import selectors
 from strategies.errors import StrategyPaperError
 from strategies.management import run_options
 from strategies.models import StrategyRun
@@ -67,12 +67,12 @@ class PaperSubcommand(BaseCommand):
             self.stdout.write(f"started: beat steps it from {_iso(run.start_ms)} on")
 
     def _paper_status(self, *, run_id: int | None, **options: Any) -> None:
-        ids = [run_id] if run_id is not None else paper_selectors.paper_runs_running()
+        ids = [run_id] if run_id is not None else selectors.paper_runs_running()
         if run_id is None and not ids:
             self.stdout.write("[]" if options["json"] else "no paper run is running")
             return
         if run_id is None and options["json"]:
-            statuses = [paper_selectors.paper_run_status(run_id=i) for i in ids]
+            statuses = [selectors.paper_run_status(run_id=i) for i in ids]
             self.stdout.write(json.dumps(statuses, indent=2))
             return
         for i in ids:
@@ -106,7 +106,7 @@ class PaperSubcommand(BaseCommand):
 
     def _paper_show(self, run_id: int, *, as_json: bool) -> None:
         try:
-            status = paper_selectors.paper_run_status(run_id=run_id)
+            status = selectors.paper_run_status(run_id=run_id)
         except StrategyRun.DoesNotExist:
             raise CommandError(f"no paper run {run_id}") from None
         if as_json:

@@ -31,7 +31,7 @@ from marketdata import selectors as marketdata_selectors
 from marketdata.core.intervals import IntervalError, interval_get
 from marketdata.core.venues import Venue
 from marketdata.models import Instrument
-from strategies import broadcasts, paper_selectors
+from strategies import broadcasts, selectors
 from strategies.core.costs import CostError, CostModel
 from strategies.core.data import BarSeries, DataError, MarketData
 from strategies.core.engine import EngineConfig, EngineError
@@ -216,7 +216,7 @@ def _books(run: StrategyRun, now_ms: int) -> dict[Market, BookSide]:
     for market in _markets(run):
         if market.kind is not MarketKind.SPOT:
             continue
-        book = paper_selectors.paper_book_read(venue=market.venue, symbol=market.symbol)
+        book = selectors.paper_book_read(venue=market.venue, symbol=market.symbol)
         if book is not None and abs(now_ms - book.time_ms) <= max_age:
             books[market] = book
     return books
@@ -224,7 +224,7 @@ def _books(run: StrategyRun, now_ms: int) -> dict[Market, BookSide]:
 
 def _horizon(run: StrategyRun, interval_ms: int) -> int | None:
     """The latest step every market the run waits for has closed; None while a first batch lacks a market."""
-    closes = paper_selectors.paper_last_closes(
+    closes = selectors.paper_last_closes(
         instrument_ids=[int(m["instrument_id"]) for m in run.markets],
         interval=run.interval,
         interval_ms=interval_ms,
@@ -271,7 +271,7 @@ def _batch(run: StrategyRun, books: Mapping[Market, BookSide]) -> PaperBatch | N
     warmup = strategy.warmup_bars()
     series, offsets = [], []
     for market, spec in zip(_markets(run), run.markets, strict=True):
-        bars = paper_selectors.paper_bars_read(
+        bars = selectors.paper_bars_read(
             instrument_id=int(spec["instrument_id"]),
             interval=run.interval,
             interval_ms=iv.length_ms,

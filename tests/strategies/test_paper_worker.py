@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from strategies import paper_tasks
+from strategies import tasks
 from strategies.models import StrategyRun
 from strategies.services.paper import strategy_paper_step
 from tests import live_processes
@@ -33,7 +33,7 @@ def test_a_worker_steps_a_paper_run_as_an_in_process_step_does(worker_queue: tup
     by_worker, in_process = paper_start(), paper_start()
     candles_write(instruments, walk(5, 60), 0, 60)
 
-    paper_tasks.strategy_paper_step.apply_async((by_worker.pk,), queue=queue)
+    tasks.strategy_paper_step.apply_async((by_worker.pk,), queue=queue)
     live_processes.wait_until(
         lambda: StrategyRun.objects.filter(pk=by_worker.pk, last_event_ms=T0 + 60 * IV).exists(),
         timeout=DEADLINE_SECONDS,

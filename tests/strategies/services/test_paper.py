@@ -21,7 +21,7 @@ from marketdata.models import Instrument
 from orderbook.l2.book import L2Book, Side
 from orderbook.live.snapshots import VenueFeed, book_snapshot
 from orderbook.selectors import DEFAULT_TAKER_FEES, orderbook_cache_key
-from strategies import paper_selectors
+from strategies import selectors
 from strategies.broadcasts import strategy_run_group
 from strategies.core.data import BarSeries, MarketData
 from strategies.core.engine import Engine, EngineConfig
@@ -77,7 +77,7 @@ def test_start_stores_a_running_paper_run_from_the_next_candle(instruments: dict
     assert (run.cash, run.numeraire) == (D("10000"), "USDT")
     assert run.parameters["lookback"] == 2 and run.parameters["threshold"] == "0.002"
     assert run.cost_model["fee_model"] == "venue"
-    assert paper_selectors.paper_runs_running() == [run.pk]
+    assert selectors.paper_runs_running() == [run.pk]
 
 
 @pytest.mark.parametrize(
@@ -292,7 +292,7 @@ def test_a_stopped_run_is_not_stepped(instruments: dict[str, Instrument], bars: 
     run.refresh_from_db()
     assert (run.status, run.last_event_ms) == ("stopped", None)
     assert stored(run) == ([], [], [])
-    assert paper_selectors.paper_runs_running() == []
+    assert selectors.paper_runs_running() == []
     paper.strategy_paper_stop(run_id=run.pk)  # again: still stopped
     run.refresh_from_db()
     assert run.status == "stopped"

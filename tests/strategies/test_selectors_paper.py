@@ -15,7 +15,7 @@ from marketdata.core.candles import Candle
 from orderbook.l2.book import L2Book, Side
 from orderbook.live.snapshots import VenueFeed, book_snapshot
 from orderbook.selectors import DEFAULT_TAKER_FEES, orderbook_cache_key
-from strategies import paper_selectors
+from strategies import selectors
 from strategies.core.paper import BookSide
 from tests.strategies.paper_bars import BINANCE, IV, T0, walk
 from tests.strategies.paper_runs import candles_write, tracked_markets
@@ -36,7 +36,7 @@ def test_a_batch_reads_the_new_candles_the_warmup_and_counts_the_bars_before() -
         covered=None,
     )
     rows = bars[BINANCE]
-    read = paper_selectors.paper_bars_read
+    read = selectors.paper_bars_read
     kwargs: dict[str, Any] = {"instrument_id": instruments["binance"].pk, "interval": "1m", "interval_ms": IV}
 
     first = read(**kwargs, start_ms=T0 + 2 * IV, last_event_ms=None, horizon_ms=T0 + 6 * IV, warmup=3)
@@ -48,7 +48,7 @@ def test_a_batch_reads_the_new_candles_the_warmup_and_counts_the_bars_before() -
     everything = read(**kwargs, start_ms=T0 + 2 * IV, last_event_ms=T0 + 12 * IV, horizon_ms=T0 + 99 * IV, warmup=None)
     assert (everything.rows, everything.offset) == (rows[2:20], 0)
 
-    closes = paper_selectors.paper_last_closes(
+    closes = selectors.paper_last_closes(
         instrument_ids=[instruments["binance"].pk, instruments["bybit"].pk + 1000],
         interval="1m",
         interval_ms=IV,
@@ -70,23 +70,23 @@ def _book(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> L2Book:
 
 
 def test_a_venues_book_is_its_levels_in_the_published_snapshot(redis_namespace: Any) -> None:
-    assert paper_selectors.paper_book_read(venue="bybit", symbol="BTC/USDT") is None  # nothing published
+    assert selectors.paper_book_read(venue="bybit", symbol="BTC/USDT") is None  # nothing published
     bybit = _book([("100.0", "1"), ("99.5", "2")], [("100.5", "0.5"), ("101", "3"), ("102", "9")])
     binance = _book([("100.2", "4")], [("100.4", "1"), ("100.5", "2")])
     _publish({"bybit": VenueFeed(bybit, "live"), "binance": VenueFeed(binance, "live")}, T0)
 
-    assert paper_selectors.paper_book_read(venue="bybit", symbol="BTC/USDT") == BookSide(
+    assert selectors.paper_book_read(venue="bybit", symbol="BTC/USDT") == BookSide(
         T0,
         bids=((D("100.0"), D("1")), (D("99.5"), D("2"))),
         asks=((D("100.5"), D("0.5")), (D("101"), D("3"))),  # the snapshot's depth of 3 aggregated levels
     )
-    assert paper_selectors.paper_book_read(venue="binance", symbol="BTC/USDT") == BookSide(
+    assert selectors.paper_book_read(venue="binance", symbol="BTC/USDT") == BookSide(
         T0, bids=((D("100.2"), D("4")),), asks=((D("100.4"), D("1")), (D("100.5"), D("2")))
     )
-    assert paper_selectors.paper_book_read(venue="coinbase", symbol="BTC/USDT") is None
+    assert selectors.paper_book_read(venue="coinbase", symbol="BTC/USDT") is None
 
     _publish({"bybit": VenueFeed(None, "syncing"), "binance": VenueFeed(binance, "live")}, T0 + 1)
-    assert paper_selectors.paper_book_read(venue="bybit", symbol="BTC/USDT") is None
+    assert selectors.paper_book_read(venue="bybit", symbol="BTC/USDT") is None
 
 
 @pytest.mark.parametrize(
@@ -110,4 +110,4 @@ def test_a_venues_book_is_its_levels_in_the_published_snapshot(redis_namespace: 
 )
 def test_a_snapshot_that_is_no_usable_book_gives_no_book(redis_namespace: Any, snapshot: dict[str, Any]) -> None:
     cache.set(orderbook_cache_key("BTC/USDT"), snapshot, timeout=30)
-    assert paper_selectors.paper_book_read(venue="bybit", symbol="BTC/USDT") is None
+    assert selectors.paper_book_read(venue="bybit", symbol="BTC/USDT") is None
